@@ -1,0 +1,141 @@
+// Package calendar holds the domain values calstatus derives from a mailbox's free/busy schedule.
+package calendar
+
+import (
+	"sort"
+	"strings"
+	"time"
+)
+
+// Status is a free/busy status as Graph reports it.
+type Status string
+
+const (
+	Free             Status = "free"
+	Tentative        Status = "tentative"
+	Busy             Status = "busy"
+	OutOfOffice      Status = "oof"
+	WorkingElsewhere Status = "workingElsewhere"
+	Unknown          Status = "unknown"
+)
+
+// ParseStatus maps Graph's status strings, compared case-insensitively, and availabilityView digits.
+func ParseStatus(s string) Status {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "free", "0":
+		return Free
+	case "tentative", "1":
+		return Tentative
+	case "busy", "2":
+		return Busy
+	case "oof", "3":
+		return OutOfOffice
+	case "workingelsewhere", "4":
+		return WorkingElsewhere
+	}
+	return Unknown
+}
+
+// Priority orders overlapping statuses: oof > busy > tentative > workingElsewhere > free.
+func (s Status) Priority() int {
+	switch s {
+	case OutOfOffice:
+		return 5
+	case Busy:
+		return 4
+	case Tentative:
+		return 3
+	case WorkingElsewhere:
+		return 2
+	case Free:
+		return 1
+	}
+	return 0
+}
+
+// Event is one calendar item as free/busy shows it. Subject and Location are empty when Graph hides
+// them or the event is private.
+type Event struct {
+	Start, End time.Time
+	Status     Status
+	Subject    string
+	Location   string
+	Private    bool
+}
+
+// Availability is what calstatus knows of one user for the sync window.
+type Availability struct {
+	Email string
+	// Events are the non-free periods in the window, in UTC, sorted, without overlaps: where events
+	// overlap the higher-priority status wins, and back-to-back periods of one status are merged.
+	Events []Event
+}
+
+// At returns the period covering t, or a zero Event with Status Free.
+func (a Availability) At(t time.Time) Event {
+	for _, e := range a.Events {
+		if !t.Before(e.Start) && t.Before(e.End) {
+			return e
+		}
+	}
+	return Event{Status: Free}
+}
+
+// Next returns the first period starting after t and before limit, if any.
+func (a Availability) Next(t, limit time.Time) (Event, bool) {
+	for _, e := range a.Events {
+		if e.Start.After(t) && e.Start.Before(limit) {
+			return e, true
+		}
+	}
+	return Event{}, false
+}
+
+// Normalize turns raw, possibly overlapping schedule items into the sorted, disjoint periods of
+// Availability.Events: each instant takes the highest-priority status covering it; adjacent
+// periods of the same status are merged (keeping the first one's subject).
+func Normalize(items []Event) []Event {
+	var bounds []time.Time
+	for _, e := range items {
+		if e.Status == Free || e.Status == Unknown || !e.End.After(e.Start) {
+			continue
+		}
+		bounds = append(bounds, e.Start.UTC(), e.End.UTC())
+	}
+	if len(bounds) == 0 {
+		return nil
+	}
+	sort.Slice(bounds, func(i, j int) bool { return bounds[i].Before(bounds[j]) })
+	var out []Event
+	for i := 0; i+1 < len(bounds); i++ {
+		from, to := bounds[i], bounds[i+1]
+		if !to.After(from) {
+			continue
+		}
+		var best *Event
+		for k := range items {
+			e := &items[k]
+			if e.Status == Free || e.Status == Unknown || e.Start.After(from) || !e.End.After(from) {
+				continue
+			}
+			if best == nil || e.Status.Priority() > best.Status.Priority() ||
+				(e.Status == best.Status && e.Start.Before(best.Start)) {
+				best = e
+			}
+		}
+		if best == nil {
+			continue
+		}
+		if n := len(out); n > 0 && out[n-1].Status == best.Status && out[n-1].End.Equal(from) {
+			out[n-1].End = to
+			continue
+		}
+		seg := *best
+		seg.Start, seg.End = from, to
+		if seg.Private {
+			seg.Subject, seg.Location = "", ""
+		}
+		out = append(out, seg)
+	}
+	return out
+}

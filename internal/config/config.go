@@ -1,0 +1,118 @@
+// Package config reads calstatus's settings from the environment: the same names as the function
+// app's application settings and local.settings.json.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting calstatus reads.
+type Config struct {
+	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
+
+	StorageConnectionString string // AzureWebJobsStorage
+
+	TenantID, ClientID, ClientSecret string // AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
+	AuthorityHost                    string // AZURE_AUTHORITY_HOST
+	GraphBaseURL                     string // GRAPH_BASE_URL
+
+	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
+
+	SyncSchedule    string        // SYNC_SCHEDULE (read by the Functions host for the timer)
+	Lookahead       time.Duration // SYNC_LOOKAHEAD
+	TentativeAsBusy bool          // TENTATIVE_AS_BUSY
+	LogLevel        string        // LOG_LEVEL
+}
+
+// Defaults.
+const (
+	DefaultSchedule  = "0 */5 * * * *"
+	DefaultLookahead = 10 * time.Minute
+	DefaultGraphURL  = "https://graph.microsoft.com/v1.0"
+)
+
+// Load reads the settings through getenv and reports every problem at once, each naming its setting.
+func Load(getenv func(string) string) (Config, error) {
+	var problems []string
+	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	required := func(name string) string {
+		v := get(name)
+		if v == "" {
+			problems = append(problems, name+" is not set")
+		}
+		return v
+	}
+	c := Config{
+		Port:                    get("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		StorageConnectionString: ExpandStorageConnectionString(required("AzureWebJobsStorage")),
+		TenantID:                required("AZURE_TENANT_ID"),
+		ClientID:                required("AZURE_CLIENT_ID"),
+		ClientSecret:            required("AZURE_CLIENT_SECRET"),
+		AuthorityHost:           get("AZURE_AUTHORITY_HOST"),
+		GraphBaseURL:            get("GRAPH_BASE_URL"),
+		MattermostURL:           required("MATTERMOST_URL"),
+		MattermostToken:         required("MATTERMOST_TOKEN"),
+		SyncSchedule:            get("SYNC_SCHEDULE"),
+		Lookahead:               DefaultLookahead,
+		TentativeAsBusy:         true,
+		LogLevel:                get("LOG_LEVEL"),
+	}
+	if c.Port == "" {
+		c.Port = "8080"
+	}
+	if c.GraphBaseURL == "" {
+		c.GraphBaseURL = DefaultGraphURL
+	}
+	if c.SyncSchedule == "" {
+		c.SyncSchedule = DefaultSchedule
+	}
+	if v := get("SYNC_LOOKAHEAD"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < time.Minute || d > 24*time.Hour {
+			problems = append(problems, fmt.Sprintf("SYNC_LOOKAHEAD %q must be a duration between 1m and 24h", v))
+		}
+		c.Lookahead = d
+	}
+	if v := get("TENTATIVE_AS_BUSY"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("TENTATIVE_AS_BUSY %q must be true or false", v))
+		}
+		c.TentativeAsBusy = b
+	}
+	for name, v := range map[string]string{"MATTERMOST_URL": c.MattermostURL, "GRAPH_BASE_URL": c.GraphBaseURL, "AZURE_AUTHORITY_HOST": c.AuthorityHost} {
+		if v == "" {
+			continue
+		}
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			problems = append(problems, fmt.Sprintf("%s %q is not an http(s) URL", name, v))
+		}
+	}
+	if c.StorageConnectionString != "" && !strings.Contains(c.StorageConnectionString, "AccountName=") {
+		problems = append(problems, "AzureWebJobsStorage is not a storage connection string (want AccountName=…;AccountKey=… or UseDevelopmentStorage=true)")
+	}
+	if len(problems) > 0 {
+		return c, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// DevelopmentStorage is the Azurite connection string that UseDevelopmentStorage=true stands for.
+const DevelopmentStorage = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" +
+	"BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;" +
+	"TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+
+// ExpandStorageConnectionString replaces the UseDevelopmentStorage=true shorthand, which the Azure
+// SDK for Go does not understand, with Azurite's full connection string.
+func ExpandStorageConnectionString(s string) string {
+	if strings.EqualFold(strings.TrimSuffix(strings.ReplaceAll(s, " ", ""), ";"), "UseDevelopmentStorage=true") {
+		return DevelopmentStorage
+	}
+	return s
+}

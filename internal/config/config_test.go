@@ -1,0 +1,58 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func full() map[string]string {
+	return map[string]string{
+		"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
+		"AZURE_CLIENT_SECRET": "s", "MATTERMOST_URL": "http://127.0.0.1:8065", "MATTERMOST_TOKEN": "tok",
+	}
+}
+
+func TestLoadDefaults(t *testing.T) {
+	c, err := Load(env(full()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.StorageConnectionString != DevelopmentStorage || c.GraphBaseURL != DefaultGraphURL || c.SyncSchedule != DefaultSchedule ||
+		c.Lookahead != DefaultLookahead || !c.TentativeAsBusy || c.Port != "8080" {
+		t.Fatalf("defaults: %+v", c)
+	}
+}
+
+func TestLoadNamesEveryProblem(t *testing.T) {
+	m := full()
+	delete(m, "MATTERMOST_TOKEN")
+	delete(m, "AZURE_CLIENT_SECRET")
+	m["MATTERMOST_URL"] = "not a url"
+	m["SYNC_LOOKAHEAD"] = "soon"
+	_, err := Load(env(m))
+	if err == nil {
+		t.Fatal("accepted bad configuration")
+	}
+	for _, name := range []string{"MATTERMOST_TOKEN", "AZURE_CLIENT_SECRET", "MATTERMOST_URL", "SYNC_LOOKAHEAD"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not name %s: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "tok") {
+		t.Errorf("error leaks a secret: %v", err)
+	}
+}
+
+func TestLoadOverrides(t *testing.T) {
+	m := full()
+	m["SYNC_LOOKAHEAD"] = "15m"
+	m["TENTATIVE_AS_BUSY"] = "false"
+	m["AzureWebJobsStorage"] = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"
+	c, err := Load(env(m))
+	if err != nil || c.Lookahead != 15*time.Minute || c.TentativeAsBusy || !strings.Contains(c.StorageConnectionString, "AccountName=a") {
+		t.Fatalf("%+v %v", c, err)
+	}
+}

@@ -1,0 +1,98 @@
+// Package shard defines the queue message that carries one shard of users from the timer to a worker,
+// and how users are cut into shards.
+package shard
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"time"
+)
+
+const (
+	// MaxUsers is the shard size: one Graph $batch covers 400 users.
+	MaxUsers = 400
+	// Version is the message format version.
+	Version = 1
+	// MaxMessageBytes keeps a message well under the queue's 64 KB limit after base64 encoding
+	// (which grows it by a third).
+	MaxMessageBytes = 40 << 10
+)
+
+// Message is one shard's work: everything a worker needs to act on it alone. It carries Mattermost
+// user ids (fixed-size), not emails, so its size does not depend on what the emails look like; the
+// worker fetches the users (and their custom statuses) in one call.
+type Message struct {
+	Version int    `json:"v"`
+	CycleID string `json:"cycle"`
+	// IssuedAt is when the cycle was planned; StaleAfter is when the next cycle supersedes this
+	// shard: a worker that gets it later (a backlog) drops it.
+	IssuedAt   time.Time `json:"issuedAt"`
+	StaleAfter time.Time `json:"staleAfter"`
+	Shard      int       `json:"shard"`
+	Shards     int       `json:"shards"`
+	UserIDs    []string  `json:"users"`
+}
+
+// Split cuts user ids into messages of at most MaxUsers. Ids are sorted so a shard is a contiguous
+// id range (its stored state then lies in few table partitions).
+func Split(cycleID string, issuedAt, staleAfter time.Time, userIDs []string) []Message {
+	ids := append([]string(nil), userIDs...)
+	sort.Strings(ids)
+	n := (len(ids) + MaxUsers - 1) / MaxUsers
+	out := make([]Message, 0, n)
+	for i := 0; i < n; i++ {
+		out = append(out, Message{
+			Version: Version, CycleID: cycleID, IssuedAt: issuedAt.UTC(), StaleAfter: staleAfter.UTC(),
+			Shard: i, Shards: n, UserIDs: ids[i*MaxUsers : min((i+1)*MaxUsers, len(ids))],
+		})
+	}
+	return out
+}
+
+// Decode parses and validates a message; any problem is reported as an error naming it.
+func Decode(body []byte) (Message, error) {
+	if len(body) > MaxMessageBytes*2 {
+		return Message{}, fmt.Errorf("shard message is %d bytes, too large", len(body))
+	}
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return Message{}, fmt.Errorf("shard message is not valid JSON: %v", err)
+	}
+	return m, m.Validate()
+}
+
+// Validate checks a message's fields.
+func (m Message) Validate() error {
+	switch {
+	case m.Version != Version:
+		return fmt.Errorf("shard message version %d, want %d", m.Version, Version)
+	case m.CycleID == "":
+		return fmt.Errorf("shard message has no cycle id")
+	case m.IssuedAt.IsZero() || m.StaleAfter.Before(m.IssuedAt):
+		return fmt.Errorf("shard message times are invalid (issuedAt %v, staleAfter %v)", m.IssuedAt, m.StaleAfter)
+	case m.Shards < 1 || m.Shard < 0 || m.Shard >= m.Shards:
+		return fmt.Errorf("shard message index %d of %d is invalid", m.Shard, m.Shards)
+	case len(m.UserIDs) == 0 || len(m.UserIDs) > MaxUsers:
+		return fmt.Errorf("shard message has %d users, want 1..%d", len(m.UserIDs), MaxUsers)
+	}
+	for _, id := range m.UserIDs {
+		if !validID(id) {
+			return fmt.Errorf("shard message has an invalid user id %q", id)
+		}
+	}
+	return nil
+}
+
+// validID accepts Mattermost ids: 26 characters of [a-z0-9].
+func validID(id string) bool {
+	if len(id) != 26 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,310 @@
+// Package store keeps calstatus's state in Azure Table Storage: per user, the status we replaced and
+// the event we handled (table calstatususers); per sync cycle, what each shard did (calstatuscycles).
+//
+// User state is partitioned by the first character of the Mattermost user id. Shards are contiguous
+// ranges of sorted user ids, so a shard's state lies in a few partitions and is read with one range
+// query per partition and written in transactions of at most 100 entities of one partition.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/calstatus/calstatus/internal/engine"
+)
+
+const (
+	UsersTable  = "calstatususers"
+	CyclesTable = "calstatuscycles"
+	// MaxTransaction is Table Storage's limit of entities in one transaction.
+	MaxTransaction = 100
+)
+
+// Store is the Table Storage adapter.
+type Store struct {
+	users, cycles *aztables.Client
+	// Writes counts entity writes, so callers can report (and tests assert) the cost of a shard.
+	Writes int
+}
+
+// Open connects with a storage connection string and creates the tables if they are missing.
+func Open(ctx context.Context, connectionString string) (*Store, error) {
+	svc, err := aztables.NewServiceClientFromConnectionString(connectionString, nil)
+	if err != nil {
+		return nil, fmt.Errorf("table storage: %w", err)
+	}
+	for _, name := range []string{UsersTable, CyclesTable} {
+		if _, err := svc.CreateTable(ctx, name, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
+			return nil, fmt.Errorf("table storage: creating table %s: %w", name, err)
+		}
+	}
+	return &Store{users: svc.NewClient(UsersTable), cycles: svc.NewClient(CyclesTable)}, nil
+}
+
+func hasCode(err error, code aztables.TableErrorCode) bool {
+	var re *azcore.ResponseError
+	return errors.As(err, &re) && (re.ErrorCode == string(code) || strings.Contains(re.Error(), string(code)))
+}
+
+// UserState is one user's stored state with the ETag it was read at.
+type UserState struct {
+	engine.State
+	etag azcore.ETag
+}
+
+// Partition is the partition key of a user's state.
+func Partition(userID string) string {
+	if userID == "" {
+		return "u_"
+	}
+	return "u" + userID[:1]
+}
+
+// odataQuote quotes a string for an OData filter.
+func odataQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// LoadStates reads the state of the given users (sorted or not) with one range query per partition.
+func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]UserState, error) {
+	want := make(map[string]bool, len(userIDs))
+	ranges := map[string][2]string{}
+	for _, id := range userIDs {
+		want[id] = true
+		p := Partition(id)
+		r, ok := ranges[p]
+		if !ok {
+			r = [2]string{id, id}
+		}
+		if id < r[0] {
+			r[0] = id
+		}
+		if id > r[1] {
+			r[1] = id
+		}
+		ranges[p] = r
+	}
+	out := map[string]UserState{}
+	for p, r := range ranges {
+		filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", odataQuote(p), odataQuote(r[0]), odataQuote(r[1]))
+		pager := s.users.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+		for pager.More() {
+			page, err := pager.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("table storage: reading user state: %w", err)
+			}
+			for _, raw := range page.Entities {
+				var e aztables.EDMEntity
+				if err := json.Unmarshal(raw, &e); err != nil {
+					return nil, fmt.Errorf("table storage: user state entity: %w", err)
+				}
+				if !want[e.RowKey] {
+					continue
+				}
+				out[e.RowKey] = UserState{State: fromEntity(e), etag: azcore.ETag(e.ETag)}
+			}
+		}
+	}
+	return out, nil
+}
+
+func fromEntity(e aztables.EDMEntity) engine.State {
+	str := func(k string) string { v, _ := e.Properties[k].(string); return v }
+	st := engine.State{PrevStatus: str("Prev"), SetStatus: str("Set"), EventKey: str("Event")}
+	switch v := e.Properties["Until"].(type) {
+	case aztables.EDMInt64:
+		st.Until = time.Unix(int64(v), 0).UTC()
+	case int32:
+		st.Until = time.Unix(int64(v), 0).UTC()
+	}
+	return st
+}
+
+// StateChange is a new state for a user: Old is what LoadStates returned (zero if nothing), New the
+// state to store (a zero State deletes).
+type StateChange struct {
+	UserID string
+	Old    UserState
+	New    engine.State
+}
+
+// ErrConflict means another writer changed a user's state since it was read: the caller must not
+// act on its decisions (another delivery of the same shard is doing so).
+var ErrConflict = errors.New("table storage: user state changed concurrently")
+
+// SaveStates writes changes in per-partition transactions of at most MaxTransaction entities. New
+// entities are inserted (failing if one appeared meanwhile) and existing ones replaced or deleted
+// only at the ETag they were read at, so two deliveries of one shard cannot both apply.
+func (s *Store) SaveStates(ctx context.Context, changes []StateChange) error {
+	byPartition := map[string][]aztables.TransactionAction{}
+	for _, c := range changes {
+		action, ok, err := stateAction(c)
+		if err != nil {
+			return err
+		}
+		if ok {
+			p := Partition(c.UserID)
+			byPartition[p] = append(byPartition[p], action)
+		}
+	}
+	partitions := make([]string, 0, len(byPartition))
+	for p := range byPartition {
+		partitions = append(partitions, p)
+	}
+	sort.Strings(partitions)
+	for _, p := range partitions {
+		actions := byPartition[p]
+		for i := 0; i < len(actions); i += MaxTransaction {
+			chunk := actions[i:min(i+MaxTransaction, len(actions))]
+			if _, err := s.users.SubmitTransaction(ctx, chunk, nil); err != nil {
+				if isConflict(err) {
+					return fmt.Errorf("%w: %v", ErrConflict, err)
+				}
+				return fmt.Errorf("table storage: writing user state: %w", err)
+			}
+			s.Writes += len(chunk)
+		}
+	}
+	return nil
+}
+
+func stateAction(c StateChange) (aztables.TransactionAction, bool, error) {
+	had := c.Old.etag != ""
+	keep := c.New.Held()
+	switch {
+	case !had && !keep:
+		return aztables.TransactionAction{}, false, nil
+	case had && !keep:
+		etag := c.Old.etag
+		entity, _ := json.Marshal(aztables.Entity{PartitionKey: Partition(c.UserID), RowKey: c.UserID})
+		return aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: entity, IfMatch: &etag}, true, nil
+	}
+	entity, err := json.Marshal(aztables.EDMEntity{
+		Entity: aztables.Entity{PartitionKey: Partition(c.UserID), RowKey: c.UserID},
+		Properties: map[string]any{
+			"Prev": c.New.PrevStatus, "Set": c.New.SetStatus, "Event": c.New.EventKey,
+			"Until": aztables.EDMInt64(c.New.Until.Unix()),
+		},
+	})
+	if err != nil {
+		return aztables.TransactionAction{}, false, err
+	}
+	if !had {
+		return aztables.TransactionAction{ActionType: aztables.TransactionTypeAdd, Entity: entity}, true, nil
+	}
+	etag := c.Old.etag
+	return aztables.TransactionAction{ActionType: aztables.TransactionTypeUpdateReplace, Entity: entity, IfMatch: &etag}, true, nil
+}
+
+// isConflict recognises 409/412 answers; a failed transaction reports its real code only in the
+// message (as status 202).
+func isConflict(err error) bool {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) && (re.StatusCode == http.StatusConflict || re.StatusCode == http.StatusPreconditionFailed) {
+		return true
+	}
+	msg := err.Error()
+	for _, code := range []string{"EntityAlreadyExists", "UpdateConditionNotSatisfied", "412", "409"} {
+		if strings.Contains(msg, code) {
+			return true
+		}
+	}
+	return false
+}
+
+// ShardReport is what one shard did in one cycle.
+type ShardReport struct {
+	CycleID    string
+	Shard      int
+	Users      int
+	Changed    int
+	Unchanged  int
+	Failed     int
+	Failures   map[string]int // by class
+	GraphCalls int
+	Outcome    string // ok | stale | failed
+	Error      string
+	Duration   time.Duration
+	Attempt    int
+}
+
+// CycleReport is what the timer planned for one cycle.
+type CycleReport struct {
+	CycleID string
+	Started time.Time
+	Users   int
+	Shards  int
+}
+
+// RecordCycle writes the cycle's plan row.
+func (s *Store) RecordCycle(ctx context.Context, r CycleReport) error {
+	return s.upsertCycleRow(ctx, r.CycleID, "plan", map[string]any{
+		"Started": aztables.EDMDateTime(r.Started), "Users": int32(r.Users), "Shards": int32(r.Shards),
+	})
+}
+
+// RecordShard writes (or overwrites, on a retry) the shard's row of its cycle.
+func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
+	failures, _ := json.Marshal(r.Failures)
+	return s.upsertCycleRow(ctx, r.CycleID, fmt.Sprintf("shard-%05d", r.Shard), map[string]any{
+		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
+		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Outcome": r.Outcome, "Error": truncate(r.Error, 1000),
+		"DurationMs": int32(r.Duration.Milliseconds()), "Attempt": int32(r.Attempt),
+	})
+}
+
+// ShardReports reads back a cycle's shard rows (for tests and the status page).
+func (s *Store) ShardReports(ctx context.Context, cycleID string) ([]ShardReport, error) {
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge 'shard-' and RowKey lt 'shard.'", odataQuote(cycleID))
+	pager := s.cycles.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var out []ShardReport
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("table storage: reading cycle %s: %w", cycleID, err)
+		}
+		for _, raw := range page.Entities {
+			var e aztables.EDMEntity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return nil, err
+			}
+			num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
+			r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
+				Failed: num("Failed"), GraphCalls: num("GraphCalls"), Attempt: num("Attempt"),
+				Duration: time.Duration(num("DurationMs")) * time.Millisecond}
+			r.Outcome, _ = e.Properties["Outcome"].(string)
+			r.Error, _ = e.Properties["Error"].(string)
+			if f, ok := e.Properties["Failures"].(string); ok {
+				_ = json.Unmarshal([]byte(f), &r.Failures)
+			}
+			fmt.Sscanf(e.RowKey, "shard-%d", &r.Shard)
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[string]any) error {
+	entity, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: props})
+	if err != nil {
+		return err
+	}
+	if _, err := s.cycles.UpsertEntity(ctx, entity, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		return fmt.Errorf("table storage: recording cycle %s: %w", pk, err)
+	}
+	return nil
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,132 @@
+// Command calstatus is the Azure Functions custom handler that turns Microsoft 365 calendar
+// availability into Mattermost statuses. It reads its settings from the environment (the function
+// app's application settings), wires the adapters and serves the functions on
+// FUNCTIONS_CUSTOMHANDLER_PORT.
+//
+// `calstatus check` verifies the settings and that Mattermost, Entra ID, Graph and storage answer.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+
+	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/config"
+	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/store"
+	"github.com/calstatus/calstatus/internal/syncer"
+)
+
+func main() {
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if len(os.Args) > 1 && os.Args[1] == "check" {
+		err = check(ctx)
+	} else {
+		err = serve(ctx, log)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "calstatus:", err)
+		os.Exit(1)
+	}
+}
+
+type app struct {
+	cfg   config.Config
+	mm    *mattermost.Client
+	graph *graph.Client
+	store *store.Store
+}
+
+func wire(ctx context.Context) (*app, error) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := graph.NewCredential(graph.CredentialConfig{TenantID: cfg.TenantID, ClientID: cfg.ClientID,
+		ClientSecret: cfg.ClientSecret, AuthorityHost: cfg.AuthorityHost})
+	if err != nil {
+		return nil, err
+	}
+	gc, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, Credential: cred})
+	if err != nil {
+		return nil, err
+	}
+	openCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	st, err := store.Open(openCtx, cfg.StorageConnectionString)
+	if err != nil {
+		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
+	}
+	return &app{cfg: cfg, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st}, nil
+}
+
+func serve(ctx context.Context, log *slog.Logger) error {
+	a, err := wire(ctx)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if a.cfg.LogLevel != "" {
+		if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {
+			return fmt.Errorf("configuration: LOG_LEVEL %q: %v", a.cfg.LogLevel, err)
+		}
+	}
+	now := time.Now
+	h := handler.New(handler.Deps{
+		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Now: now},
+		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Now: now,
+			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy}, Lookahead: a.cfg.Lookahead},
+		LogLevel: level,
+	})
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", a.cfg.Port))
+	if err != nil {
+		return fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT %s: %w", a.cfg.Port, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	log.Info("calstatus handler listening", "addr", ln.Addr().String(), "graph", a.cfg.GraphBaseURL, "mattermost", a.cfg.MattermostURL)
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// check verifies every dependency and says in one line what is wrong.
+func check(ctx context.Context) error {
+	a, err := wire(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.mm.Check(ctx); err != nil {
+		return err
+	}
+	cred, _ := graph.NewCredential(graph.CredentialConfig{TenantID: a.cfg.TenantID, ClientID: a.cfg.ClientID,
+		ClientSecret: a.cfg.ClientSecret, AuthorityHost: a.cfg.AuthorityHost})
+	tokCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET): %v", err)
+	}
+	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
+	return nil
+}

@@ -1,0 +1,41 @@
+# calstatus — `make run` (demo or real sync through the local Functions host) and `make test`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := calstatus
+STACK := devtools/stack/stack.sh
+export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
+
+.PHONY: all build run test unit vet stack-up stack-down stack-status clean
+
+all: build
+
+## build: the custom handler binary (host.json runs ./calstatus)
+build:
+	$(GO) build -o $(BIN) .
+
+## run: with no local.settings.json, a demo organisation on the local stack; with one, a real sync
+run: build
+	$(GO) run ./devtools/cmd/calstatus-run
+
+## test: every test, against Azurite, a real Mattermost server and the Graph simulator
+test: build vet
+	@$(STACK) up
+	@status=0; $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
+	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
+
+## unit: the tests that need no stack
+unit:
+	$(GO) test -count=1 ./handler/... ./internal/...
+
+vet:
+	$(GO) vet ./...
+
+stack-up:
+	@$(STACK) up
+stack-down:
+	@$(STACK) down
+stack-status:
+	@$(STACK) status
+
+clean:
+	rm -f $(BIN)

@@ -1,0 +1,158 @@
+package graphsim
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"hash/fnv"
+	"strings"
+	"time"
+)
+
+// Duration is a time.Duration that reads and writes JSON as "1.2s" (a bare number is seconds).
+type Duration time.Duration
+
+// MarshalJSON writes the duration as a Go duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads "1.2s", "300ms" or a number of seconds.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var v any
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	switch x := v.(type) {
+	case string:
+		p, err := time.ParseDuration(x)
+		if err != nil {
+			return err
+		}
+		*d = Duration(p)
+	case float64:
+		*d = Duration(x * float64(time.Second))
+	case nil:
+		*d = 0
+	default:
+		return fmt.Errorf("bad duration %s", b)
+	}
+	return nil
+}
+
+// Faults are injected failures and latencies. All fractions are in [0,1]. Decisions are
+// deterministic given Seed: each depends on the seed, the request (method, URL, body) and how many
+// times that same request has been seen since the faults were set, so a retried request gets a
+// fresh draw but the outcome does not depend on goroutine scheduling.
+type Faults struct {
+	Seed int64 `json:"seed"`
+
+	// ThrottleFraction of Graph requests / sub-requests are answered 429 with
+	// Retry-After ThrottleRetryAfter seconds (default 2).
+	ThrottleFraction   float64 `json:"throttleFraction,omitempty"`
+	ThrottleRetryAfter int     `json:"throttleRetryAfter,omitempty"`
+	// ServerErrorFraction of Graph requests / sub-requests are answered with one of
+	// ServerErrorStatuses (default 500, 503, 504).
+	ServerErrorFraction float64 `json:"serverErrorFraction,omitempty"`
+	ServerErrorStatuses []int   `json:"serverErrorStatuses,omitempty"`
+	// Whole-batch failures: the $batch itself answers 429 (Retry-After ThrottleRetryAfter) or 5xx.
+	BatchThrottleFraction    float64 `json:"batchThrottleFraction,omitempty"`
+	BatchServerErrorFraction float64 `json:"batchServerErrorFraction,omitempty"`
+	// FailMailboxes: every request whose URL names one of these mailboxes fails with 503.
+	FailMailboxes []string `json:"failMailboxes,omitempty"`
+
+	BatchLatency   Duration `json:"batchLatency,omitempty"`   // added to every $batch
+	RequestLatency Duration `json:"requestLatency,omitempty"` // added to every direct Graph request
+
+	// ShuffleBatchResponses answers $batch sub-responses in a (seeded) random order.
+	ShuffleBatchResponses bool `json:"shuffleBatchResponses,omitempty"`
+	// PunishEarlyRetries answers 429 to requests re-sent before their Retry-After elapsed
+	// (they are counted as early retries either way).
+	PunishEarlyRetries bool `json:"punishEarlyRetries,omitempty"`
+	// ConsentError makes the admin consent redirect carry error=<value>.
+	ConsentError string `json:"consentError,omitempty"`
+}
+
+func (f *Faults) validate() error {
+	for name, v := range map[string]float64{
+		"throttleFraction": f.ThrottleFraction, "serverErrorFraction": f.ServerErrorFraction,
+		"batchThrottleFraction": f.BatchThrottleFraction, "batchServerErrorFraction": f.BatchServerErrorFraction,
+	} {
+		if v < 0 || v > 1 {
+			return fmt.Errorf("graphsim: faults.%s = %v, want [0,1]", name, v)
+		}
+	}
+	for _, st := range f.ServerErrorStatuses {
+		if st < 500 || st > 599 {
+			return fmt.Errorf("graphsim: faults.serverErrorStatuses: %d is not 5xx", st)
+		}
+	}
+	if f.ThrottleRetryAfter < 0 || f.BatchLatency < 0 || f.RequestLatency < 0 {
+		return fmt.Errorf("graphsim: negative fault value")
+	}
+	return nil
+}
+
+func (f *Faults) throttleRetryAfter() int {
+	if f.ThrottleRetryAfter > 0 {
+		return f.ThrottleRetryAfter
+	}
+	return 2
+}
+
+func (f *Faults) failsMailbox(mb string) bool {
+	for _, m := range f.FailMailboxes {
+		if strings.EqualFold(strings.TrimSpace(m), mb) {
+			return true
+		}
+	}
+	return false
+}
+
+// draw returns a deterministic number in [0,1) for (seed, kind, key, n).
+func draw(seed int64, kind, key string, n int) float64 {
+	h := fnv.New64a()
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], uint64(seed))
+	h.Write(b[:])
+	h.Write([]byte(kind))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	binary.LittleEndian.PutUint64(b[:], uint64(n))
+	h.Write(b[:])
+	x := h.Sum64()
+	// finalize (splitmix64) for better low-bit mixing
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return float64(x>>11) / float64(1<<53)
+}
+
+// SetFaults replaces the injected faults (and restarts the deterministic draw sequences).
+func (s *Server) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.faults = f
+	s.attempts = map[string]int{}
+	s.mu.Unlock()
+	return nil
+}
+
+// Faults returns the current faults.
+func (s *Server) Faults() Faults {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.faults
+	f.ServerErrorStatuses = append([]int(nil), f.ServerErrorStatuses...)
+	f.FailMailboxes = append([]string(nil), f.FailMailboxes...)
+	return f
+}
+
+// UpdateFaults changes the current faults in place.
+func (s *Server) UpdateFaults(fn func(*Faults)) error {
+	f := s.Faults()
+	fn(&f)
+	return s.SetFaults(f)
+}

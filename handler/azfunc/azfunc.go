@@ -119,9 +119,25 @@ type TimerInfo struct {
 
 // ScheduleStatus is the host's record of the timer's last and next occurrences (null on first run).
 type ScheduleStatus struct {
-	Last        time.Time `json:"Last"`
-	Next        time.Time `json:"Next"`
-	LastUpdated time.Time `json:"LastUpdated"`
+	Last, Next, LastUpdated time.Time
+}
+
+// parseTime reads the host's .NET date strings: RFC 3339, or without an offset (then UTC), with up
+// to seven fractional digits; DateTime.MinValue ("0001-01-01T00:00:00") is the zero time.
+func parseTime(raw json.RawMessage) (time.Time, error) {
+	v := text(raw)
+	if v == "" {
+		return time.Time{}, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.9999999", "01/02/2006 15:04:05"} {
+		if t, err := time.Parse(layout, v); err == nil {
+			if t.Year() <= 1 {
+				return time.Time{}, nil
+			}
+			return t.UTC(), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q is not a date", v)
 }
 
 // Timer decodes the timer binding named name.
@@ -139,9 +155,15 @@ func (inv *Invocation) Timer(name string) (TimerInfo, error) {
 	}
 	info := TimerInfo{IsPastDue: strings.EqualFold(text(t.IsPastDue), "true")}
 	if s := unwrapString(t.ScheduleStatus); len(s) > 0 && string(s) != "null" {
-		var st ScheduleStatus
-		if err := json.Unmarshal(s, &st); err != nil {
+		var raw map[string]json.RawMessage
+		if err := json.Unmarshal(s, &raw); err != nil {
 			return TimerInfo{}, inputErrorf("timer binding %q ScheduleStatus: %v", name, err)
+		}
+		var st ScheduleStatus
+		for key, dst := range map[string]*time.Time{"Last": &st.Last, "Next": &st.Next, "LastUpdated": &st.LastUpdated} {
+			if *dst, err = parseTime(raw[key]); err != nil {
+				return TimerInfo{}, inputErrorf("timer binding %q ScheduleStatus.%s: %v", name, key, err)
+			}
 		}
 		info.ScheduleStatus = &st
 	}
@@ -185,13 +207,11 @@ func (inv *Invocation) QueueMessage(name string) (QueueMessage, error) {
 	for key, dst := range map[string]*time.Time{
 		"InsertionTime": &msg.InsertionTime, "ExpirationTime": &msg.ExpirationTime, "NextVisibleTime": &msg.NextVisibleTime,
 	} {
-		if v := text(inv.Metadata[key]); v != "" {
-			t, err := time.Parse(time.RFC3339Nano, v)
-			if err != nil {
-				return QueueMessage{}, inputErrorf("queue metadata %s %q: %v", key, v, err)
-			}
-			*dst = t
+		t, err := parseTime(inv.Metadata[key])
+		if err != nil {
+			return QueueMessage{}, inputErrorf("queue metadata %s: %v", key, err)
 		}
+		*dst = t
 	}
 	return msg, nil
 }

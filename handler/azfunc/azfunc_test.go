@@ -15,6 +15,7 @@ import (
 // Payloads in the shapes the Functions host sends (see FACTS.md: values may be JSON-encoded twice).
 const (
 	timerPayload  = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":{"Last":"2026-11-22T10:00:00.0041+00:00","Next":"2026-11-22T10:05:00+00:00","LastUpdated":"2026-11-22T10:00:00.0041+00:00"},"IsPastDue":false}},"Metadata":{"sys":{"MethodName":"SyncTimer","UtcNow":"2026-11-22T10:05:00.01Z","RandGuid":"0b4f6a29-5b19-4bd2-a2e2-2c62c1c5a3f1"}}}`
+	timerMinValue = `{"Data":{"timer":"{\"Schedule\":{\"AdjustForDST\":true},\"ScheduleStatus\":{\"Last\":\"0001-01-01T00:00:00\",\"Next\":\"2026-11-22T10:05:00\",\"LastUpdated\":\"0001-01-01T00:00:00\"},\"IsPastDue\":false}"},"Metadata":{}}`
 	timerFirstRun = `{"Data":{"timer":{"Schedule":{"AdjustForDST":true},"ScheduleStatus":null,"IsPastDue":true}},"Metadata":{}}`
 	queueTwice    = `{"Data":{"msg":"\"{\\\"v\\\":1,\\\"cycle\\\":\\\"c1\\\"}\""},"Metadata":{"DequeueCount":"\"3\"","ExpirationTime":"\"2026-11-29T10:00:00+00:00\"","Id":"\"5b0b1f5e-9c52-4d6c-9a27-0d7b0c1e2f3a\"","InsertionTime":"\"2026-11-22T10:00:00+00:00\"","NextVisibleTime":"\"2026-11-22T10:10:00+00:00\"","PopReceipt":"\"AgAAAAMAAAAAAAAA\"","sys":{"MethodName":"SyncShard","UtcNow":"2026-11-22T10:00:01Z"}}}`
 	queueOnce     = `{"Data":{"msg":"{\"v\":1,\"cycle\":\"c1\"}"},"Metadata":{"DequeueCount":1,"Id":"abc","PopReceipt":"pr"}}`
@@ -38,6 +39,10 @@ func TestTimer(t *testing.T) {
 	}
 	if ti.IsPastDue || ti.ScheduleStatus == nil || !ti.ScheduleStatus.Next.Equal(time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)) {
 		t.Fatalf("timer = %+v", ti)
+	}
+	ti, err = decode(t, timerMinValue).Timer("timer")
+	if err != nil || !ti.ScheduleStatus.Last.IsZero() || !ti.ScheduleStatus.Next.Equal(time.Date(2026, 11, 22, 10, 5, 0, 0, time.UTC)) {
+		t.Fatalf(".NET dates without offset: %+v, %v", ti.ScheduleStatus, err)
 	}
 	ti, err = decode(t, timerFirstRun).Timer("timer")
 	if err != nil || !ti.IsPastDue || ti.ScheduleStatus != nil {

@@ -15,12 +15,15 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
+	"github.com/microsoft/kiota-abstractions-go/serialization"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
 	khttp "github.com/microsoft/kiota-http-go"
+	kjson "github.com/microsoft/kiota-serialization-json-go"
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
@@ -57,6 +60,8 @@ type Config struct {
 	Log   *slog.Logger
 }
 
+var registerSerializers sync.Once
+
 // Client fetches schedules. It is safe for concurrent use; its token cache lives as long as it does.
 type Client struct {
 	cfg     Config
@@ -89,14 +94,31 @@ func New(cfg Config) (*Client, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
+	registerSerializers.Do(func() {
+		// What msgraph-sdk-go's service client registers; batching parses with the defaults.
+		abstractions.RegisterDefaultSerializer(func() serialization.SerializationWriterFactory {
+			return kjson.NewJsonSerializationWriterFactory()
+		})
+		abstractions.RegisterDefaultDeserializer(func() serialization.ParseNodeFactory {
+			return kjson.NewJsonParseNodeFactory()
+		})
+	})
 	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cfg.Credential, []string{scope}, []string{u.Hostname()})
 	if err != nil {
 		return nil, fmt.Errorf("graph: auth provider: %w", err)
 	}
 	opts := core.GraphClientOptions{GraphServiceVersion: "v1.0", GraphServiceLibraryVersion: "calstatus"}
-	httpClient := core.GetDefaultClient(&opts)
+	// The SDK's own retry middleware is left out: it would retry a throttled or failing $batch
+	// blindly (3 times, seconds apart); GetSchedules retries per sub-request within its budget.
+	var middleware []khttp.Middleware
+	for _, m := range core.GetDefaultMiddlewaresWithOptions(&opts) {
+		if _, isRetry := m.(*khttp.RetryHandler); !isRetry {
+			middleware = append(middleware, m)
+		}
+	}
+	httpClient := khttp.GetDefaultClient(middleware...)
 	if cfg.Transport != nil {
-		httpClient.Transport = khttp.NewCustomTransportWithParentTransport(cfg.Transport, core.GetDefaultMiddlewaresWithOptions(&opts)...)
+		httpClient.Transport = khttp.NewCustomTransportWithParentTransport(cfg.Transport, middleware...)
 	}
 	adapter, err := core.NewGraphRequestAdapterBaseWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, opts, nil, nil, httpClient)
 	if err != nil {

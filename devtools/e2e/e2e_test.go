@@ -1,0 +1,227 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+
+	"github.com/calstatus/calstatus/devtools/funchost"
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/internal/shard"
+)
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// wantsDND is the default policy's rule, stated independently of the engine: busy, tentative and
+// out of office mean Do Not Disturb.
+func wantsDND(status string) bool {
+	switch strings.ToLower(status) {
+	case "busy", "tentative", "oof":
+		return true
+	}
+	return false
+}
+
+// changesWithin reports whether the simulated calendar changes between from and to (users whose
+// meeting starts or ends while the cycle runs may legitimately be either way).
+func changesWithin(sc *graphsim.Scenario, email string, from, to time.Time) bool {
+	first := wantsDND(sc.StatusAt(email, from))
+	for t := from; !t.After(to); t = t.Add(15 * time.Second) {
+		if wantsDND(sc.StatusAt(email, t)) != first {
+			return true
+		}
+	}
+	return wantsDND(sc.StatusAt(email, to)) != first
+}
+
+// TestSyncEndToEnd: the host fires SyncTimer against the real Mattermost server; one message per
+// 400 users lands on sync-shards in Azurite; SyncShard processes each; Mattermost statuses follow
+// the simulated calendars; a second cycle changes nothing.
+func TestSyncEndToEnd(t *testing.T) {
+	sc := graphsim.DefaultScenario()
+	h := newHarness(t, harnessOptions{scenario: sc})
+	users := h.syncUsers()
+	if len(users) < 1000 {
+		t.Fatalf("the test stack has %d users to sync, want at least 1000", len(users))
+	}
+	wantShards := (len(users) + shard.MaxUsers - 1) / shard.MaxUsers
+
+	ctx := context.Background()
+	start := time.Now()
+	res, err := h.host.RunFunction(ctx, "SyncTimer")
+	if err != nil || !res.OK {
+		t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
+	}
+	var msgs []shard.Message
+	if err := json.Unmarshal(res.Outputs["shards"], &msgs); err != nil {
+		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs["shards"])
+	}
+	if len(msgs) != wantShards {
+		t.Fatalf("SyncTimer emitted %d shards for %d users, want %d", len(msgs), len(users), wantShards)
+	}
+	covered := map[string]bool{}
+	for _, m := range msgs {
+		for _, id := range m.UserIDs {
+			covered[id] = true
+		}
+	}
+	for _, u := range users {
+		if !covered[u.Id] {
+			t.Fatalf("user %s is in no shard", u.Username)
+		}
+	}
+
+	// Every shard arrives from Azurite as its own message and is processed once, successfully.
+	seen := map[string]bool{}
+	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
+		if ev.Kind != funchost.EventInvocation || ev.Function != "SyncShard" {
+			return false
+		}
+		if !ev.OK {
+			t.Fatalf("SyncShard failed: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
+		}
+		seen[ev.MessageID] = true
+		return len(seen) == wantShards
+	})
+	end := time.Now()
+	cycle := msgs[0].CycleID
+	reps, err := h.store.ShardReports(ctx, cycle)
+	if err != nil || len(reps) != wantShards {
+		t.Fatalf("cycle record: %d shard rows, want %d (%v)", len(reps), wantShards, err)
+	}
+	totalCalls := 0
+	for _, r := range reps {
+		if r.Outcome != "ok" {
+			t.Fatalf("shard %d outcome %q: %s", r.Shard, r.Outcome, r.Error)
+		}
+		totalCalls += r.GraphCalls
+	}
+	if got := h.sim.Stats().Requests["$batch"]; int(got) != wantShards || totalCalls != wantShards {
+		t.Fatalf("Graph $batch calls: simulator saw %d, shards report %d, want one per shard (%d)", got, totalCalls, wantShards)
+	}
+
+	// Statuses follow the calendars.
+	sts := h.statuses(users)
+	dnd, mismatched, boundary := 0, 0, 0
+	for _, u := range users {
+		want := wantsDND(sc.StatusAt(u.Email, start))
+		got := sts[u.Id].Status == model.StatusDnd
+		if got {
+			dnd++
+		}
+		if got != want {
+			if changesWithin(sc, u.Email, start.Add(-time.Minute), end.Add(time.Minute)) {
+				boundary++
+				continue
+			}
+			mismatched++
+			if mismatched <= 5 {
+				t.Errorf("%s: dnd=%v, calendar says %s", u.Email, got, sc.StatusAt(u.Email, start))
+			}
+		}
+	}
+	t.Logf("%d users, %d shards, %d in DND after the cycle, %d at a meeting boundary", len(users), wantShards, dnd, boundary)
+	if mismatched > 0 {
+		t.Fatalf("%d users' statuses do not follow their calendars", mismatched)
+	}
+	if dnd < len(users)/10 {
+		t.Fatalf("only %d users in DND: the calendars have meetings for many more", dnd)
+	}
+
+	// A second cycle right away finds (almost) nothing to change.
+	res, err = h.host.RunFunction(ctx, "SyncTimer")
+	if err != nil || !res.OK {
+		t.Fatalf("second SyncTimer: %v", err)
+	}
+	if err := json.Unmarshal(res.Outputs["shards"], &msgs); err != nil {
+		t.Fatal(err)
+	}
+	done := 0
+	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
+		if ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard" {
+			if !ev.OK {
+				t.Fatalf("SyncShard failed: %v", ev.Err)
+			}
+			done++
+		}
+		return done == wantShards
+	})
+	reps, _ = h.store.ShardReports(ctx, msgs[0].CycleID)
+	changed := 0
+	for _, r := range reps {
+		changed += r.Changed
+	}
+	if changed > boundary+len(users)/50 {
+		t.Fatalf("second cycle changed %d statuses; expected only users at a meeting boundary", changed)
+	}
+}
+
+// TestFailingShardEndsInPoison: a shard whose Graph calls keep failing is retried by the queue and
+// ends in sync-shards-poison after maxDequeueCount, unchanged.
+func TestFailingShardEndsInPoison(t *testing.T) {
+	h := newHarness(t, harnessOptions{faults: graphsim.Faults{BatchServerErrorFraction: 1}})
+	users := h.syncUsers()[:3]
+	ids := []string{users[0].Id, users[1].Id, users[2].Id}
+	now := time.Now()
+	msg := shard.Split(fmt.Sprintf("poison-%d", now.UnixNano()), now, now.Add(10*time.Minute), ids)[0]
+	body, _ := json.Marshal(msg)
+	h.enqueue(shardQueue, string(body))
+
+	attempts := 0
+	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
+		switch {
+		case ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard":
+			if ev.OK {
+				t.Fatalf("SyncShard succeeded although Graph always fails")
+			}
+			attempts++
+		case ev.Kind == funchost.EventPoison:
+			return true
+		}
+		return false
+	})
+	if attempts != 5 {
+		t.Fatalf("shard tried %d times before poison, want maxDequeueCount = 5", attempts)
+	}
+	poison := h.peek(shardQueue + "-poison")
+	if len(poison) != 1 || poison[0] != string(body) {
+		t.Fatalf("poison queue holds %q, want the original message", poison)
+	}
+	if left := h.peek(shardQueue); len(left) != 0 {
+		t.Fatalf("sync-shards still holds %d messages", len(left))
+	}
+	// Nothing was changed for those users.
+	for id, s := range h.statuses(users) {
+		if s.Status != model.StatusOnline {
+			t.Fatalf("user %s changed to %s by a failing shard", id, s.Status)
+		}
+	}
+}
+
+// TestMalformedShardChangesNothing: a message that is not a shard is rejected with a clear error
+// on every delivery and ends in the poison queue.
+func TestMalformedShardChangesNothing(t *testing.T) {
+	h := newHarness(t, harnessOptions{})
+	h.enqueue(shardQueue, `{"v":1,"cycle":"x","users":["not-an-id"]}`)
+	var lastErr string
+	h.waitEvents(2*time.Minute, func(ev funchost.Event) bool {
+		if ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard" {
+			if ev.OK {
+				t.Fatal("malformed shard accepted")
+			}
+			lastErr = strings.Join(ev.Logs, "\n") + fmt.Sprint(ev.Err)
+		}
+		return ev.Kind == funchost.EventPoison
+	})
+	if !strings.Contains(lastErr, "shard message") {
+		t.Fatalf("error does not say what is wrong: %s", lastErr)
+	}
+	if h.sim.Stats().Requests["$batch"] != 0 {
+		t.Fatal("a malformed shard reached Graph")
+	}
+}

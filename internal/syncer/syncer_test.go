@@ -1,0 +1,176 @@
+package syncer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"testing"
+	"time"
+
+	mmodel "github.com/mattermost/mattermost-server/v6/model"
+
+	"github.com/calstatus/calstatus/internal/calendar"
+	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/shard"
+	"github.com/calstatus/calstatus/internal/store"
+)
+
+// Small fakes: the real adapters are exercised by the end-to-end tests against Azurite, Mattermost and
+// the Graph simulator; these pin down the worker's orchestration.
+
+type fakeMM struct {
+	users    []mattermost.User
+	statuses map[string]string
+	reads    int
+	sets     []string
+	failSet  map[string]bool
+}
+
+func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
+	f.reads++
+	return f.users, nil
+}
+func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
+	f.reads++
+	return f.users, nil
+}
+func (f *fakeMM) Statuses(context.Context, []string) (map[string]mmodel.Status, error) {
+	f.reads++
+	out := map[string]mmodel.Status{}
+	for id, s := range f.statuses {
+		out[id] = mmodel.Status{UserId: id, Status: s}
+	}
+	return out, nil
+}
+func (f *fakeMM) SetStatus(_ context.Context, id, status string, _ time.Time) error {
+	if f.failSet[id] {
+		return errors.New("boom")
+	}
+	f.sets = append(f.sets, id+"="+status)
+	f.statuses[id] = status
+	return nil
+}
+
+type fakeGraph struct {
+	av map[string]calendar.Availability
+}
+
+func (g fakeGraph) GetSchedules(_ context.Context, emails []string, _ graph.Window) (graph.Result, error) {
+	res := graph.Result{Availability: map[string]calendar.Availability{}, Calls: 1}
+	for _, e := range emails {
+		if a, ok := g.av[e]; ok {
+			res.Availability[e] = a
+		} else {
+			res.Failures = append(res.Failures, graph.Failure{Email: e, Class: "not_found"})
+		}
+	}
+	return res, nil
+}
+
+type fakeStore struct {
+	states  map[string]engine.State
+	writes  int
+	reports []store.ShardReport
+}
+
+func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]store.UserState, error) {
+	out := map[string]store.UserState{}
+	for _, id := range ids {
+		if st, ok := s.states[id]; ok {
+			out[id] = store.UserState{State: st}
+		}
+	}
+	return out, nil
+}
+func (s *fakeStore) SaveStates(_ context.Context, cs []store.StateChange) error {
+	for _, c := range cs {
+		s.writes++
+		if c.New.Held() {
+			s.states[c.UserID] = c.New
+		} else {
+			delete(s.states, c.UserID)
+		}
+	}
+	return nil
+}
+func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
+func (s *fakeStore) RecordShard(_ context.Context, r store.ShardReport) error {
+	s.reports = append(s.reports, r)
+	return nil
+}
+
+func id(i int) string { return fmt.Sprintf("%026d", i) }
+
+func setup(now time.Time) (*Worker, *fakeMM, *fakeStore, shard.Message) {
+	mm := &fakeMM{statuses: map[string]string{}, failSet: map[string]bool{}}
+	av := map[string]calendar.Availability{}
+	var ids []string
+	for i := 0; i < 4; i++ {
+		email := fmt.Sprintf("u%d@x.test", i)
+		mm.users = append(mm.users, mattermost.User{ID: id(i), Email: email, Username: fmt.Sprintf("u%d", i)})
+		mm.statuses[id(i)] = engine.Online
+		ids = append(ids, id(i))
+		if i%2 == 0 { // even users are in a meeting now
+			av[email] = calendar.Availability{Email: email, Events: []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}}}
+		} else {
+			av[email] = calendar.Availability{Email: email}
+		}
+	}
+	delete(av, "u3@x.test") // one unknown mailbox
+	st := &fakeStore{states: map[string]engine.State{}}
+	w := &Worker{Mattermost: mm, Graph: fakeGraph{av}, Store: st, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
+		Now: func() time.Time { return now }}
+	msg := shard.Split("c1", now, now.Add(5*time.Minute), ids)[0]
+	return w, mm, st, msg
+}
+
+func TestWorkerAppliesThenIsIdle(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	log := slog.New(slog.DiscardHandler)
+	rep, err := w.Process(context.Background(), log, msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed != 2 || rep.Failed != 1 || rep.Failures["not_found"] != 1 || len(mm.sets) != 2 {
+		t.Fatalf("first pass: %+v sets %v", rep, mm.sets)
+	}
+	// Second pass, nothing changed: at most 2 Mattermost reads, no writes anywhere.
+	mm.reads, st.writes, mm.sets = 0, 0, nil
+	rep, err = w.Process(context.Background(), log, msg, 1)
+	if err != nil || rep.Changed != 0 || mm.reads != 2 || st.writes != 0 || len(mm.sets) != 0 {
+		t.Fatalf("idle pass: %+v reads %d writes %d sets %v err %v", rep, mm.reads, st.writes, mm.sets, err)
+	}
+}
+
+func TestWorkerRevertsStateWhenMattermostFails(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	mm.failSet[id(0)] = true
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed != 1 || rep.Failures["mattermost"] != 1 {
+		t.Fatalf("report %+v", rep)
+	}
+	if _, held := st.states[id(0)]; held {
+		t.Fatalf("state kept for a user whose status was not set: %+v", st.states[id(0)])
+	}
+	if _, held := st.states[id(2)]; !held {
+		t.Fatal("state lost for a user whose status was set")
+	}
+}
+
+func TestWorkerDropsStaleShard(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, _, msg := setup(now)
+	w.Now = func() time.Time { return now.Add(6 * time.Minute) }
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil || rep.Outcome != "stale" || mm.reads != 0 {
+		t.Fatalf("stale shard: %+v reads %d err %v", rep, mm.reads, err)
+	}
+}

@@ -64,7 +64,7 @@ func run(ctx context.Context) error {
 		}
 	} else {
 		say("no local.settings.json: running the demo organisation on the local stack")
-		say("starting Azurite, PostgreSQL and Mattermost (the first time this installs and builds them, ~3 minutes)")
+		say("starting Azurite, PostgreSQL and Mattermost (the first time this installs and builds them: 3–7 minutes)")
 		if err := stack(ctx, root, "up"); err != nil {
 			return err
 		}

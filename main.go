@@ -57,8 +57,7 @@ func wire(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	cred, err := graph.NewCredential(graph.CredentialConfig{TenantID: cfg.TenantID, ClientID: cfg.ClientID,
-		ClientSecret: cfg.ClientSecret, AuthorityHost: cfg.AuthorityHost})
+	cred, err := graph.NewCredential(credentialConfig(cfg))
 	if err != nil {
 		return nil, err
 	}
@@ -120,13 +119,18 @@ func check(ctx context.Context) error {
 	if err := a.mm.Check(ctx); err != nil {
 		return err
 	}
-	cred, _ := graph.NewCredential(graph.CredentialConfig{TenantID: a.cfg.TenantID, ClientID: a.cfg.ClientID,
-		ClientSecret: a.cfg.ClientSecret, AuthorityHost: a.cfg.AuthorityHost})
+	cred, _ := graph.NewCredential(credentialConfig(a.cfg))
 	tokCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
-		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET): %v", err)
+		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, %s): %v", credentialConfig(a.cfg).Mode(), err)
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
 	return nil
+}
+
+func credentialConfig(c config.Config) graph.CredentialConfig {
+	return graph.CredentialConfig{TenantID: c.TenantID, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		CertificatePath: c.CertificatePath, CertificatePassword: c.CertificatePassword,
+		ManagedIdentity: c.ManagedIdentity, AuthorityHost: c.AuthorityHost}
 }

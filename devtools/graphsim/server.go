@@ -121,6 +121,7 @@ type Server struct {
 	faults    Faults
 	attempts  map[string]int // fault decisions: attempts per request key
 	tokens    map[string]tokenInfo
+	federated map[string]time.Time // managed identity tokens issued for api://AzureADTokenExchange
 	mailboxes map[string]*mbState
 	// retry bookkeeping
 	globalRetryUntil time.Time
@@ -203,6 +204,7 @@ func Start(cfg Config) (*Server, error) {
 		faults:        cfg.Faults,
 		attempts:      map[string]int{},
 		tokens:        map[string]tokenInfo{},
+		federated:     map[string]time.Time{},
 		mailboxes:     map[string]*mbState{},
 		keyRetryUntil: map[string]time.Time{},
 		st:            newStatsData(),
@@ -309,6 +311,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveBatch(w, r)
 	case strings.HasPrefix(lp, "/v1.0/"):
 		s.serveGraphDirect(w, r, p[len("/v1.0"):])
+	case lp == "/msi/token":
+		s.serveMSI(w, r)
 	case strings.HasPrefix(lp, "/beta/"):
 		s.count("graph-other")
 		s.writeGraph(w, r, s.errResp(http.StatusBadRequest, "BadRequest", "graphsim only serves v1.0.", &gReq{header: r.Header}))

@@ -17,9 +17,15 @@ type Config struct {
 
 	StorageConnectionString string // AzureWebJobsStorage
 
-	TenantID, ClientID, ClientSecret string // AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET
-	AuthorityHost                    string // AZURE_AUTHORITY_HOST
-	GraphBaseURL                     string // GRAPH_BASE_URL
+	TenantID, ClientID string // AZURE_TENANT_ID, AZURE_CLIENT_ID
+	// One of: ClientSecret (AZURE_CLIENT_SECRET), a certificate (AZURE_CLIENT_CERTIFICATE_PATH,
+	// AZURE_CLIENT_CERTIFICATE_PASSWORD), or the app's managed identity federated with the app
+	// registration (AZURE_MANAGED_IDENTITY: "system" or a user-assigned identity's client id).
+	ClientSecret                         string
+	CertificatePath, CertificatePassword string
+	ManagedIdentity                      string
+	AuthorityHost                        string // AZURE_AUTHORITY_HOST
+	GraphBaseURL                         string // GRAPH_BASE_URL
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
 
@@ -52,7 +58,10 @@ func Load(getenv func(string) string) (Config, error) {
 		StorageConnectionString: ExpandStorageConnectionString(required("AzureWebJobsStorage")),
 		TenantID:                required("AZURE_TENANT_ID"),
 		ClientID:                required("AZURE_CLIENT_ID"),
-		ClientSecret:            required("AZURE_CLIENT_SECRET"),
+		ClientSecret:            get("AZURE_CLIENT_SECRET"),
+		CertificatePath:         get("AZURE_CLIENT_CERTIFICATE_PATH"),
+		CertificatePassword:     get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		ManagedIdentity:         get("AZURE_MANAGED_IDENTITY"),
 		AuthorityHost:           get("AZURE_AUTHORITY_HOST"),
 		GraphBaseURL:            get("GRAPH_BASE_URL"),
 		MattermostURL:           required("MATTERMOST_URL"),
@@ -61,6 +70,9 @@ func Load(getenv func(string) string) (Config, error) {
 		Lookahead:               DefaultLookahead,
 		TentativeAsBusy:         true,
 		LogLevel:                get("LOG_LEVEL"),
+	}
+	if c.ClientSecret == "" && c.CertificatePath == "" && c.ManagedIdentity == "" {
+		problems = append(problems, "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_MANAGED_IDENTITY")
 	}
 	if c.Port == "" {
 		c.Port = "8080"

@@ -36,7 +36,7 @@ func TestLoadNamesEveryProblem(t *testing.T) {
 	if err == nil {
 		t.Fatal("accepted bad configuration")
 	}
-	for _, name := range []string{"MATTERMOST_TOKEN", "AZURE_CLIENT_SECRET", "MATTERMOST_URL", "SYNC_LOOKAHEAD"} {
+	for _, name := range []string{"MATTERMOST_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_MANAGED_IDENTITY", "MATTERMOST_URL", "SYNC_LOOKAHEAD"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"context"
+	"errors"
 	"fmt"
-	"net/http"
+	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -11,26 +13,57 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// CredentialConfig is how calstatus authenticates to Entra ID.
+// CredentialConfig is how calstatus authenticates to Entra ID as its app registration. Exactly one
+// of three ways is used, in this order:
+//   - a client secret (ClientSecret);
+//   - a certificate (CertificatePath, PEM or PKCS#12, with CertificatePassword if it has one);
+//   - workload identity federation with the function app's managed identity (ManagedIdentity):
+//     the managed identity's token is the app's client assertion, so no secret exists anywhere.
 type CredentialConfig struct {
-	TenantID, ClientID, ClientSecret string
+	TenantID, ClientID  string
+	ClientSecret        string
+	CertificatePath     string
+	CertificatePassword string
+	// ManagedIdentity is "system" for the system-assigned identity or a user-assigned identity's
+	// client id.
+	ManagedIdentity string
 	// AuthorityHost is the Entra endpoint (AZURE_AUTHORITY_HOST); empty for the public cloud.
 	AuthorityHost string
 	// Transport carries token requests (tests trust a local CA with it).
 	Transport policy.Transporter
 }
 
-const publicAuthority = "https://login.microsoftonline.com/"
-
-// NewCredential builds the token credential. The credential caches tokens, so one per process.
-func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
-	if c.TenantID == "" || c.ClientID == "" || c.ClientSecret == "" {
-		return nil, fmt.Errorf("graph: AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET are all required")
+// Mode names the way the configuration authenticates ("" if none is configured).
+func (c CredentialConfig) Mode() string {
+	switch {
+	case c.ClientSecret != "":
+		return "secret"
+	case c.CertificatePath != "":
+		return "certificate"
+	case c.ManagedIdentity != "":
+		return "managed-identity"
 	}
-	opts := &azidentity.ClientSecretCredentialOptions{}
+	return ""
+}
+
+const (
+	publicAuthority = "https://login.microsoftonline.com/"
+	// tokenExchangeScope is what a managed identity token must be for to serve as a federated
+	// client assertion.
+	tokenExchangeScope = "api://AzureADTokenExchange/.default"
+)
+
+// NewCredential builds the token credential. Credentials cache their tokens, so build one per
+// process and keep it: tokens then last across invocations.
+func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
+	if c.TenantID == "" || c.ClientID == "" {
+		return nil, errors.New("graph: AZURE_TENANT_ID and AZURE_CLIENT_ID are required")
+	}
+	opts := azcore.ClientOptions{}
 	if c.Transport != nil {
 		opts.Transport = c.Transport
 	}
+	disableDiscovery := false
 	if host := strings.TrimRight(c.AuthorityHost, "/") + "/"; c.AuthorityHost != "" && !strings.EqualFold(host, publicAuthority) {
 		if !strings.HasPrefix(strings.ToLower(host), "https://") {
 			return nil, fmt.Errorf("graph: AZURE_AUTHORITY_HOST %q must be an https URL", c.AuthorityHost)
@@ -38,14 +71,52 @@ func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 		opts.Cloud = cloud.Configuration{ActiveDirectoryAuthorityHost: host}
 		// Instance discovery asks Microsoft's public login host, which a sovereign or local
 		// authority does not need (and cannot reach).
-		opts.DisableInstanceDiscovery = true
+		disableDiscovery = true
 	}
-	cred, err := azidentity.NewClientSecretCredential(c.TenantID, c.ClientID, c.ClientSecret, opts)
+	switch c.Mode() {
+	case "secret":
+		cred, err := azidentity.NewClientSecretCredential(c.TenantID, c.ClientID, c.ClientSecret,
+			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
+		return wrap(cred, err)
+	case "certificate":
+		data, err := os.ReadFile(c.CertificatePath)
+		if err != nil {
+			return nil, fmt.Errorf("graph: AZURE_CLIENT_CERTIFICATE_PATH: %w", err)
+		}
+		var password []byte
+		if c.CertificatePassword != "" {
+			password = []byte(c.CertificatePassword)
+		}
+		certs, key, err := azidentity.ParseCertificates(data, password)
+		if err != nil {
+			return nil, fmt.Errorf("graph: AZURE_CLIENT_CERTIFICATE_PATH %s: %w", c.CertificatePath, err)
+		}
+		cred, err := azidentity.NewClientCertificateCredential(c.TenantID, c.ClientID, certs, key,
+			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
+		return wrap(cred, err)
+	case "managed-identity":
+		miOpts := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: opts}
+		if !strings.EqualFold(c.ManagedIdentity, "system") {
+			miOpts.ID = azidentity.ClientID(c.ManagedIdentity)
+		}
+		mi, err := azidentity.NewManagedIdentityCredential(miOpts)
+		if err != nil {
+			return nil, fmt.Errorf("graph: managed identity: %w", err)
+		}
+		assertion := func(ctx context.Context) (string, error) {
+			tok, err := mi.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{tokenExchangeScope}})
+			return tok.Token, err
+		}
+		cred, err := azidentity.NewClientAssertionCredential(c.TenantID, c.ClientID, assertion,
+			&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
+		return wrap(cred, err)
+	}
+	return nil, errors.New("graph: no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_MANAGED_IDENTITY")
+}
+
+func wrap(cred azcore.TokenCredential, err error) (azcore.TokenCredential, error) {
 	if err != nil {
 		return nil, fmt.Errorf("graph: credential: %w", err)
 	}
 	return cred, nil
 }
-
-// HTTPTransport adapts an *http.Client's transport for azidentity options.
-func HTTPTransport(c *http.Client) policy.Transporter { return c }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoft/kiota-abstractions-go/serialization"
 	azauth "github.com/microsoft/kiota-authentication-azure-go"
@@ -139,6 +140,9 @@ type Failure struct {
 	Code    string
 	Message string
 	Status  int
+	// Detail is the raw answer, kept for errors calstatus does not know (class "unknown") so they
+	// can be logged in full.
+	Detail string
 }
 
 // Result is what GetSchedules learned.
@@ -154,16 +158,27 @@ type Result struct {
 
 // subRequest is one getSchedule call for up to 20 users.
 type subRequest struct {
-	emails    []string
-	mailbox   string
-	attempts  int
-	notBefore time.Time
+	emails []string
+	// mailbox is the user named in the URL; tried are those already refused as such.
+	mailbox string
+	tried   map[string]bool
+	// attempts counts sends; throttles those answered 429, which are retried while the invocation's
+	// time allows (up to maxThrottles) rather than MaxAttempts.
+	attempts, throttles int
+	notBefore           time.Time
 }
 
+const (
+	maxThrottles = 10
+	// coalesce lets retries that fall due close together go out in one $batch.
+	coalesce = 250 * time.Millisecond
+)
+
 // GetSchedules fetches availability for emails over w, in as few $batch calls as Graph allows, and
-// retries throttled and failed sub-requests alone, never before their Retry-After. Only context
-// expiry or sub-requests still failing with 5xx after MaxAttempts make it return an error; per-user
-// problems are reported in Result.Failures.
+// retries throttled and failed sub-requests alone, never before their Retry-After. Per-user problems
+// are reported in Result.Failures. An error means some users could not be fetched at all (Graph or
+// the network kept failing, the credential was refused, the context ended): the Result still holds
+// everything that was fetched, so a caller can act on those users and retry only the rest.
 func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (Result, error) {
 	res := Result{Availability: make(map[string]calendar.Availability, len(emails))}
 	var pending []*subRequest
@@ -171,12 +186,10 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 		chunk := emails[i:min(i+SchedulesPerRequest, len(emails))]
 		// Each sub-request names one of its own users as the mailbox in the URL: Outlook limits
 		// concurrent requests per mailbox, so one service mailbox for all would throttle us.
-		pending = append(pending, &subRequest{emails: chunk, mailbox: chunk[0]})
+		pending = append(pending, &subRequest{emails: chunk, mailbox: chunk[0], tried: map[string]bool{}})
 	}
-	for len(pending) > 0 {
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("graph: %d sub-requests unfinished: %w", len(pending), err)
-		}
+	var fatal error
+	for len(pending) > 0 && fatal == nil {
 		now := time.Now()
 		var ready, waiting []*subRequest
 		earliest := time.Time{}
@@ -191,33 +204,80 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 			}
 		}
 		if len(ready) == 0 {
-			if err := c.cfg.Sleep(ctx, time.Until(earliest)); err != nil {
-				return res, fmt.Errorf("graph: waiting to retry: %w", err)
+			if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+				fatal = fmt.Errorf("graph: retry due at %s is past the invocation's deadline", earliest.Format(time.RFC3339))
+				break
+			}
+			if err := c.cfg.Sleep(ctx, time.Until(earliest)+coalesce); err != nil {
+				fatal = fmt.Errorf("graph: waiting to retry: %w", err)
 			}
 			continue
 		}
-		retry, err := c.sendBatch(ctx, ready, w, &res)
-		if err != nil {
-			return res, err
-		}
+		retry, pause, err := c.sendBatch(ctx, ready, w, &res)
+		fatal = err
 		pending = append(waiting, retry...)
+		// A whole $batch throttled means the app is throttled: nothing goes out before Retry-After.
+		for _, sr := range pending {
+			if sr.notBefore.Before(pause) {
+				sr.notBefore = pause
+			}
+		}
+	}
+	if fatal != nil {
+		n := 0
+		for _, sr := range pending {
+			n += len(sr.emails)
+		}
+		return res, fmt.Errorf("%w (%d users not fetched)", fatal, n)
 	}
 	return res, nil
 }
 
-// sendBatch sends one $batch and sorts its sub-responses: answers into res, sub-requests to try again
-// into the returned slice.
-func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, res *Result) ([]*subRequest, error) {
+// retryLater puts a sub-request back after delay, unless it has had all its attempts.
+func (c *Client) retryLater(sr *subRequest, status int, delay time.Duration) bool {
+	if status == http.StatusTooManyRequests {
+		sr.attempts-- // throttling is waited out, not counted as a failure
+		sr.throttles++
+		if sr.throttles > maxThrottles {
+			return false
+		}
+	} else if sr.attempts >= c.cfg.MaxAttempts {
+		return false
+	}
+	sr.notBefore = time.Now().Add(delay)
+	return true
+}
+
+// reroute names another of the sub-request's users in the URL after the current one was refused
+// (no mailbox, not licensed), so its 20 users are not lost for one bad mailbox.
+func reroute(sr *subRequest) bool {
+	sr.tried[strings.ToLower(sr.mailbox)] = true
+	for _, e := range sr.emails {
+		if !sr.tried[strings.ToLower(e)] {
+			sr.mailbox = e
+			sr.notBefore = time.Time{}
+			return true
+		}
+	}
+	return false
+}
+
+// sendBatch sends one $batch and sorts its sub-responses: answers into res, sub-requests to try
+// again into the returned slice. An error means a sub-request is out of attempts, or the credential
+// is refused; every other sub-request of the batch is still sorted.
+//
+// pause, when set, is the end of a Retry-After given to the whole batch.
+func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, res *Result) (retry []*subRequest, pause time.Time, fatal error) {
 	batch := core.NewBatchRequest(c.adapter)
 	byID := make(map[string]*subRequest, len(reqs))
 	for _, sr := range reqs {
 		info, err := c.requestInfo(ctx, sr, w)
 		if err != nil {
-			return nil, err
+			return reqs, time.Time{}, err
 		}
 		item, err := batch.AddBatchRequestStep(*info)
 		if err != nil {
-			return nil, fmt.Errorf("graph: adding batch step: %w", err)
+			return reqs, time.Time{}, fmt.Errorf("graph: adding batch step: %w", err)
 		}
 		byID[*item.GetId()] = sr
 		sr.attempts++
@@ -225,62 +285,86 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 	res.Calls++
 	resp, err := batch.Send(ctx, c.adapter)
 	if err != nil {
-		// The whole call failed (network, 5xx or 429 after the SDK's own retries): every sub-request
-		// goes back with a backoff, bounded by its attempts.
-		status, retryAfter := errorStatus(err)
-		var retry []*subRequest
-		for _, sr := range reqs {
-			if sr.attempts >= c.cfg.MaxAttempts {
-				return nil, fmt.Errorf("graph: $batch failed %d times: %w", sr.attempts, err)
-			}
-			sr.notBefore = time.Now().Add(c.backoff(sr.attempts, status, retryAfter))
-			retry = append(retry, sr)
+		var authErr *azidentity.AuthenticationFailedError
+		if errors.As(err, &authErr) {
+			return reqs, time.Time{}, fmt.Errorf("graph: Entra ID refused the app credentials: %w", err)
 		}
-		c.cfg.Log.Warn("graph batch failed, retrying", "status", status, "error", err.Error(), "subrequests", len(reqs))
-		return retry, nil
+		if ctx.Err() != nil {
+			return reqs, time.Time{}, fmt.Errorf("graph: %w", ctx.Err())
+		}
+		// The whole call failed (network, 5xx, or a 429 for the whole batch): every sub-request goes
+		// back after the batch's Retry-After or a backoff, bounded by its attempts.
+		status, retryAfter := errorStatus(err)
+		if status == http.StatusTooManyRequests {
+			res.Throttled += len(reqs)
+		}
+		c.cfg.Log.Warn("graph batch failed", "status", status, "error", err.Error(), "subrequests", len(reqs), "attempt", reqs[0].attempts)
+		delay := c.backoff(reqs[0].attempts, status, retryAfter) // one delay: they go out together again
+		for _, sr := range reqs {
+			if !c.retryLater(sr, status, delay) {
+				return reqs, time.Time{}, fmt.Errorf("graph: $batch failed %d times: %w", sr.attempts, err)
+			}
+		}
+		if status == http.StatusTooManyRequests {
+			pause = time.Now().Add(delay)
+		}
+		return reqs, pause, nil
 	}
-	var retry []*subRequest
-	seen := 0
 	for _, item := range resp.GetResponses() {
 		sr := byID[deref(item.GetId())]
 		if sr == nil {
 			continue
 		}
-		seen++
 		delete(byID, deref(item.GetId()))
 		status := int(deref(item.GetStatus()))
 		body, _ := json.Marshal(item.GetBody())
 		switch {
 		case status >= 200 && status < 300:
-			if err := interpret(sr, body, res); err != nil {
-				return nil, err
-			}
+			interpret(sr, body, res, w, c.cfg.Interval)
 		case status == http.StatusTooManyRequests || status >= 500:
 			if status == http.StatusTooManyRequests {
 				res.Throttled++
 			}
-			if sr.attempts >= c.cfg.MaxAttempts {
-				if status == http.StatusTooManyRequests {
-					failAll(sr, status, body, "throttled", res)
-					continue
-				}
-				return nil, fmt.Errorf("graph: sub-request for %s still failing with %d after %d attempts", sr.mailbox, status, sr.attempts)
+			if c.retryLater(sr, status, c.backoff(sr.attempts, status, retryAfterHeader(item.GetHeaders()))) {
+				retry = append(retry, sr)
+			} else if status == http.StatusTooManyRequests {
+				failAll(sr, status, body, "throttled", res)
+			} else {
+				retry = append(retry, sr)
+				fatal = fmt.Errorf("graph: sub-request for %s still failing with %d after %d attempts", sr.mailbox, status, sr.attempts)
 			}
-			sr.notBefore = time.Now().Add(c.backoff(sr.attempts, status, retryAfterHeader(item.GetHeaders())))
-			retry = append(retry, sr)
+		case mailboxRefused(status, body):
+			c.cfg.Log.Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", status)
+			if reroute(sr) {
+				sr.attempts = 0
+				retry = append(retry, sr)
+			} else {
+				failAll(sr, status, body, "", res)
+			}
 		default:
 			failAll(sr, status, body, "", res)
 		}
 	}
 	// A sub-request the batch did not answer is retried like a 5xx.
 	for _, sr := range byID {
-		if sr.attempts >= c.cfg.MaxAttempts {
-			return nil, fmt.Errorf("graph: no answer for sub-request %s after %d attempts", sr.mailbox, sr.attempts)
-		}
-		sr.notBefore = time.Now().Add(c.backoff(sr.attempts, 0, 0))
 		retry = append(retry, sr)
+		if !c.retryLater(sr, 0, c.backoff(sr.attempts, 0, 0)) {
+			fatal = fmt.Errorf("graph: no answer for the sub-request through %s after %d attempts", sr.mailbox, sr.attempts)
+		}
 	}
-	return retry, nil
+	return retry, time.Time{}, fatal
+}
+
+// mailboxRefused recognises a sub-request refused because of the mailbox named in its URL.
+func mailboxRefused(status int, body []byte) bool {
+	if status != http.StatusNotFound && status != http.StatusForbidden && status != http.StatusBadRequest {
+		return false
+	}
+	switch classify(status, errorCode(body)) {
+	case "not_found", "no_mailbox":
+		return true
+	}
+	return false
 }
 
 func (c *Client) requestInfo(ctx context.Context, sr *subRequest, w Window) (*abstractions.RequestInformation, error) {
@@ -315,8 +399,9 @@ func dateTime(t time.Time) models.DateTimeTimeZoneable {
 // model because the model maps status strings case-sensitively and Graph's casing varies.
 type scheduleResponse struct {
 	Value []struct {
-		ScheduleID    string `json:"scheduleId"`
-		ScheduleItems []struct {
+		ScheduleID       string `json:"scheduleId"`
+		AvailabilityView string `json:"availabilityView"`
+		ScheduleItems    []struct {
 			Status    string       `json:"status"`
 			Start     wireDateTime `json:"start"`
 			End       wireDateTime `json:"end"`
@@ -343,11 +428,11 @@ func (d wireDateTime) time() (time.Time, error) {
 	return time.Parse("2006-01-02T15:04:05.9999999", strings.TrimSuffix(d.DateTime, "Z"))
 }
 
-func interpret(sr *subRequest, body []byte, res *Result) error {
+func interpret(sr *subRequest, body []byte, res *Result, w Window, interval int) {
 	var sched scheduleResponse
 	if err := json.Unmarshal(body, &sched); err != nil {
 		failAll(sr, 200, body, "malformed", res)
-		return nil
+		return
 	}
 	answered := map[string]bool{}
 	for _, v := range sched.Value {
@@ -369,6 +454,11 @@ func interpret(sr *subRequest, body []byte, res *Result) error {
 			events = append(events, calendar.Event{Start: start, End: end, Status: calendar.ParseStatus(it.Status),
 				Subject: it.Subject, Location: it.Location, Private: it.IsPrivate})
 		}
+		if len(v.ScheduleItems) == 0 {
+			// Without items (hidden by the mailbox's sharing settings) the availability view still
+			// tells the status per interval.
+			events = fromView(v.AvailabilityView, w.Start, interval)
+		}
 		res.Availability[email] = calendar.Availability{Email: email, Events: calendar.Normalize(events)}
 	}
 	for _, e := range sr.emails {
@@ -376,11 +466,41 @@ func interpret(sr *subRequest, body []byte, res *Result) error {
 			res.Failures = append(res.Failures, Failure{Email: strings.ToLower(e), Mailbox: sr.mailbox, Class: "missing", Message: "not in getSchedule answer", Status: 200})
 		}
 	}
-	return nil
+}
+
+// fromView turns an availabilityView ("0022…", one digit per interval from start) into periods.
+func fromView(view string, start time.Time, interval int) []calendar.Event {
+	var out []calendar.Event
+	step := time.Duration(interval) * time.Minute
+	for i, r := range view {
+		st := calendar.ParseStatus(string(r))
+		if st == calendar.Free || st == calendar.Unknown {
+			continue
+		}
+		from := start.Add(time.Duration(i) * step)
+		out = append(out, calendar.Event{Start: from, End: from.Add(step), Status: st})
+	}
+	return out
 }
 
 // failAll records a failed sub-request against each of its users.
 func failAll(sr *subRequest, status int, body []byte, class string, res *Result) {
+	code, msg := errorCodeMessage(body)
+	if class == "" {
+		class = classify(status, code)
+	}
+	detail := ""
+	if class == "unknown" {
+		detail = string(body[:min(len(body), 2000)])
+	}
+	for _, e := range sr.emails {
+		res.Failures = append(res.Failures, Failure{Email: strings.ToLower(e), Mailbox: sr.mailbox, Class: class,
+			Code: code, Message: msg, Status: status, Detail: detail})
+	}
+}
+
+// errorCodeMessage reads Graph's {"error":{"code","message"}} body.
+func errorCodeMessage(body []byte) (string, string) {
 	var oe struct {
 		Error struct {
 			Code    string `json:"code"`
@@ -388,14 +508,10 @@ func failAll(sr *subRequest, status int, body []byte, class string, res *Result)
 		} `json:"error"`
 	}
 	_ = json.Unmarshal(body, &oe)
-	if class == "" {
-		class = classify(status, oe.Error.Code)
-	}
-	for _, e := range sr.emails {
-		res.Failures = append(res.Failures, Failure{Email: strings.ToLower(e), Mailbox: sr.mailbox, Class: class,
-			Code: oe.Error.Code, Message: oe.Error.Message, Status: status})
-	}
+	return oe.Error.Code, oe.Error.Message
 }
+
+func errorCode(body []byte) string { c, _ := errorCodeMessage(body); return c }
 
 // classify names the kind of a Graph error so failures can be counted and reported by kind.
 func classify(status int, code string) string {

@@ -140,3 +140,136 @@ func TestWrongSecretFailsClearly(t *testing.T) {
 		t.Fatal("a $batch was sent without a token")
 	}
 }
+
+func TestTenThousandUsersIn25Calls(t *testing.T) {
+	sim := startSim(t, graphsim.DefaultScenario())
+	c := newClient(t, sim)
+	res, err := c.GetSchedules(context.Background(), emails(10_000), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sim.Stats()
+	t.Logf("10,000 users: %d $batch calls, %d sub-requests", st.Requests["$batch"], st.SubRequests)
+	if st.Requests["$batch"] != 25 || st.SubRequests != 500 || len(res.Availability) != 10_000 {
+		t.Fatalf("%d $batch calls, %d sub-requests, %d users answered; want 25, 500, 10000",
+			st.Requests["$batch"], st.SubRequests, len(res.Availability))
+	}
+}
+
+func TestThrottledSubRequestsWaitForRetryAfter(t *testing.T) {
+	sim := startSim(t, graphsim.DefaultScenario())
+	if err := sim.SetFaults(graphsim.Faults{Seed: 7, ThrottleFraction: 0.1, ThrottleRetryAfter: 1, PunishEarlyRetries: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, sim)
+	start := time.Now()
+	list := emails(4_000)
+	res, err := c.GetSchedules(context.Background(), list, window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sim.Stats()
+	t.Logf("4,000 users, 10%% throttled: %d $batch calls, %d throttled, %d early retries, %v",
+		st.Requests["$batch"], st.Throttled, st.EarlyRetries, time.Since(start).Round(time.Millisecond))
+	if st.SubRequests == 0 || float64(st.Throttled)/float64(st.SubRequests) < 0.05 || res.Throttled != int(st.Throttled) {
+		t.Fatalf("simulator throttled %d sub-requests, client saw %d", st.Throttled, res.Throttled)
+	}
+	if st.EarlyRetries != 0 || st.EarlyRetriesSameRequest != 0 {
+		t.Fatalf("%d requests re-sent before their Retry-After", st.EarlyRetries)
+	}
+	if len(res.Availability) != len(list) || len(res.Failures) != 0 {
+		t.Fatalf("%d of %d users resolved, %d failures", len(res.Availability), len(list), len(res.Failures))
+	}
+	if time.Since(start) < time.Second {
+		t.Fatal("finished before the 1 s Retry-After could have passed")
+	}
+}
+
+func TestWholeBatchThrottleHonoursRetryAfter(t *testing.T) {
+	sim := startSim(t, graphsim.DefaultScenario())
+	// Every first attempt of a batch is refused with 429 and Retry-After 1; the retry draws again.
+	if err := sim.SetFaults(graphsim.Faults{Seed: 3, BatchThrottleFraction: 0.5, ThrottleRetryAfter: 1, PunishEarlyRetries: true}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, sim)
+	res, err := c.GetSchedules(context.Background(), emails(1_200), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sim.Stats()
+	if st.ThrottledByReason["batch"] == 0 {
+		t.Fatal("no batch was throttled: the fault did not fire")
+	}
+	if st.EarlyRetries != 0 || len(res.Availability) != 1_200 {
+		t.Fatalf("%d early retries, %d users resolved", st.EarlyRetries, len(res.Availability))
+	}
+}
+
+func TestUnknownUsersAndUnlicensedMailbox(t *testing.T) {
+	sc := graphsim.DefaultScenario()
+	list := emails(400)
+	sc.Mailboxes = map[string]*graphsim.Mailbox{}
+	for i := 0; i < len(list); i += 20 { // 5% unknown users, one per sub-request, never the first
+		sc.Mailboxes[list[i+7]] = &graphsim.Mailbox{Missing: true}
+	}
+	sc.Mailboxes[list[40]] = &graphsim.Mailbox{Unlicensed: true} // the URL mailbox of sub-request 3
+	sc.Mailboxes[list[61]] = &graphsim.Mailbox{ScheduleError: "ErrorSomethingNew"}
+	sim := startSim(t, sc)
+	c := newClient(t, sim)
+	res, err := c.GetSchedules(context.Background(), list, window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	classes := map[string]int{}
+	for _, f := range res.Failures {
+		classes[f.Class]++
+		if f.Class == "unknown" && (f.Code != "ErrorSomethingNew" || f.Email != list[61]) {
+			t.Fatalf("unknown error not reported in full: %+v", f)
+		}
+	}
+	t.Logf("failures by class: %v; %d users resolved", classes, len(res.Availability))
+	if classes["not_found"] != 21 || classes["unknown"] != 1 || len(res.Failures) != 22 {
+		t.Fatalf("failures by class %v, want 20 unknown users + the unlicensed one as not_found, 1 unknown", classes)
+	}
+	if len(res.Availability) != 400-22 {
+		t.Fatalf("%d users resolved, want 378: the unlicensed mailbox's sub-request lost its other users", len(res.Availability))
+	}
+	for _, e := range list[41:60] {
+		if _, ok := res.Availability[e]; !ok && sc.Mailboxes[e] == nil {
+			t.Fatalf("%s, in the sub-request whose URL mailbox is unlicensed, was lost", e)
+		}
+	}
+}
+
+func TestPersistentServerErrorsFailWithinBudget(t *testing.T) {
+	sim := startSim(t, graphsim.DefaultScenario())
+	list := emails(400)
+	// One sub-request's mailbox fails forever; the rest of the batch is fine.
+	if err := sim.SetFaults(graphsim.Faults{FailMailboxes: []string{list[20]}}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, sim)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	res, err := c.GetSchedules(ctx, list, window())
+	if err == nil {
+		t.Fatal("no error although a sub-request never succeeded")
+	}
+	calls := sim.Stats().Requests["$batch"]
+	t.Logf("persistent 503: gave up after %v and %d $batch calls: %v", time.Since(start).Round(time.Millisecond), calls, err)
+	if calls > 4 || time.Since(start) > 20*time.Second {
+		t.Fatalf("%d calls in %v: retries are not bounded", calls, time.Since(start))
+	}
+	if len(res.Availability) != 380 {
+		t.Fatalf("%d users resolved; the 380 users of healthy sub-requests must be kept", len(res.Availability))
+	}
+	// The whole batch failing: the same bound.
+	sim.ResetStats()
+	if err := sim.SetFaults(graphsim.Faults{BatchServerErrorFraction: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.GetSchedules(ctx, list, window()); err == nil || sim.Stats().Requests["$batch"] > 4 {
+		t.Fatalf("whole-batch 5xx: err %v after %d calls", err, sim.Stats().Requests["$batch"])
+	}
+}

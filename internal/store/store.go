@@ -8,11 +8,13 @@ package store
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -233,6 +235,9 @@ type ShardReport struct {
 	Error      string
 	Duration   time.Duration
 	Attempt    int
+	// Done marks, by position in the shard message, the users this shard has dealt with, so a
+	// retried delivery does only the rest.
+	Done []bool
 }
 
 // CycleReport is what the timer planned for one cycle.
@@ -253,11 +258,57 @@ func (s *Store) RecordCycle(ctx context.Context, r CycleReport) error {
 // RecordShard writes (or overwrites, on a retry) the shard's row of its cycle.
 func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
 	failures, _ := json.Marshal(r.Failures)
-	return s.upsertCycleRow(ctx, r.CycleID, fmt.Sprintf("shard-%05d", r.Shard), map[string]any{
+	return s.upsertCycleRow(ctx, r.CycleID, shardRowKey(r.Shard), map[string]any{
 		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
 		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Outcome": r.Outcome, "Error": truncate(r.Error, 1000),
-		"DurationMs": int32(r.Duration.Milliseconds()), "Attempt": int32(r.Attempt),
+		"DurationMs": int32(r.Duration.Milliseconds()), "Attempt": int32(r.Attempt), "Done": packBits(r.Done),
 	})
+}
+
+// ShardReport reads one shard's row of a cycle; found is false when the shard has no row yet.
+func (s *Store) ShardReport(ctx context.Context, cycleID string, shard int) (r ShardReport, found bool, err error) {
+	resp, err := s.cycles.GetEntity(ctx, cycleID, shardRowKey(shard), nil)
+	if err != nil {
+		if hasCode(err, aztables.ResourceNotFound) {
+			return ShardReport{}, false, nil
+		}
+		return ShardReport{}, false, fmt.Errorf("table storage: reading shard %d of cycle %s: %w", shard, cycleID, err)
+	}
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(resp.Value, &e); err != nil {
+		return ShardReport{}, false, err
+	}
+	return shardFromEntity(cycleID, e), true, nil
+}
+
+func shardRowKey(shard int) string { return fmt.Sprintf("shard-%05d", shard) }
+
+// packBits stores a []bool compactly (a shard's 400 users in 67 characters).
+func packBits(bits []bool) string {
+	b := make([]byte, (len(bits)+7)/8)
+	for i, v := range bits {
+		if v {
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return fmt.Sprintf("%d:%s", len(bits), base64.StdEncoding.EncodeToString(b))
+}
+
+func unpackBits(s string) []bool {
+	n, enc, ok := strings.Cut(s, ":")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(b) < (count+7)/8 {
+		return nil
+	}
+	out := make([]bool, count)
+	for i := range out {
+		out[i] = b[i/8]&(1<<(i%8)) != 0
+	}
+	return out
 }
 
 // ShardReports reads back a cycle's shard rows (for tests and the status page).
@@ -275,20 +326,28 @@ func (s *Store) ShardReports(ctx context.Context, cycleID string) ([]ShardReport
 			if err := json.Unmarshal(raw, &e); err != nil {
 				return nil, err
 			}
-			num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
-			r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
-				Failed: num("Failed"), GraphCalls: num("GraphCalls"), Attempt: num("Attempt"),
-				Duration: time.Duration(num("DurationMs")) * time.Millisecond}
-			r.Outcome, _ = e.Properties["Outcome"].(string)
-			r.Error, _ = e.Properties["Error"].(string)
-			if f, ok := e.Properties["Failures"].(string); ok {
-				_ = json.Unmarshal([]byte(f), &r.Failures)
-			}
-			fmt.Sscanf(e.RowKey, "shard-%d", &r.Shard)
+			r := shardFromEntity(cycleID, e)
 			out = append(out, r)
 		}
 	}
 	return out, nil
+}
+
+func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
+	num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
+	r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
+		Failed: num("Failed"), GraphCalls: num("GraphCalls"), Attempt: num("Attempt"),
+		Duration: time.Duration(num("DurationMs")) * time.Millisecond}
+	r.Outcome, _ = e.Properties["Outcome"].(string)
+	r.Error, _ = e.Properties["Error"].(string)
+	if f, ok := e.Properties["Failures"].(string); ok {
+		_ = json.Unmarshal([]byte(f), &r.Failures)
+	}
+	if d, ok := e.Properties["Done"].(string); ok {
+		r.Done = unpackBits(d)
+	}
+	fmt.Sscanf(e.RowKey, "shard-%d", &r.Shard)
+	return r
 }
 
 func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[string]any) error {

@@ -40,6 +40,7 @@ type Store interface {
 	SaveStates(ctx context.Context, changes []store.StateChange) error
 	RecordCycle(ctx context.Context, r store.CycleReport) error
 	RecordShard(ctx context.Context, r store.ShardReport) error
+	ShardReport(ctx context.Context, cycleID string, shard int) (store.ShardReport, bool, error)
 }
 
 // DefaultInterval is the sync period assumed when the timer does not say when it fires next.
@@ -91,14 +92,27 @@ type Worker struct {
 	Policy     engine.Policy
 	// Lookahead is how far past now availability is fetched.
 	Lookahead time.Duration
-	Now       func() time.Time
+	// Budget bounds one shard's work, below the function timeout (host.json functionTimeout), so
+	// that retries give up in time to record the outcome. Zero means DefaultBudget.
+	Budget time.Duration
+	Now    func() time.Time
 }
+
+// DefaultBudget leaves a minute of host.json's five-minute functionTimeout.
+const DefaultBudget = 4 * time.Minute
 
 // Process works one shard. It returns an error only when the shard should be retried by the queue
 // (a dependency is down); per-user problems are logged, counted and reported.
 func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message, attempt int) (store.ShardReport, error) {
 	start := time.Now()
 	now := w.Now().UTC()
+	budget := w.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
 	rep := store.ShardReport{CycleID: m.CycleID, Shard: m.Shard, Users: len(m.UserIDs), Attempt: attempt, Failures: map[string]int{}}
 	log = log.With("cycle", m.CycleID, "shard", m.Shard)
 	finish := func(outcome string, err error) (store.ShardReport, error) {
@@ -106,7 +120,10 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		if err != nil {
 			rep.Error = err.Error()
 		}
-		if rerr := w.Store.RecordShard(ctx, rep); rerr != nil {
+		// Recorded even when the budget ran out.
+		recCtx, cancel := context.WithTimeout(context.WithoutCancel(outer), 15*time.Second)
+		defer cancel()
+		if rerr := w.Store.RecordShard(recCtx, rep); rerr != nil {
 			log.Warn("could not record shard outcome", "error", rerr.Error())
 		}
 		log.Info("shard "+outcome, "users", rep.Users, "changed", rep.Changed, "unchanged", rep.Unchanged,
@@ -118,32 +135,70 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		return finish("stale", nil)
 	}
 
-	users, err := w.Mattermost.Users(ctx, m.UserIDs)
+	// A retried delivery does only the users an earlier attempt did not deal with.
+	rep.Done = make([]bool, len(m.UserIDs))
+	if attempt > 1 {
+		prev, found, err := w.Store.ShardReport(ctx, m.CycleID, m.Shard)
+		if err != nil {
+			return finish("failed", err)
+		}
+		if found && len(prev.Done) == len(m.UserIDs) {
+			rep.Done = prev.Done
+		}
+	}
+	position := make(map[string]int, len(m.UserIDs))
+	var todo []string
+	for i, id := range m.UserIDs {
+		position[id] = i
+		if !rep.Done[i] {
+			todo = append(todo, id)
+		}
+	}
+	if len(todo) < len(m.UserIDs) {
+		log.Info("resuming shard", "already_done", len(m.UserIDs)-len(todo), "todo", len(todo))
+	}
+	if len(todo) == 0 {
+		return finish("ok", nil)
+	}
+
+	users, err := w.Mattermost.Users(ctx, todo)
 	if err != nil {
 		return finish("failed", err)
 	}
-	statuses, err := w.Mattermost.Statuses(ctx, m.UserIDs)
+	statuses, err := w.Mattermost.Statuses(ctx, todo)
 	if err != nil {
 		return finish("failed", err)
 	}
+	found := map[string]bool{}
 	emails := make([]string, 0, len(users))
 	for _, u := range users {
 		emails = append(emails, u.Email)
+		found[u.ID] = true
+	}
+	for _, id := range todo {
+		if !found[id] { // no longer a user: nothing to do for them
+			rep.Failed++
+			rep.Failures["no_user"]++
+			rep.Done[position[id]] = true
+		}
 	}
 	window := graph.Window{Start: now.Truncate(time.Minute), End: now.Add(w.Lookahead)}
-	res, err := w.Graph.GetSchedules(ctx, emails, window)
+	res, graphErr := w.Graph.GetSchedules(ctx, emails, window)
 	rep.GraphCalls = res.Calls
-	if err != nil {
-		return finish("failed", fmt.Errorf("graph: %w", err))
+	if graphErr != nil && len(res.Availability) == 0 && len(res.Failures) == 0 {
+		return finish("failed", fmt.Errorf("graph: %w", graphErr))
 	}
 	failedEmail := map[string]bool{}
 	for _, f := range res.Failures {
 		failedEmail[f.Email] = true
 		rep.Failures[f.Class]++
-		log.Warn("no availability for user", "email", f.Email, "mailbox", f.Mailbox, "class", f.Class, "status", f.Status,
-			"code", f.Code, "message", f.Message)
+		attrs := []any{"email", f.Email, "mailbox", f.Mailbox, "class", f.Class, "status", f.Status, "code", f.Code, "message", f.Message}
+		if f.Detail != "" {
+			attrs = append(attrs, "detail", f.Detail)
+		}
+		log.Warn("no availability for user", attrs...)
 	}
-	states, err := w.Store.LoadStates(ctx, m.UserIDs)
+	states, err := w.Store.LoadStates(ctx, todo)
 	if err != nil {
 		return finish("failed", err)
 	}
@@ -159,10 +214,10 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	for _, u := range users {
 		av, ok := res.Availability[u.Email]
 		if !ok {
-			if !failedEmail[u.Email] {
-				rep.Failures["missing"]++
+			if failedEmail[u.Email] { // Graph answered for this user: an error retrying won't fix
+				rep.Failed++
+				rep.Done[position[u.ID]] = true
 			}
-			rep.Failed++
 			continue
 		}
 		st, ok := statuses[u.ID]
@@ -171,6 +226,7 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 			rep.Failures["no_status"]++
 			continue
 		}
+		rep.Done[position[u.ID]] = true
 		old := states[u.ID]
 		d := engine.Decide(now, av, engine.Current{Status: st.Status}, old.State, w.Policy)
 		if !d.SaveState && d.Update == nil {
@@ -187,8 +243,6 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		}
 		updates = append(updates, update{user: u, from: st.Status, change: c, d: d})
 	}
-	rep.Failed += len(m.UserIDs) - len(users) // ids that are no longer users
-
 	// State first: it claims the users' events, so a second delivery of this shard finds them
 	// handled (or fails on the ETag) instead of applying the same changes again.
 	if err := w.Store.SaveStates(ctx, changes); err != nil {
@@ -203,6 +257,7 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 			rep.Failed++
 			rep.Failures["mattermost"]++
 			log.Error("could not set status", "user", up.user.Username, "to", up.d.Update.Status, "error", err.Error())
+			rep.Done[position[up.user.ID]] = false
 			// Give the stored state back so the next cycle tries again and nothing is lost.
 			reverts = append(reverts, store.StateChange{UserID: up.user.ID, Old: up.change.Old, New: up.change.Old.State})
 			continue
@@ -218,6 +273,10 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		if err := w.Store.SaveStates(ctx, refreshed(ctx, w.Store, reverts)); err != nil {
 			log.Error("could not restore stored state after failed updates", "error", err.Error())
 		}
+	}
+	if graphErr != nil {
+		// Fail so the queue retries the shard; the users dealt with are recorded as done.
+		return finish("failed", fmt.Errorf("graph: %w", graphErr))
 	}
 	return finish("ok", nil)
 }

@@ -35,7 +35,17 @@ func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 }
 func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
 	f.reads++
-	return f.users, nil
+	want := map[string]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []mattermost.User
+	for _, u := range f.users {
+		if want[u.ID] {
+			out = append(out, u)
+		}
+	}
+	return out, nil
 }
 func (f *fakeMM) Statuses(context.Context, []string) (map[string]mmodel.Status, error) {
 	f.reads++
@@ -55,19 +65,29 @@ func (f *fakeMM) SetStatus(_ context.Context, id, status string, _ time.Time) er
 }
 
 type fakeGraph struct {
-	av map[string]calendar.Availability
+	av      map[string]calendar.Availability
+	down    map[string]bool // emails Graph keeps failing for (5xx)
+	fetched *[]string
 }
 
 func (g fakeGraph) GetSchedules(_ context.Context, emails []string, _ graph.Window) (graph.Result, error) {
 	res := graph.Result{Availability: map[string]calendar.Availability{}, Calls: 1}
+	var err error
 	for _, e := range emails {
+		if g.fetched != nil {
+			*g.fetched = append(*g.fetched, e)
+		}
+		if g.down[e] {
+			err = errors.New("503 after 4 attempts")
+			continue
+		}
 		if a, ok := g.av[e]; ok {
 			res.Availability[e] = a
 		} else {
 			res.Failures = append(res.Failures, graph.Failure{Email: e, Class: "not_found"})
 		}
 	}
-	return res, nil
+	return res, err
 }
 
 type fakeStore struct {
@@ -98,8 +118,17 @@ func (s *fakeStore) SaveStates(_ context.Context, cs []store.StateChange) error 
 }
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
 func (s *fakeStore) RecordShard(_ context.Context, r store.ShardReport) error {
+	r.Done = append([]bool(nil), r.Done...)
 	s.reports = append(s.reports, r)
 	return nil
+}
+func (s *fakeStore) ShardReport(_ context.Context, cycle string, shard int) (store.ShardReport, bool, error) {
+	for i := len(s.reports) - 1; i >= 0; i-- {
+		if r := s.reports[i]; r.CycleID == cycle && r.Shard == shard {
+			return r, true, nil
+		}
+	}
+	return store.ShardReport{}, false, nil
 }
 
 func id(i int) string { return fmt.Sprintf("%026d", i) }
@@ -121,7 +150,7 @@ func setup(now time.Time) (*Worker, *fakeMM, *fakeStore, shard.Message) {
 	}
 	delete(av, "u3@x.test") // one unknown mailbox
 	st := &fakeStore{states: map[string]engine.State{}}
-	w := &Worker{Mattermost: mm, Graph: fakeGraph{av}, Store: st, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
+	w := &Worker{Mattermost: mm, Graph: fakeGraph{av: av}, Store: st, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
 		Now: func() time.Time { return now }}
 	msg := shard.Split("c1", now, now.Add(5*time.Minute), ids)[0]
 	return w, mm, st, msg
@@ -172,5 +201,39 @@ func TestWorkerDropsStaleShard(t *testing.T) {
 	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
 	if err != nil || rep.Outcome != "stale" || mm.reads != 0 {
 		t.Fatalf("stale shard: %+v reads %d err %v", rep, mm.reads, err)
+	}
+}
+
+func TestWorkerRetryDoesOnlyTheRest(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	g := w.Graph.(fakeGraph)
+	var fetched []string
+	g.down, g.fetched = map[string]bool{"u2@x.test": true}, &fetched
+	w.Graph = g
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err == nil {
+		t.Fatal("shard succeeded although Graph kept failing for a user")
+	}
+	if len(mm.sets) != 1 || mm.sets[0] != id(0)+"=dnd" {
+		t.Fatalf("users Graph answered for were not handled: %v", mm.sets)
+	}
+	// The queue redelivers; Graph has recovered. Only u2 is fetched and handled again.
+	delete(g.down, "u2@x.test")
+	fetched, mm.sets = nil, nil
+	rep, err := w.Process(context.Background(), log, msg, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fetched) != 1 || fetched[0] != "u2@x.test" || len(mm.sets) != 1 || mm.sets[0] != id(2)+"=dnd" {
+		t.Fatalf("retry fetched %v and set %v; want only u2", fetched, mm.sets)
+	}
+	for i, d := range rep.Done {
+		if !d {
+			t.Fatalf("user %d not done after the retry", i)
+		}
+	}
+	if len(st.reports) != 2 || st.reports[0].Outcome != "failed" || st.reports[1].Outcome != "ok" {
+		t.Fatalf("shard records: %+v", st.reports)
 	}
 }

@@ -273,3 +273,43 @@ func TestPersistentServerErrorsFailWithinBudget(t *testing.T) {
 		t.Fatalf("whole-batch 5xx: err %v after %d calls", err, sim.Stats().Requests["$batch"])
 	}
 }
+
+func TestSubRequestServerErrorsAreRetried(t *testing.T) {
+	sim := startSim(t, graphsim.DefaultScenario())
+	if err := sim.SetFaults(graphsim.Faults{Seed: 11, ServerErrorFraction: 0.2}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, sim)
+	res, err := c.GetSchedules(context.Background(), emails(2_000), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := sim.Stats()
+	t.Logf("2,000 users, 20%% sub-request 5xx: %d injected, %d $batch calls", st.ServerErrors, st.Requests["$batch"])
+	if st.ServerErrors == 0 || len(res.Availability) != 2_000 {
+		t.Fatalf("%d 5xx injected, %d users resolved", st.ServerErrors, len(res.Availability))
+	}
+	if st.Requests["$batch"] > 5*4 {
+		t.Fatalf("%d $batch calls for 5 batches: retries are not grouped", st.Requests["$batch"])
+	}
+}
+
+func TestMailboxRateLimit(t *testing.T) {
+	sim, err := graphsim.Start(graphsim.Config{Scenario: graphsim.DefaultScenario(), MailboxRateLimit: 2, MailboxRateWindow: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	c := newClient(t, sim)
+	list := emails(40)
+	for i := 0; i < 3; i++ { // the third call exceeds 2 requests per second per mailbox
+		res, err := c.GetSchedules(context.Background(), list, window())
+		if err != nil || len(res.Availability) != 40 {
+			t.Fatalf("call %d: %v, %d resolved", i, err, len(res.Availability))
+		}
+	}
+	st := sim.Stats()
+	if st.ThrottledByReason["rate"] == 0 || st.EarlyRetries != 0 {
+		t.Fatalf("rate throttling: %d throttled, %d early retries", st.ThrottledByReason["rate"], st.EarlyRetries)
+	}
+}

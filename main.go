@@ -25,6 +25,7 @@ import (
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/queue"
 	"github.com/calstatus/calstatus/internal/store"
 	"github.com/calstatus/calstatus/internal/syncer"
 )
@@ -45,11 +46,15 @@ func main() {
 	}
 }
 
+// ShardQueue is the queue of functions/SyncShard: cycle shards and delayed transitions.
+const ShardQueue = "sync-shards"
+
 type app struct {
-	cfg   config.Config
-	mm    *mattermost.Client
-	graph *graph.Client
-	store *store.Store
+	cfg         config.Config
+	mm          *mattermost.Client
+	graph       *graph.Client
+	store       *store.Store
+	transitions *queue.Queue
 }
 
 func wire(ctx context.Context) (*app, error) {
@@ -71,7 +76,11 @@ func wire(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	return &app{cfg: cfg, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st}, nil
+	q, err := queue.Open(openCtx, cfg.StorageConnectionString, ShardQueue)
+	if err != nil {
+		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
+	}
+	return &app{cfg: cfg, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st, transitions: q}, nil
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
@@ -88,8 +97,10 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	now := time.Now
 	h := handler.New(handler.Deps{
 		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Now: now},
-		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Now: now,
-			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy}, Lookahead: a.cfg.Lookahead},
+		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
+			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
+				Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone},
+			Lookahead: a.cfg.Lookahead},
 		LogLevel: level,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", a.cfg.Port))

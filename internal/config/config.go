@@ -29,10 +29,13 @@ type Config struct {
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
 
-	SyncSchedule    string        // SYNC_SCHEDULE (read by the Functions host for the timer)
-	Lookahead       time.Duration // SYNC_LOOKAHEAD
-	TentativeAsBusy bool          // TENTATIVE_AS_BUSY
-	LogLevel        string        // LOG_LEVEL
+	SyncSchedule    string         // SYNC_SCHEDULE (read by the Functions host for the timer)
+	Lookahead       time.Duration  // SYNC_LOOKAHEAD
+	TentativeAsBusy bool           // TENTATIVE_AS_BUSY
+	ShowSubject     bool           // SHOW_SUBJECT
+	NotifyUsers     bool           // NOTIFY_USERS
+	TimeZone        *time.Location // TIME_ZONE (dates shown to users)
+	LogLevel        string         // LOG_LEVEL
 }
 
 // Defaults.
@@ -90,12 +93,22 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.Lookahead = d
 	}
-	if v := get("TENTATIVE_AS_BUSY"); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			problems = append(problems, fmt.Sprintf("TENTATIVE_AS_BUSY %q must be true or false", v))
+	for name, dst := range map[string]*bool{"TENTATIVE_AS_BUSY": &c.TentativeAsBusy, "SHOW_SUBJECT": &c.ShowSubject, "NOTIFY_USERS": &c.NotifyUsers} {
+		if v := get(name); v != "" {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				problems = append(problems, fmt.Sprintf("%s %q must be true or false", name, v))
+			}
+			*dst = b
 		}
-		c.TentativeAsBusy = b
+	}
+	c.TimeZone = time.UTC
+	if v := get("TIME_ZONE"); v != "" {
+		loc, err := time.LoadLocation(v)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("TIME_ZONE %q is not an IANA time zone (e.g. Europe/Berlin)", v))
+		}
+		c.TimeZone = loc
 	}
 	for name, v := range map[string]string{"MATTERMOST_URL": c.MattermostURL, "GRAPH_BASE_URL": c.GraphBaseURL, "AZURE_AUTHORITY_HOST": c.AuthorityHost} {
 		if v == "" {

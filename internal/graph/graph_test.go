@@ -187,21 +187,28 @@ func TestThrottledSubRequestsWaitForRetryAfter(t *testing.T) {
 
 func TestWholeBatchThrottleHonoursRetryAfter(t *testing.T) {
 	sim := startSim(t, graphsim.DefaultScenario())
-	// Every first attempt of a batch is refused with 429 and Retry-After 1; the retry draws again.
-	if err := sim.SetFaults(graphsim.Faults{Seed: 3, BatchThrottleFraction: 0.5, ThrottleRetryAfter: 1, PunishEarlyRetries: true}); err != nil {
+	// The first $batch is refused whole with 429 and Retry-After 1; then the throttling lifts.
+	if err := sim.SetFaults(graphsim.Faults{BatchThrottleFraction: 1, ThrottleRetryAfter: 1, PunishEarlyRetries: true}); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		for sim.Stats().ThrottledByReason["batch"] == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+		_ = sim.SetFaults(graphsim.Faults{PunishEarlyRetries: true})
+	}()
 	c := newClient(t, sim)
+	start := time.Now()
 	res, err := c.GetSchedules(context.Background(), emails(1_200), window())
 	if err != nil {
 		t.Fatal(err)
 	}
 	st := sim.Stats()
-	if st.ThrottledByReason["batch"] == 0 {
-		t.Fatal("no batch was throttled: the fault did not fire")
+	if st.ThrottledByReason["batch"] != 1 || st.EarlyRetries != 0 || len(res.Availability) != 1_200 {
+		t.Fatalf("%d batches throttled, %d early retries, %d users resolved", st.ThrottledByReason["batch"], st.EarlyRetries, len(res.Availability))
 	}
-	if st.EarlyRetries != 0 || len(res.Availability) != 1_200 {
-		t.Fatalf("%d early retries, %d users resolved", st.EarlyRetries, len(res.Availability))
+	if time.Since(start) < time.Second {
+		t.Fatal("finished before the batch's Retry-After had passed")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -32,6 +33,8 @@ type Client struct {
 	api      *model.Client4
 	log      *slog.Logger
 	attempts int
+	selfMu   sync.Mutex
+	selfID   string
 	// Reads and Writes count API calls, so callers can report (and tests assert) the cost of a shard.
 	Reads, Writes atomic.Int64
 }
@@ -109,7 +112,12 @@ func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
 }
 
 func toUser(u *model.User) User {
-	return User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), CustomStatus: u.GetCustomStatus()}
+	cs := u.GetCustomStatus()
+	// An expired custom status is no custom status (Mattermost leaves it in the user's props).
+	if cs != nil && ((cs.Emoji == "" && cs.Text == "") || !cs.AreDurationAndExpirationTimeValid()) {
+		cs = nil
+	}
+	return User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), CustomStatus: cs}
 }
 
 // Statuses fetches the statuses of users by id (one call).
@@ -136,6 +144,67 @@ func (c *Client) SetStatus(ctx context.Context, userID, status string, dndEnd ti
 	}
 	return c.call(ctx, "set status", true, func() (*model.Response, error) {
 		_, resp, err := c.api.UpdateUserStatus(userID, st)
+		return resp, err
+	})
+}
+
+// SetStatusVia sets a status after first setting via (when not empty): re-setting DND through the
+// previous status keeps Mattermost from remembering "dnd" as the status to return to.
+func (c *Client) SetStatusVia(ctx context.Context, userID, via, status string, dndEnd time.Time) error {
+	if via != "" {
+		if err := c.SetStatus(ctx, userID, via, time.Time{}); err != nil {
+			return err
+		}
+	}
+	return c.SetStatus(ctx, userID, status, dndEnd)
+}
+
+// SetCustomStatus sets a custom status that Mattermost itself clears at expiresAt.
+func (c *Client) SetCustomStatus(ctx context.Context, userID, emoji, text string, expiresAt time.Time) error {
+	cs := &model.CustomStatus{Emoji: emoji, Text: text}
+	if !expiresAt.IsZero() {
+		cs.Duration, cs.ExpiresAt = "date_and_time", expiresAt.UTC()
+	}
+	return c.call(ctx, "set custom status", true, func() (*model.Response, error) {
+		_, resp, err := c.api.UpdateUserCustomStatus(userID, cs)
+		return resp, err
+	})
+}
+
+// ClearCustomStatus removes a user's custom status.
+func (c *Client) ClearCustomStatus(ctx context.Context, userID string) error {
+	return c.call(ctx, "clear custom status", true, func() (*model.Response, error) {
+		return c.api.RemoveUserCustomStatus(userID)
+	})
+}
+
+// Notify sends a user a direct message from the token's account (a bot, typically).
+func (c *Client) Notify(ctx context.Context, userID, message string) error {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.selfID == "" {
+		var me *model.User
+		if err := c.call(ctx, "get me", false, func() (*model.Response, error) {
+			var resp *model.Response
+			var err error
+			me, resp, err = c.api.GetMe("")
+			return resp, err
+		}); err != nil {
+			return err
+		}
+		c.selfID = me.Id
+	}
+	var ch *model.Channel
+	if err := c.call(ctx, "open direct channel", true, func() (*model.Response, error) {
+		var resp *model.Response
+		var err error
+		ch, resp, err = c.api.CreateDirectChannel(c.selfID, userID)
+		return resp, err
+	}); err != nil {
+		return err
+	}
+	return c.call(ctx, "post message", true, func() (*model.Response, error) {
+		_, resp, err := c.api.CreatePost(&model.Post{ChannelId: ch.Id, Message: message})
 		return resp, err
 	})
 }

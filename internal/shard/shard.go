@@ -32,7 +32,22 @@ type Message struct {
 	Shard      int       `json:"shard"`
 	Shards     int       `json:"shards"`
 	UserIDs    []string  `json:"users"`
+	// ApplyAt, on a transition message, is the meeting start or end it applies: such a message is
+	// enqueued by a worker with a visibility delay so it arrives then, between two cycles.
+	ApplyAt time.Time `json:"applyAt,omitzero"`
 }
+
+// IsTransition reports whether the message applies a transition rather than a cycle's shard.
+func (m Message) IsTransition() bool { return !m.ApplyAt.IsZero() }
+
+// Transition is the message that re-applies the rules for userIDs at t.
+func (m Message) Transition(t time.Time, userIDs []string, now time.Time) Message {
+	return Message{Version: Version, CycleID: m.CycleID, IssuedAt: now.UTC(), StaleAfter: t.Add(TransitionGrace).UTC(),
+		Shard: m.Shard, Shards: m.Shards, UserIDs: userIDs, ApplyAt: t.UTC()}
+}
+
+// TransitionGrace is how late a transition may still be applied; later, a cycle has covered it.
+const TransitionGrace = 10 * time.Minute
 
 // Split cuts user ids into messages of at most MaxUsers. Ids are sorted so a shard is a contiguous
 // id range (its stored state then lies in few table partitions).
@@ -73,6 +88,8 @@ func (m Message) Validate() error {
 		return fmt.Errorf("shard message times are invalid (issuedAt %v, staleAfter %v)", m.IssuedAt, m.StaleAfter)
 	case m.Shards < 1 || m.Shard < 0 || m.Shard >= m.Shards:
 		return fmt.Errorf("shard message index %d of %d is invalid", m.Shard, m.Shards)
+	case m.IsTransition() && (m.ApplyAt.Before(m.IssuedAt) || m.StaleAfter.Before(m.ApplyAt)):
+		return fmt.Errorf("transition message applyAt %v is outside issuedAt..staleAfter", m.ApplyAt)
 	case len(m.UserIDs) == 0 || len(m.UserIDs) > MaxUsers:
 		return fmt.Errorf("shard message has %d users, want 1..%d", len(m.UserIDs), MaxUsers)
 	}

@@ -119,7 +119,7 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 
 func fromEntity(e aztables.EDMEntity) engine.State {
 	str := func(k string) string { v, _ := e.Properties[k].(string); return v }
-	st := engine.State{PrevStatus: str("Prev"), SetStatus: str("Set"), EventKey: str("Event")}
+	st := engine.State{PrevStatus: str("Prev"), SetStatus: str("Set"), CustomEmoji: str("CsEmoji"), CustomText: str("CsText"), EventKey: str("Event")}
 	switch v := e.Properties["Until"].(type) {
 	case aztables.EDMInt64:
 		st.Until = time.Unix(int64(v), 0).UTC()
@@ -191,7 +191,7 @@ func stateAction(c StateChange) (aztables.TransactionAction, bool, error) {
 	entity, err := json.Marshal(aztables.EDMEntity{
 		Entity: aztables.Entity{PartitionKey: Partition(c.UserID), RowKey: c.UserID},
 		Properties: map[string]any{
-			"Prev": c.New.PrevStatus, "Set": c.New.SetStatus, "Event": c.New.EventKey,
+			"Prev": c.New.PrevStatus, "Set": c.New.SetStatus, "CsEmoji": c.New.CustomEmoji, "CsText": c.New.CustomText, "Event": c.New.EventKey,
 			"Until": aztables.EDMInt64(c.New.Until.Unix()),
 		},
 	})

@@ -26,6 +26,7 @@ type fakeMM struct {
 	statuses map[string]string
 	reads    int
 	sets     []string
+	customs  []string
 	failSet  map[string]bool
 }
 
@@ -55,7 +56,7 @@ func (f *fakeMM) Statuses(context.Context, []string) (map[string]mmodel.Status, 
 	}
 	return out, nil
 }
-func (f *fakeMM) SetStatus(_ context.Context, id, status string, _ time.Time) error {
+func (f *fakeMM) SetStatusVia(_ context.Context, id, via, status string, _ time.Time) error {
 	if f.failSet[id] {
 		return errors.New("boom")
 	}
@@ -63,6 +64,15 @@ func (f *fakeMM) SetStatus(_ context.Context, id, status string, _ time.Time) er
 	f.statuses[id] = status
 	return nil
 }
+func (f *fakeMM) SetCustomStatus(_ context.Context, id, emoji, text string, _ time.Time) error {
+	f.customs = append(f.customs, id+"="+text)
+	return nil
+}
+func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
+	f.customs = append(f.customs, id+"=")
+	return nil
+}
+func (f *fakeMM) Notify(context.Context, string, string) error { return nil }
 
 type fakeGraph struct {
 	av      map[string]calendar.Availability

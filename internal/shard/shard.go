@@ -82,8 +82,8 @@ func (m Message) Validate() error {
 	switch {
 	case m.Version != Version:
 		return fmt.Errorf("shard message version %d, want %d", m.Version, Version)
-	case m.CycleID == "":
-		return fmt.Errorf("shard message has no cycle id")
+	case !validCycleID(m.CycleID):
+		return fmt.Errorf("shard message cycle id %q is not 1-64 characters of [A-Za-z0-9._-]", m.CycleID)
 	case m.IssuedAt.IsZero() || m.StaleAfter.Before(m.IssuedAt):
 		return fmt.Errorf("shard message times are invalid (issuedAt %v, staleAfter %v)", m.IssuedAt, m.StaleAfter)
 	case m.Shards < 1 || m.Shard < 0 || m.Shard >= m.Shards:
@@ -99,6 +99,19 @@ func (m Message) Validate() error {
 		}
 	}
 	return nil
+}
+
+// validCycleID keeps cycle ids usable as Table Storage keys (no / \\ # ? or control characters).
+func validCycleID(id string) bool {
+	if len(id) == 0 || len(id) > 64 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // validID accepts Mattermost ids: 26 characters of [a-z0-9].

@@ -68,6 +68,7 @@ func TestDecodeRejects(t *testing.T) {
 		"not json":    []byte("hello"),
 		"version":     mutate(func(m *Message) { m.Version = 9 }),
 		"no cycle":    mutate(func(m *Message) { m.CycleID = "" }),
+		"slash cycle": mutate(func(m *Message) { m.CycleID = "a/b" }),
 		"bad index":   mutate(func(m *Message) { m.Shard = 5 }),
 		"no users":    mutate(func(m *Message) { m.UserIDs = nil }),
 		"bad id":      mutate(func(m *Message) { m.UserIDs = []string{"../../etc"} }),

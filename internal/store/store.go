@@ -167,9 +167,9 @@ func (s *Store) SaveStates(ctx context.Context, changes []StateChange) error {
 			chunk := actions[i:min(i+MaxTransaction, len(actions))]
 			if _, err := s.users.SubmitTransaction(ctx, chunk, nil); err != nil {
 				if isConflict(err) {
-					return fmt.Errorf("%w: %v", ErrConflict, err)
+					return fmt.Errorf("%w (partition %s: %s)", ErrConflict, p, brief(err))
 				}
-				return fmt.Errorf("table storage: writing user state: %w", err)
+				return fmt.Errorf("table storage: writing user state (partition %s): %s", p, brief(err))
 			}
 			s.Writes += len(chunk)
 		}
@@ -359,6 +359,22 @@ func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[str
 		return fmt.Errorf("table storage: recording cycle %s: %w", pk, err)
 	}
 	return nil
+}
+
+// brief is the first line of an Azure SDK error (the rest is a dump of the HTTP exchange).
+func brief(err error) string {
+	var re *azcore.ResponseError
+	if errors.As(err, &re) {
+		code := re.ErrorCode
+		for _, c := range []aztables.TableErrorCode{aztables.EntityAlreadyExists, aztables.UpdateConditionNotSatisfied, aztables.ResourceNotFound} {
+			if code == "" && strings.Contains(re.Error(), string(c)) {
+				code = string(c) // a failed transaction names its real error only in the body
+			}
+		}
+		return fmt.Sprintf("%d %s", re.StatusCode, code)
+	}
+	msg, _, _ := strings.Cut(err.Error(), "\n")
+	return msg
 }
 
 func truncate(s string, n int) string {

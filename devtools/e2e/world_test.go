@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/mattermost/mattermost-server/v6/model"
+
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/shard"
+	"github.com/calstatus/calstatus/internal/store"
+	"github.com/calstatus/calstatus/internal/syncer"
+)
+
+// world runs the worker in this process with the real adapters — the real Mattermost server, Azurite
+// and the Graph simulator — on a clock the test sets, so rules can be exercised at any moment of a
+// (simulated) day. Calendars are explicit per user; users without one are free.
+type world struct {
+	t      *testing.T
+	env    teststack.Env
+	sim    *graphsim.Server
+	admin  *model.Client4 // the test's own view of Mattermost, and its hands for "manual" changes
+	mm     *mattermost.Client
+	store  *store.Store
+	worker *syncer.Worker
+
+	mu        sync.Mutex
+	clock     time.Time
+	calendars map[string][]graphsim.Event
+	cycle     int
+	logs      strings.Builder
+}
+
+func newWorld(t *testing.T, policy engine.Policy) *world {
+	t.Helper()
+	env := teststack.Require(t)
+	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}}
+	var err error
+	w.sim, err = graphsim.Start(graphsim.Config{Scenario: w.scenario()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.sim.Close() })
+	cred, err := graph.NewCredential(graph.CredentialConfig{TenantID: w.sim.TenantID(), ClientID: w.sim.ClientID(),
+		ClientSecret: w.sim.ClientSecret(), AuthorityHost: w.sim.URL(), Transport: w.sim.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := graph.New(graph.Config{BaseURL: w.sim.GraphURL(), Credential: cred, Transport: w.sim.Client().Transport})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.store, err = store.Open(context.Background(), env.StorageConnectionString); err != nil {
+		t.Fatal(err)
+	}
+	w.admin = model.NewAPIv4Client(env.MattermostURL)
+	w.admin.SetToken(env.MattermostToken)
+	w.mm = mattermost.New(env.MattermostURL, env.MattermostToken, nil)
+	w.worker = &syncer.Worker{Mattermost: w.mm, Graph: gc, Store: w.store, Policy: policy,
+		Lookahead: 10 * time.Minute, Now: w.now}
+	return w
+}
+
+func (w *world) now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.clock
+}
+
+// at sets the clock.
+func (w *world) at(t time.Time) {
+	w.mu.Lock()
+	w.clock = t
+	w.mu.Unlock()
+}
+
+func (w *world) scenario() *graphsim.Scenario {
+	sc := &graphsim.Scenario{Generator: graphsim.Generator{Disabled: true}, Mailboxes: map[string]*graphsim.Mailbox{}}
+	for email, evs := range w.calendars {
+		sc.Mailboxes[email] = &graphsim.Mailbox{Events: append([]graphsim.Event{}, evs...)}
+	}
+	return sc
+}
+
+// calendar gives users their calendars (replacing earlier ones).
+func (w *world) calendar(u *model.User, events ...graphsim.Event) {
+	w.t.Helper()
+	w.calendars[strings.ToLower(u.Email)] = events
+	if err := w.sim.SetScenario(w.scenario()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// seeded returns n seeded users, skipping the first skip, and puts them in a known state: online, no
+// custom status, nothing stored, a free calendar. Tests take disjoint ranges so they never share users.
+func (w *world) seeded(skip, n int) []*model.User {
+	w.t.Helper()
+	var out []*model.User
+	for page := 0; len(out) < skip+n; page++ {
+		users, _, err := w.admin.GetUsers(page, 200, "")
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		if len(users) == 0 {
+			w.t.Fatalf("the stack has fewer than %d users to sync", skip+n)
+		}
+		for _, u := range users {
+			if u.DeleteAt == 0 && !u.IsBot && strings.HasSuffix(u.Email, "@"+w.env.EmailDomain) {
+				out = append(out, u)
+			}
+		}
+	}
+	out = out[skip : skip+n]
+	ids := make([]string, len(out))
+	for i, u := range out {
+		ids[i] = u.Id
+		w.calendars[strings.ToLower(u.Email)] = nil
+	}
+	if err := w.sim.SetScenario(w.scenario()); err != nil {
+		w.t.Fatal(err)
+	}
+	w.clearState(ids)
+	parallel(out, 8, func(u *model.User) {
+		w.setStatus(u, model.StatusOnline)
+		if _, err := w.admin.RemoveUserCustomStatus(u.Id); err != nil {
+			w.t.Errorf("clearing %s's custom status: %v", u.Username, err)
+		}
+	})
+	return out
+}
+
+func (w *world) clearState(ids []string) {
+	w.t.Helper()
+	svc, err := aztables.NewServiceClientFromConnectionString(w.env.StorageConnectionString, nil)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	tc := svc.NewClient(store.UsersTable)
+	for _, id := range ids {
+		_, _ = tc.DeleteEntity(context.Background(), store.Partition(id), id, nil)
+	}
+}
+
+// run processes the users as one shard of a new cycle at the current clock.
+func (w *world) run(users ...*model.User) store.ShardReport {
+	w.t.Helper()
+	rep, err := w.process(users...)
+	if err != nil {
+		w.t.Fatalf("shard failed: %v\n%s", err, w.logs.String())
+	}
+	return rep
+}
+
+func (w *world) process(users ...*model.User) (store.ShardReport, error) {
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.Id
+	}
+	w.cycle++
+	now := w.now()
+	name := strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return '-'
+	}, w.t.Name())
+	msg := shard.Split(fmt.Sprintf("%.40s-%s-%d", name, now.Format("150405"), w.cycle), now, now.Add(5*time.Minute), ids)[0]
+	w.logs.Reset()
+	log := slog.New(slog.NewTextHandler(&w.logs, nil))
+	return w.worker.Process(context.Background(), log, msg, 1)
+}
+
+// state is what Mattermost shows of a user.
+type mmState struct {
+	Status string
+	Custom *model.CustomStatus
+}
+
+func (s mmState) customText() string {
+	if s.Custom == nil {
+		return ""
+	}
+	return s.Custom.Text
+}
+
+func (w *world) state(u *model.User) mmState {
+	w.t.Helper()
+	st, _, err := w.admin.GetUserStatus(u.Id, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	full, _, err := w.admin.GetUser(u.Id, "")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	cs := full.GetCustomStatus()
+	if cs != nil && cs.Text == "" && cs.Emoji == "" {
+		cs = nil
+	}
+	return mmState{Status: st.Status, Custom: cs}
+}
+
+// setStatus and setCustom are the user's own, manual changes.
+func (w *world) setStatus(u *model.User, status string) {
+	w.t.Helper()
+	if _, _, err := w.admin.UpdateUserStatus(u.Id, &model.Status{UserId: u.Id, Status: status}); err != nil {
+		w.t.Errorf("setting %s to %s: %v", u.Username, status, err)
+	}
+}
+
+func (w *world) setCustom(u *model.User, emoji, text string) {
+	w.t.Helper()
+	if _, _, err := w.admin.UpdateUserCustomStatus(u.Id, &model.CustomStatus{Emoji: emoji, Text: text}); err != nil {
+		w.t.Errorf("setting %s's custom status: %v", u.Username, err)
+	}
+}
+
+// event is a calendar entry for graphsim.
+func event(status string, start, end time.Time) graphsim.Event {
+	return graphsim.Event{Status: status, Start: start, End: end, Subject: "Quarterly planning", Location: "Room 4"}
+}
+
+// simDay is a day in the future, so that the DND end times and custom status expiries calstatus
+// sets are in the future for the real Mattermost server too.
+func simDay() time.Time {
+	return time.Now().UTC().Truncate(24 * time.Hour).Add(48 * time.Hour)
+}
+
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }

@@ -221,6 +221,76 @@ func isConflict(err error) bool {
 	return false
 }
 
+// PurgeEnded deletes the state of events that ended before cutoff, in per-partition transactions.
+// Normally a user's state is deleted when their event is over; this catches users who left (or whose
+// calendar stopped answering) meanwhile. Nothing is lost: by then Mattermost has ended the DND and the
+// custom status we set by itself (dnd_end_time, expires_at).
+func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
+	filter := fmt.Sprintf("Until lt %dL", cutoff.Unix())
+	sel := "PartitionKey,RowKey"
+	pager := s.users.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	byPartition := map[string][]aztables.TransactionAction{}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("table storage: listing ended state: %s", brief(err))
+		}
+		for _, raw := range page.Entities {
+			var e aztables.Entity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return 0, err
+			}
+			key, _ := json.Marshal(aztables.Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey})
+			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})
+		}
+	}
+	n := 0
+	for p, actions := range byPartition {
+		for i := 0; i < len(actions); i += MaxTransaction {
+			chunk := actions[i:min(i+MaxTransaction, len(actions))]
+			if _, err := s.users.SubmitTransaction(ctx, chunk, nil); err != nil {
+				return n, fmt.Errorf("table storage: purging partition %s: %s", p, brief(err))
+			}
+			n += len(chunk)
+		}
+	}
+	return n, nil
+}
+
+// DueForPurge records today's purge and reports whether it was due (once per day, whichever
+// instance's timer gets there first).
+func (s *Store) DueForPurge(ctx context.Context, now time.Time) (bool, error) {
+	today := now.UTC().Format("2006-01-02")
+	resp, err := s.cycles.GetEntity(ctx, "maintenance", "purge", nil)
+	var etag *azcore.ETag
+	if err == nil {
+		var e aztables.EDMEntity
+		if err := json.Unmarshal(resp.Value, &e); err != nil {
+			return false, err
+		}
+		if last, _ := e.Properties["Day"].(string); last == today {
+			return false, nil
+		}
+		etag = &resp.ETag
+	} else if !hasCode(err, aztables.ResourceNotFound) {
+		return false, fmt.Errorf("table storage: %s", brief(err))
+	}
+	entity, _ := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: "maintenance", RowKey: "purge"},
+		Properties: map[string]any{"Day": today}})
+	if etag == nil {
+		_, err = s.cycles.AddEntity(ctx, entity, nil)
+	} else {
+		_, err = s.cycles.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: etag, UpdateMode: aztables.UpdateModeReplace})
+	}
+	if err != nil {
+		if isConflict(err) {
+			return false, nil // another instance took it
+		}
+		return false, fmt.Errorf("table storage: %s", brief(err))
+	}
+	return true, nil
+}
+
 // ShardReport is what one shard did in one cycle.
 type ShardReport struct {
 	CycleID    string

@@ -43,6 +43,8 @@ type Store interface {
 	LoadStates(ctx context.Context, userIDs []string) (map[string]store.UserState, error)
 	SaveStates(ctx context.Context, changes []store.StateChange) error
 	RecordCycle(ctx context.Context, r store.CycleReport) error
+	DueForPurge(ctx context.Context, now time.Time) (bool, error)
+	PurgeEnded(ctx context.Context, cutoff time.Time) (int, error)
 	RecordShard(ctx context.Context, r store.ShardReport) error
 	ShardReport(ctx context.Context, cycleID string, shard int) (store.ShardReport, bool, error)
 }
@@ -83,7 +85,29 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 		return nil, err
 	}
 	log.Info("cycle planned", "cycle", cycleID, "users", len(ids), "shards", len(msgs), "stale_after", next.Format(time.RFC3339))
+	p.purge(ctx, log, now)
 	return msgs, nil
+}
+
+// PurgeAfter is how long after its event a user's stored state is deleted if nothing else did.
+const PurgeAfter = 24 * time.Hour
+
+// purge deletes, once a day, state of events long over (users who left, mailboxes that stopped
+// answering). A failure only delays it to the next cycle.
+func (p *Planner) purge(ctx context.Context, log *slog.Logger, now time.Time) {
+	due, err := p.Store.DueForPurge(ctx, now)
+	if err != nil || !due {
+		if err != nil {
+			log.Warn("could not check the daily purge", "error", err.Error())
+		}
+		return
+	}
+	n, err := p.Store.PurgeEnded(ctx, now.Add(-PurgeAfter))
+	if err != nil {
+		log.Warn("daily purge of ended state failed", "purged", n, "error", err.Error())
+		return
+	}
+	log.Info("daily purge of ended state", "purged", n)
 }
 
 // newCycleID names a cycle by its time plus randomness (two timers never share one).

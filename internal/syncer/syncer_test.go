@@ -127,6 +127,8 @@ func (s *fakeStore) SaveStates(_ context.Context, cs []store.StateChange) error 
 	return nil
 }
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
+func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return false, nil }
+func (s *fakeStore) PurgeEnded(context.Context, time.Time) (int, error)   { return 0, nil }
 func (s *fakeStore) RecordShard(_ context.Context, r store.ShardReport) error {
 	r.Done = append([]bool(nil), r.Done...)
 	s.reports = append(s.reports, r)

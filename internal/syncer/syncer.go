@@ -266,7 +266,8 @@ func (r *run) process(ctx context.Context, attempt int) error {
 		}
 		r.rep.Done[r.position[u.ID]] = true
 		if !m.IsTransition() {
-			for _, t := range engine.Transitions(av, w.Policy, r.now, m.StaleAfter) {
+			// Up to the next cycle, which applies what falls on its own start.
+			for _, t := range engine.Transitions(av, w.Policy, r.now, m.StaleAfter.Add(-time.Second)) {
 				transitions[t] = append(transitions[t], u.ID)
 			}
 		}

@@ -17,6 +17,7 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+	_ "time/tzdata" // TIME_ZONE works wherever the handler runs
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 

@@ -251,7 +251,11 @@ func sameCustom(a, b CustomStatus) bool {
 func customFor(ev calendar.Event, p Policy) CustomStatus {
 	switch ev.Status {
 	case calendar.OutOfOffice:
-		return CustomStatus{Emoji: OOFEmoji, Text: "Out of office until " + day(ev.End, p), ExpiresAt: ev.End}
+		until := day(ev.End, p)
+		if ev.End.Sub(ev.Start) < 24*time.Hour { // a short absence: the time says more than the date
+			until = clock(ev.End, p)
+		}
+		return CustomStatus{Emoji: OOFEmoji, Text: "Out of office until " + until, ExpiresAt: ev.End}
 	case calendar.WorkingElsewhere:
 		return CustomStatus{Emoji: ElsewhereEmoji, Text: "Working elsewhere", ExpiresAt: ev.End}
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/calstatus/calstatus/internal/calendar"
 )
@@ -192,6 +193,19 @@ func TestInvariants(t *testing.T) {
 		}
 	}
 	t.Logf("%d combinations checked", n)
+}
+
+func TestShortAbsenceShowsTheTime(t *testing.T) {
+	short := calendar.Event{Start: t0, End: t0.Add(3 * time.Hour), Status: calendar.OutOfOffice}
+	d := Decide(Input{Now: t0, Availability: av(short), Current: Current{Status: Online}, Policy: DefaultPolicy})
+	if d.SetCustom == nil || d.SetCustom.Text != "Out of office until 13:00 UTC" {
+		t.Fatalf("custom status %+v", d.SetCustom)
+	}
+	berlin, _ := time.LoadLocation("Europe/Berlin")
+	d = Decide(Input{Now: t0, Availability: av(short), Current: Current{Status: Online}, Policy: Policy{Location: berlin}})
+	if d.SetCustom.Text != "Out of office until 14:00 CET" {
+		t.Fatalf("in Berlin: %q", d.SetCustom.Text)
+	}
 }
 
 func TestTransitions(t *testing.T) {

@@ -79,6 +79,9 @@ type harnessOptions struct {
 	scenario *graphsim.Scenario
 	faults   graphsim.Faults
 	settings map[string]string
+	// realPolling keeps host.json's queue settings (maxPollingInterval 10 s) instead of fast test
+	// polling: for measuring delays as they are in Azure.
+	realPolling bool
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -120,18 +123,21 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	for k, v := range o.settings {
 		settings[k] = v
 	}
-	h.host, err = funchost.Start(ctx, funchost.Options{
+	opts := funchost.Options{
 		AppDir: repoRoot(), HandlerPath: bin, Settings: settings, HTTPAddr: "127.0.0.1:0", DisableTimers: true,
 		Logf: func(f string, a ...any) {
 			if testing.Verbose() {
 				t.Logf(f, a...)
 			}
 		},
-		Overrides: &funchost.QueueOverrides{
+	}
+	if !o.realPolling {
+		opts.Overrides = &funchost.QueueOverrides{
 			VisibilityTimeout:  funchost.Ptr(200 * time.Millisecond),
 			MaxPollingInterval: funchost.Ptr(200 * time.Millisecond),
-		},
-	})
+		}
+	}
+	h.host, err = funchost.Start(ctx, opts)
 	if err != nil {
 		t.Fatalf("local functions host: %v", err)
 	}

@@ -54,8 +54,10 @@ type Current struct {
 // State is what calstatus remembers of a user between cycles. The zero value means "nothing held".
 type State struct {
 	// PrevStatus is the status the user had before we changed it; SetStatus what we set (empty when
-	// we did not change the status).
+	// we did not change the status, or the user has since taken it over); DNDEnd the DND end time we
+	// gave Mattermost, which tells our DND from one the user picked again themselves.
 	PrevStatus, SetStatus string
+	DNDEnd                time.Time
 	// CustomEmoji and CustomText are the custom status we set (empty when we set none), so we
 	// clear only our own.
 	CustomEmoji, CustomText string
@@ -69,7 +71,24 @@ type State struct {
 // Held reports whether there is anything stored.
 func (s State) Held() bool { return s != State{} }
 
-func (s State) ownsStatus(cur Current) bool { return s.SetStatus != "" && cur.Status == s.SetStatus }
+func (s State) ownsStatus(cur Current) bool {
+	if s.SetStatus == "" || cur.Status != s.SetStatus {
+		return false
+	}
+	return s.SetStatus != DND || cur.DNDEndTime.Equal(s.DNDEnd)
+}
+
+// takenOver drops from the state what the user has changed since we set it: from then on it is
+// theirs, even if they later pick the same status again.
+func (s State) takenOver(cur Current) State {
+	if s.SetStatus != "" && !s.ownsStatus(cur) {
+		s.PrevStatus, s.SetStatus, s.DNDEnd = "", "", time.Time{}
+	}
+	if s.CustomText != "" && !s.ownsCustom(cur) {
+		s.CustomEmoji, s.CustomText = "", ""
+	}
+	return s
+}
 
 func (s State) ownsCustom(cur Current) bool {
 	return s.CustomText != "" && cur.Custom != nil && cur.Custom.Text == s.CustomText && cur.Custom.Emoji == s.CustomEmoji
@@ -166,6 +185,9 @@ func Decide(in Input) Decision {
 	st, cur := in.State, in.Current
 	key := EventKey(ev)
 	if st.EventKey == key {
+		if kept := st.takenOver(cur); kept != st {
+			return Decision{NewState: kept, SaveState: true, Reason: "event already handled; the user took over"}
+		}
 		return Decision{Reason: "event already handled"}
 	}
 
@@ -175,8 +197,8 @@ func Decide(in Input) Decision {
 	switch {
 	case t.dnd && st.ownsStatus(cur):
 		// From one of our events straight into the next: keep what the user had before.
-		next.PrevStatus, next.SetStatus = st.PrevStatus, DND
 		end := dndEnd(in.Availability, ev, in.Policy)
+		next.PrevStatus, next.SetStatus, next.DNDEnd = st.PrevStatus, DND, end
 		if !cur.DNDEndTime.Equal(end) {
 			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end, ResetTo: st.PrevStatus}
 			did = append(did, "Do Not Disturb until "+clock(end, in.Policy))
@@ -185,7 +207,7 @@ func Decide(in Input) Decision {
 		// The user chose DND themselves: leave it, and never "restore" anything for it.
 	case t.dnd:
 		end := dndEnd(in.Availability, ev, in.Policy)
-		next.PrevStatus, next.SetStatus = cur.Status, DND
+		next.PrevStatus, next.SetStatus, next.DNDEnd = cur.Status, DND, end
 		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		did = append(did, "Do Not Disturb until "+clock(end, in.Policy))
 	case st.ownsStatus(cur) && st.PrevStatus != cur.Status:

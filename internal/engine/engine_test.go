@@ -25,7 +25,10 @@ func ev(s calendar.Status) calendar.Event {
 }
 
 // ours is the state after calstatus handled the meeting for a user who was away.
-var ours = State{PrevStatus: Away, SetStatus: DND, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}
+var ours = State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}
+
+// ourDND is Mattermost showing the DND we set for the meeting.
+var ourDND = Current{Status: DND, DNDEndTime: meeting.End, Custom: &inMtg}
 
 func TestDecide(t *testing.T) {
 	tests := []struct {
@@ -43,7 +46,7 @@ func TestDecide(t *testing.T) {
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: true, ShowSubject: true}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End},
 				SetCustom: &CustomStatus{Emoji: MeetingEmoji, Text: "In a meeting: Planning", ExpiresAt: meeting.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, CustomEmoji: MeetingEmoji, CustomText: "In a meeting: Planning", EventKey: EventKey(meeting), Until: meeting.End}}},
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting: Planning", EventKey: EventKey(meeting), Until: meeting.End}}},
 		{name: "private meeting never shows its subject",
 			in: Input{Now: t0, Availability: av(calendar.Event{Start: meeting.Start, End: meeting.End, Status: calendar.Busy, Subject: "Secret", Private: true}),
 				Current: Current{Status: Away}, Policy: Policy{ShowSubject: true}},
@@ -51,22 +54,26 @@ func TestDecide(t *testing.T) {
 		{name: "tentative like busy",
 			in: Input{Now: t0, Availability: av(ev(calendar.Tentative)), Current: Current{Status: Away}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(ev(calendar.Tentative)), Until: meeting.End}}},
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(ev(calendar.Tentative)), Until: meeting.End}}},
 		{name: "tentative ignored when configured",
 			in: Input{Now: t0, Availability: av(ev(calendar.Tentative)), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: false}}},
 		{name: "out of office → dnd + until date",
 			in: Input{Now: oof.Start, Availability: av(oof), Current: Current{Status: Online}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: oof.End},
 				SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Online, SetStatus: DND, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
+				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
 		{name: "working elsewhere → custom status only",
 			in: Input{Now: t0, Availability: av(ev(calendar.WorkingElsewhere)), Current: Current{Status: Online}},
 			want: Decision{SetCustom: &CustomStatus{Emoji: ElsewhereEmoji, Text: "Working elsewhere", ExpiresAt: meeting.End}, SaveState: true,
 				NewState: State{CustomEmoji: ElsewhereEmoji, CustomText: "Working elsewhere", EventKey: EventKey(ev(calendar.WorkingElsewhere)), Until: meeting.End}}},
 		{name: "already handled: nothing",
-			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, DNDEndTime: meeting.End, Custom: &inMtg}, State: ours}},
-		{name: "user overrode status mid-meeting: not touched again",
-			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: &inMtg}, State: ours}},
+			in: Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours}},
+		{name: "user overrode status mid-meeting: not touched again, and it is theirs from now on",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: &inMtg}, State: ours},
+			want: Decision{SaveState: true, NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}}},
+		{name: "user picked DND again themselves: theirs, not ours",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Custom: mine}, State: ours},
+			want: Decision{SaveState: true, NewState: State{EventKey: EventKey(meeting), Until: meeting.End}}},
 		{name: "user already dnd on their own: status left, custom set",
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND}},
 			want: Decision{SetCustom: &inMtg, SaveState: true,
@@ -74,18 +81,18 @@ func TestDecide(t *testing.T) {
 		{name: "user's own custom status kept, dnd still set",
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: mine}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SaveState: true,
-				NewState: State{PrevStatus: Online, SetStatus: DND, EventKey: EventKey(meeting), Until: meeting.End}}},
+				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End, EventKey: EventKey(meeting), Until: meeting.End}}},
 		{name: "back to back busy → oof: one dnd to the end, custom text follows",
-			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: Current{Status: DND, DNDEndTime: oof.End, Custom: &inMtg}, State: ours},
+			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: Current{Status: DND, DNDEndTime: oof.End, Custom: &inMtg}, State: withDNDEnd(ours, oof.End)},
 			want: Decision{SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
 		{name: "meeting extended: dnd re-set through the previous status",
-			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: Current{Status: DND, DNDEndTime: meeting.End, Custom: &inMtg}, State: ours},
+			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: ourDND, State: ours},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: oof.End, ResetTo: Away},
 				SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
 		{name: "free → restore and clear ours",
-			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: DND, Custom: &inMtg}, State: ours},
+			in:   Input{Now: meeting.End, Availability: av(meeting), Current: ourDND, State: ours},
 			want: Decision{SetStatus: &StatusUpdate{Status: Away}, ClearCustom: true, SaveState: true}},
 		{name: "free, user changed both → nothing given back",
 			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: Online, Custom: mine}, State: ours},
@@ -97,7 +104,7 @@ func TestDecide(t *testing.T) {
 			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: DND}, State: State{EventKey: EventKey(meeting), Until: meeting.End}},
 			want: Decision{SaveState: true}},
 		{name: "disabled user: give back mid-meeting",
-			in:   Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Custom: &inMtg}, State: ours, Settings: Settings{Disabled: true}},
+			in:   Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Disabled: true}},
 			want: Decision{SetStatus: &StatusUpdate{Status: Away}, ClearCustom: true, SaveState: true}},
 		{name: "notify tells what changed",
 			in:     Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: true, Notify: true}},
@@ -120,6 +127,8 @@ func TestDecide(t *testing.T) {
 		})
 	}
 }
+
+func withDNDEnd(s State, end time.Time) State { s.DNDEnd = end; return s }
 
 func show(d Decision) string {
 	s := fmt.Sprintf("save=%v state=%+v clear=%v", d.SaveState, d.NewState, d.ClearCustom)
@@ -152,7 +161,11 @@ func TestInvariants(t *testing.T) {
 							if cs == calendar.Busy {
 								e = meeting
 							}
-							in := Input{Now: t0, Availability: av(e), Current: Current{Status: cur, Custom: custom}, State: st,
+							current := Current{Status: cur, Custom: custom}
+							if cur == DND && sname == "ours" {
+								current.DNDEndTime = meeting.End // the DND we set
+							}
+							in := Input{Now: t0, Availability: av(e), Current: current, State: st,
 								Policy: Policy{TentativeAsBusy: tentBusy}, Settings: Settings{Disabled: disabled}}
 							if cs == calendar.Free {
 								in.Availability = av()
@@ -163,20 +176,22 @@ func TestInvariants(t *testing.T) {
 							if cname == "user's" && (d.SetCustom != nil || d.ClearCustom) {
 								t.Fatalf("touched the user's own custom status: %s", where)
 							}
-							// An event already handled is never acted on again.
-							if !disabled && st.EventKey == EventKey(e) && cs != calendar.Free && in.Policy.Handled(e) && (d.Changes() || d.SaveState) {
+							// An event already handled is never acted on again; at most we note what the user took over.
+							if !disabled && st.EventKey == EventKey(e) && cs != calendar.Free && in.Policy.Handled(e) &&
+								(d.Changes() || (d.SaveState && d.NewState != st.takenOver(in.Current))) {
 								t.Fatalf("acted twice on one event: %s", where)
 							}
 							// A status we did not set is never "restored".
-							if d.SetStatus != nil && d.SetStatus.Status != DND && !(st.SetStatus != "" && cur == st.SetStatus) {
+							if d.SetStatus != nil && d.SetStatus.Status != DND && !st.ownsStatus(in.Current) {
 								t.Fatalf("restored a status we did not set: %s", where)
 							}
 							// A user in DND on their own stays in DND.
-							if cur == DND && st.SetStatus == "" && d.SetStatus != nil {
+							if cur == DND && !st.ownsStatus(in.Current) && d.SetStatus != nil {
 								t.Fatalf("changed the user's own DND: %s", where)
 							}
 							// Whatever we set, we remember how to give it back.
-							if d.SetStatus != nil && d.SetStatus.Status == DND && (d.NewState.SetStatus != DND || d.NewState.PrevStatus == "" || d.NewState.PrevStatus == DND) {
+							if d.SetStatus != nil && d.SetStatus.Status == DND && (d.NewState.SetStatus != DND || d.NewState.PrevStatus == "" ||
+								d.NewState.PrevStatus == DND || !d.NewState.DNDEnd.Equal(d.SetStatus.DNDEndTime)) {
 								t.Fatalf("set DND without keeping the previous status: %s", where)
 							}
 							if d.SetCustom != nil && d.NewState.CustomText != d.SetCustom.Text {

@@ -120,13 +120,31 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 func fromEntity(e aztables.EDMEntity) engine.State {
 	str := func(k string) string { v, _ := e.Properties[k].(string); return v }
 	st := engine.State{PrevStatus: str("Prev"), SetStatus: str("Set"), CustomEmoji: str("CsEmoji"), CustomText: str("CsText"), EventKey: str("Event")}
-	switch v := e.Properties["Until"].(type) {
-	case aztables.EDMInt64:
-		st.Until = time.Unix(int64(v), 0).UTC()
-	case int32:
-		st.Until = time.Unix(int64(v), 0).UTC()
-	}
+	st.Until = unixProp(e.Properties["Until"])
+	st.DNDEnd = unixProp(e.Properties["DndEnd"])
 	return st
+}
+
+func unix(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.Unix()
+}
+
+// unixProp reads a time stored as Unix seconds (absent or 0: the zero time).
+func unixProp(v any) time.Time {
+	var n int64
+	switch v := v.(type) {
+	case aztables.EDMInt64:
+		n = int64(v)
+	case int32:
+		n = int64(v)
+	}
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(n, 0).UTC()
 }
 
 // StateChange is a new state for a user: Old is what LoadStates returned (zero if nothing), New the
@@ -192,7 +210,7 @@ func stateAction(c StateChange) (aztables.TransactionAction, bool, error) {
 		Entity: aztables.Entity{PartitionKey: Partition(c.UserID), RowKey: c.UserID},
 		Properties: map[string]any{
 			"Prev": c.New.PrevStatus, "Set": c.New.SetStatus, "CsEmoji": c.New.CustomEmoji, "CsText": c.New.CustomText, "Event": c.New.EventKey,
-			"Until": aztables.EDMInt64(c.New.Until.Unix()),
+			"Until": aztables.EDMInt64(unix(c.New.Until)), "DndEnd": aztables.EDMInt64(unix(c.New.DNDEnd)),
 		},
 	})
 	if err != nil {

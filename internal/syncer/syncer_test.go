@@ -25,6 +25,8 @@ type fakeMM struct {
 	users    []mattermost.User
 	statuses map[string]string
 	reads    int
+	dndEnd   map[string]int64
+	custom   map[string]*mmodel.CustomStatus
 	sets     []string
 	customs  []string
 	failSet  map[string]bool
@@ -43,6 +45,7 @@ func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, erro
 	var out []mattermost.User
 	for _, u := range f.users {
 		if want[u.ID] {
+			u.CustomStatus = f.custom[u.ID]
 			out = append(out, u)
 		}
 	}
@@ -52,24 +55,30 @@ func (f *fakeMM) Statuses(context.Context, []string) (map[string]mmodel.Status, 
 	f.reads++
 	out := map[string]mmodel.Status{}
 	for id, s := range f.statuses {
-		out[id] = mmodel.Status{UserId: id, Status: s}
+		out[id] = mmodel.Status{UserId: id, Status: s, DNDEndTime: f.dndEnd[id]}
 	}
 	return out, nil
 }
-func (f *fakeMM) SetStatusVia(_ context.Context, id, via, status string, _ time.Time) error {
+func (f *fakeMM) SetStatusVia(_ context.Context, id, via, status string, end time.Time) error {
 	if f.failSet[id] {
 		return errors.New("boom")
 	}
 	f.sets = append(f.sets, id+"="+status)
 	f.statuses[id] = status
+	f.dndEnd[id] = 0
+	if !end.IsZero() {
+		f.dndEnd[id] = end.Unix()
+	}
 	return nil
 }
-func (f *fakeMM) SetCustomStatus(_ context.Context, id, emoji, text string, _ time.Time) error {
+func (f *fakeMM) SetCustomStatus(_ context.Context, id, emoji, text string, expires time.Time) error {
 	f.customs = append(f.customs, id+"="+text)
+	f.custom[id] = &mmodel.CustomStatus{Emoji: emoji, Text: text, ExpiresAt: expires}
 	return nil
 }
 func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
 	f.customs = append(f.customs, id+"=")
+	delete(f.custom, id)
 	return nil
 }
 func (f *fakeMM) Notify(context.Context, string, string) error { return nil }
@@ -146,7 +155,7 @@ func (s *fakeStore) ShardReport(_ context.Context, cycle string, shard int) (sto
 func id(i int) string { return fmt.Sprintf("%026d", i) }
 
 func setup(now time.Time) (*Worker, *fakeMM, *fakeStore, shard.Message) {
-	mm := &fakeMM{statuses: map[string]string{}, failSet: map[string]bool{}}
+	mm := &fakeMM{statuses: map[string]string{}, dndEnd: map[string]int64{}, custom: map[string]*mmodel.CustomStatus{}, failSet: map[string]bool{}}
 	av := map[string]calendar.Availability{}
 	var ids []string
 	for i := 0; i < 4; i++ {
@@ -180,9 +189,9 @@ func TestWorkerAppliesThenIsIdle(t *testing.T) {
 		t.Fatalf("first pass: %+v sets %v", rep, mm.sets)
 	}
 	// Second pass, nothing changed: at most 2 Mattermost reads, no writes anywhere.
-	mm.reads, st.writes, mm.sets = 0, 0, nil
+	mm.reads, st.writes, mm.sets, mm.customs = 0, 0, nil, nil
 	rep, err = w.Process(context.Background(), log, msg, 1)
-	if err != nil || rep.Changed != 0 || mm.reads != 2 || st.writes != 0 || len(mm.sets) != 0 {
+	if err != nil || rep.Changed != 0 || mm.reads != 2 || st.writes != 0 || len(mm.sets) != 0 || len(mm.customs) != 0 {
 		t.Fatalf("idle pass: %+v reads %d writes %d sets %v err %v", rep, mm.reads, st.writes, mm.sets, err)
 	}
 }

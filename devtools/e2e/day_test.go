@@ -1,0 +1,553 @@
+package e2e
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/internal/calendar"
+	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/shard"
+)
+
+// The simulated day: who, how long, how often.
+const (
+	daySkip  = 100  // users 100..1099 of the seeded set
+	dayUsers = 1000 // users in the simulated day
+	dayStep  = 5 * time.Minute
+	daySeed  = 20261123 // fixed: the day is reproducible; printed
+	// dayReadChunk ids per bulk read call (statuses, users).
+	dayReadChunk = 200
+	// dayGrace is how long after an event ended a status we set may still show (one step).
+	dayGrace = dayStep
+)
+
+var (
+	// dayStatuses are the statuses users choose.
+	dayStatuses = []string{model.StatusOnline, model.StatusAway, model.StatusOffline, model.StatusDnd}
+	// Users' own custom statuses use emojis calstatus never sets.
+	dayOwnCustoms = []model.CustomStatus{
+		{Emoji: "coffee", Text: "Coffee break"}, {Emoji: "headphones", Text: "Focus time"},
+		{Emoji: "rocket", Text: "Shipping the release"}, {Emoji: "books", Text: "Training"},
+		{Emoji: "car", Text: "Commuting"},
+	}
+	// dayOurEmojis are calstatus's custom statuses, with the calendar statuses each stands for.
+	dayOurEmojis = map[string][]string{
+		engine.MeetingEmoji:   {graphsim.StatusBusy, graphsim.StatusTentative},
+		engine.OOFEmoji:       {graphsim.StatusOOF},
+		engine.ElsewhereEmoji: {graphsim.StatusWorkingElsewhere},
+	}
+	// dayDNDStatuses are the calendar statuses that mean DND under the default policy.
+	dayDNDStatuses = []string{graphsim.StatusBusy, graphsim.StatusTentative, graphsim.StatusOOF}
+)
+
+// dayUser is the test's model of one user: their calendar and their own choices.
+type dayUser struct {
+	u      *model.User
+	events []graphsim.Event
+	// own is the status the user last chose (or started with); ownCustom the custom status they
+	// set themselves (nil for none). calstatus must give these back / never touch them.
+	own       string
+	ownCustom *model.CustomStatus
+	// guard is the user's last manual change made during an event calstatus handles: while that
+	// event continues Mattermost must keep showing it.
+	guard *dayGuard
+	// customBroken: the user's own custom status was found replaced or cleared (counted once per
+	// custom status the user set).
+	customBroken bool
+	// last is what Mattermost showed after the previous run; hist the user's recent history (what
+	// changed after each run, what they did by hand), for messages.
+	last dayShown
+	hist []string
+}
+
+func (du *dayUser) note(format string, args ...any) {
+	du.hist = append(du.hist, fmt.Sprintf(format, args...))
+	if len(du.hist) > 30 {
+		du.hist = du.hist[len(du.hist)-30:]
+	}
+}
+
+// story is the user's calendar and recent history, for messages.
+func (du *dayUser) story() string {
+	return "\n      calendar: " + dayEvents(du.events) + "\n      history: " + strings.Join(du.hist, "; ")
+}
+
+type dayGuard struct {
+	key      string // the event (engine.EventKey) during which the change was made
+	status   string // the status the user chose ("" if the change was not a status)
+	noCustom bool   // the user cleared our custom status: none of ours may come back
+	what     string // the changes, for messages
+}
+
+// dayShown is what Mattermost shows of a user.
+type dayShown struct {
+	status string
+	custom *model.CustomStatus
+}
+
+func (s dayShown) ours() bool { return s.custom != nil && dayOurEmojis[s.custom.Emoji] != nil }
+
+func (s dayShown) String() string {
+	if s.custom == nil {
+		return s.status
+	}
+	return fmt.Sprintf("%s + %s %q", s.status, s.custom.Emoji, s.custom.Text)
+}
+
+// dayTally counts the violations of the day, with a few examples of each.
+type dayTally struct {
+	left, lost, overridden          int
+	leftEnd                         int // of left: at the end of the day
+	leftEx, lostEx, overriddenEx    []string
+	changed, manual, failed, unchgd int
+}
+
+func (d *dayTally) add(n *int, ex *[]string, format string, args ...any) {
+	*n++
+	if len(*ex) < 12 {
+		*ex = append(*ex, fmt.Sprintf(format, args...))
+	}
+}
+
+// TestSimulatedDay runs a compressed day for 1,000 users: random meetings, out-of-office days and
+// working-elsewhere blocks on a 5-minute grid; calstatus runs every 5 simulated minutes (289 steps
+// from 00:00 to 24:00) and, between runs, users change their status or custom status by hand. At the
+// end of the day nobody may be left in a status calstatus set, nobody may have lost their previous
+// status, and no manual change may have been overridden; the counts are printed.
+func TestSimulatedDay(t *testing.T) {
+	started := time.Now()
+	w := newWorld(t, engine.DefaultPolicy)
+	rng := rand.New(rand.NewPCG(daySeed, daySeed*31+7))
+	t.Logf("simulated day: seed %d", daySeed)
+
+	seeded := w.seeded(daySkip, dayUsers)
+	day := simDay()
+	users := make([]*dayUser, len(seeded))
+	for i, u := range seeded {
+		users[i] = &dayUser{u: u, own: model.StatusOnline}
+	}
+
+	// Calendars: set once for everybody (w.calendar would rebuild the scenario per user).
+	oof, elsewhere, meetings := 0, 0, 0
+	for _, du := range users {
+		du.events = dayCalendar(rng, day)
+		for _, e := range du.events {
+			switch {
+			case e.Status == graphsim.StatusOOF:
+				oof++
+			case e.Status == graphsim.StatusWorkingElsewhere && e.End.Sub(e.Start) >= 4*time.Hour:
+				elsewhere++
+			default:
+				meetings++
+			}
+		}
+		w.calendars[strings.ToLower(du.u.Email)] = du.events
+	}
+	if err := w.sim.SetScenario(w.scenario()); err != nil {
+		t.Fatal(err)
+	}
+
+	// Everyone's own starting status and, for some, their own custom status.
+	var setup []*dayUser
+	for _, du := range users {
+		switch r := rng.IntN(100); {
+		case r < 50:
+			du.own = model.StatusOnline
+		case r < 75:
+			du.own = model.StatusAway
+		case r < 94:
+			du.own = model.StatusOffline
+		default:
+			du.own = model.StatusDnd
+		}
+		if rng.IntN(100) < 10 {
+			cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
+			du.ownCustom = &cs
+		}
+		du.note("starts %s", dayShown{status: du.own, custom: du.ownCustom})
+		if du.own != model.StatusOnline || du.ownCustom != nil {
+			setup = append(setup, du)
+		}
+	}
+	parallel(setup, 8, func(du *dayUser) {
+		if du.own != model.StatusOnline {
+			w.setStatus(du.u, du.own)
+		}
+		if du.ownCustom != nil {
+			w.setCustom(du.u, du.ownCustom.Emoji, du.ownCustom.Text)
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Logf("simulated day: %d users, %d meetings, %d out-of-office days, %d working-elsewhere blocks; setup %s",
+		len(users), meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
+
+	var tally dayTally
+	var runTime, readTime time.Duration
+	steps := int(24*time.Hour/dayStep) + 1
+	lookahead := w.worker.Lookahead
+	dayStarted := time.Now()
+	for step := 0; step < steps; step++ {
+		now := day.Add(time.Duration(step) * dayStep)
+		w.at(now)
+		t0 := time.Now()
+		for from := 0; from < len(users); from += shard.MaxUsers {
+			batch := make([]*model.User, 0, shard.MaxUsers)
+			for _, du := range users[from:min(from+shard.MaxUsers, len(users))] {
+				batch = append(batch, du.u)
+			}
+			rep := w.run(batch...)
+			tally.changed += rep.Changed
+			tally.unchgd += rep.Unchanged
+			if rep.Failed > 0 {
+				tally.failed += rep.Failed
+				t.Logf("%s: %d users failed: %v\n%s", now.Format("15:04"), rep.Failed, rep.Failures, w.logs.String())
+			}
+		}
+		t1 := time.Now()
+		runTime += t1.Sub(t0)
+		state := dayRead(t, w, users)
+		readTime += time.Since(t1)
+
+		keys := make([]string, len(users))
+		for i, du := range users {
+			keys[i] = dayKey(du.events, now, lookahead)
+			if cur := state[du.u.Id]; step == 0 || cur.String() != du.last.String() {
+				du.note("%s run: %s", now.Format("15:04"), cur)
+				du.last = cur
+			}
+			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1)
+		}
+		if step == steps-1 {
+			break
+		}
+
+		// Between runs: a few users change their status or custom status by hand, mostly users in
+		// an event calstatus handles (that is where overriding them would show).
+		var inEvent []int
+		for i, k := range keys {
+			if k != "" {
+				inEvent = append(inEvent, i)
+			}
+		}
+		n := 5 + rng.IntN(6)
+		for c := 0; c < n; c++ {
+			i := rng.IntN(len(users))
+			if len(inEvent) > 0 && rng.IntN(100) < 75 {
+				i = inEvent[rng.IntN(len(inEvent))]
+			}
+			du, cur := users[i], state[users[i].u.Id]
+			what := dayManual(rng, w, du, &cur)
+			state[du.u.Id] = cur
+			du.last = cur
+			du.note("%s+ user: %s", now.Format("15:04"), what)
+			tally.manual++
+			if keys[i] == "" {
+				du.guard = nil
+				continue
+			}
+			g := du.guard
+			if g == nil || g.key != keys[i] {
+				g = &dayGuard{key: keys[i]}
+				du.guard = g
+			}
+			g.what = strings.TrimPrefix(g.what+", "+what+" after the "+now.Format("15:04")+" run", ", ")
+			switch {
+			case strings.HasPrefix(what, "status"):
+				g.status = cur.status
+			case what == "cleared custom status":
+				g.noCustom = true
+			case strings.HasPrefix(what, "set custom"):
+				g.noCustom = false // their own custom status is watched at every step anyway
+			}
+		}
+		if t.Failed() {
+			t.FailNow()
+		}
+	}
+	elapsed := time.Since(started)
+
+	t.Logf("simulated day: %d users, %d steps (every %s, %s to %s), seed %d",
+		len(users), steps, dayStep, day.Format("2006-01-02 15:04"), day.Add(24*time.Hour).Format("15:04"), daySeed)
+	t.Logf("simulated day: %d status changes applied by calstatus, %d users unchanged, %d failed, %d manual changes",
+		tally.changed, tally.unchgd, tally.failed, tally.manual)
+	t.Logf("simulated day: left in a status we set after the event ended: %d (%d during the day, %d users at its end)",
+		tally.left, tally.left-tally.leftEnd, tally.leftEnd)
+	t.Logf("simulated day: previous statuses lost: %d", tally.lost)
+	t.Logf("simulated day: manual changes overridden: %d", tally.overridden)
+	t.Logf("simulated day: elapsed %s (setup %s, calstatus runs %s, reads %s)", elapsed.Round(time.Millisecond),
+		dayStarted.Sub(started).Round(time.Millisecond), runTime.Round(time.Millisecond), readTime.Round(time.Millisecond))
+	if tally.left > 0 {
+		t.Errorf("%d times a user was left in a status calstatus set after the event ended, e.g.:\n  %s",
+			tally.left, strings.Join(tally.leftEx, "\n  "))
+	}
+	if tally.lost > 0 {
+		t.Errorf("%d users lost their previous status, e.g.:\n  %s", tally.lost, strings.Join(tally.lostEx, "\n  "))
+	}
+	if tally.overridden > 0 {
+		t.Errorf("%d manual changes were overridden, e.g.:\n  %s", tally.overridden, strings.Join(tally.overriddenEx, "\n  "))
+	}
+}
+
+// dayCheck checks one user after a step's run.
+func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, final bool) {
+	at := now.Format("15:04")
+	who := du.u.Username
+
+	// Left in a status we set after the event ended (one step of grace; at the end of the day, when
+	// every event is over, none).
+	switch {
+	case final:
+		if s.status != du.own || s.ours() {
+			d.add(&d.left, &d.leftEx, "%s at the end of the day: shows %s, own status %s%s",
+				who, s, du.own, du.story())
+			d.leftEnd++
+		}
+	case s.ours():
+		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && lag > dayGrace {
+			d.add(&d.left, &d.leftEx, "%s at %s: custom status %s %q %s after the last %v event ended%s",
+				who, at, s.custom.Emoji, s.custom.Text, lag, dayOurEmojis[s.custom.Emoji], du.story())
+		}
+	}
+	if !final && s.status == model.StatusDnd && du.own != model.StatusDnd { // a DND calstatus set
+		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && lag > dayGrace {
+			d.add(&d.left, &d.leftEx, "%s at %s: dnd (own status %s) %s after the last meeting ended%s",
+				who, at, du.own, lag, du.story())
+		}
+	}
+
+	// A user's own custom status is never replaced or cleared.
+	if du.ownCustom != nil && !du.customBroken &&
+		(s.custom == nil || s.custom.Emoji != du.ownCustom.Emoji || s.custom.Text != du.ownCustom.Text) {
+		du.customBroken = true
+		d.add(&d.overridden, &d.overriddenEx, "%s at %s: own custom status %s %q replaced, shows %s%s",
+			who, at, du.ownCustom.Emoji, du.ownCustom.Text, s, du.story())
+	}
+
+	// A manual change made during an event stands while that event continues.
+	if g := du.guard; g != nil {
+		switch {
+		case key != g.key:
+			du.guard = nil // a new event (or free time): calstatus may act again
+		case g.status != "" && s.status != g.status, g.noCustom && s.ours():
+			d.add(&d.overridden, &d.overriddenEx, "%s at %s: %s during the %s event, now shows %s%s",
+				who, at, g.what, dayKeyText(g.key), s, du.story())
+			du.guard = nil
+		}
+	}
+
+	if final {
+		// Every event is over: the user has exactly the status they had or last chose.
+		if s.status != du.own {
+			d.add(&d.lost, &d.lostEx, "%s at the end of the day: status %s, own status %s%s",
+				who, s.status, du.own, du.story())
+		}
+	}
+}
+
+// dayManual makes one random manual change for a user, updating what the test expects of them and
+// cur (what Mattermost shows); it returns what was done.
+func dayManual(rng *rand.Rand, w *world, du *dayUser, cur *dayShown) string {
+	switch r := rng.IntN(100); {
+	case r < 60: // a status change (to a status other than the one shown: a change)
+		var choices []string
+		for _, s := range dayStatuses {
+			if s != cur.status {
+				choices = append(choices, s)
+			}
+		}
+		s := choices[rng.IntN(len(choices))]
+		w.setStatus(du.u, s)
+		du.own, cur.status = s, s
+		return "status " + s
+	case r < 80 || cur.custom == nil: // the user sets their own custom status
+		cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
+		w.setCustom(du.u, cs.Emoji, cs.Text)
+		du.ownCustom, du.customBroken = &cs, false
+		cur.custom = &cs
+		return fmt.Sprintf("set custom status %s %q", cs.Emoji, cs.Text)
+	default: // the user clears their custom status (ours or their own)
+		if _, err := w.admin.RemoveUserCustomStatus(du.u.Id); err != nil {
+			w.t.Errorf("clearing %s's custom status: %v", du.u.Username, err)
+		}
+		du.ownCustom, du.customBroken = nil, false
+		cur.custom = nil
+		return "cleared custom status"
+	}
+}
+
+// dayRead reads every user's status and custom status in bulk (200 ids a call, calls in parallel).
+func dayRead(t *testing.T, w *world, users []*dayUser) map[string]dayShown {
+	t.Helper()
+	var chunks [][]string
+	for from := 0; from < len(users); from += dayReadChunk {
+		var ids []string
+		for _, du := range users[from:min(from+dayReadChunk, len(users))] {
+			ids = append(ids, du.u.Id)
+		}
+		chunks = append(chunks, ids)
+	}
+	out := make(map[string]dayShown, len(users))
+	var mu sync.Mutex
+	parallel(chunks, 4, func(ids []string) {
+		sts, _, err := w.admin.GetUsersStatusesByIds(ids)
+		if err != nil {
+			t.Errorf("reading statuses: %v", err)
+			return
+		}
+		us, _, err := w.admin.GetUsersByIds(ids)
+		if err != nil {
+			t.Errorf("reading users: %v", err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, st := range sts {
+			s := out[st.UserId]
+			s.status = st.Status
+			out[st.UserId] = s
+		}
+		for _, u := range us {
+			s := out[u.Id]
+			if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
+				s.custom = cs
+			}
+			out[u.Id] = s
+		}
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+	for _, du := range users {
+		if out[du.u.Id].status == "" {
+			t.Fatalf("no status read for %s", du.u.Username)
+		}
+	}
+	return out
+}
+
+// dayCalendar draws one user's calendar for the day starting at day, on a 5-minute grid, with the
+// last hour free for everybody: ~3% are out of office all day (some with meetings they did not
+// decline), ~6% work elsewhere for a block of hours (with meetings in it), everyone has 0–8
+// meetings — mostly busy, some tentative, some working elsewhere; some back to back, some
+// overlapping.
+func dayCalendar(rng *rand.Rand, day time.Time) []graphsim.Event {
+	slot := func(n int) time.Time { return day.Add(time.Duration(n) * dayStep) }
+	const (
+		firstStart = 7 * 12  // 07:00
+		lastStart  = 21 * 12 // 21:00
+		lastEnd    = 23 * 12 // 23:00: the last hour is free
+	)
+	var evs []graphsim.Event
+	oof := rng.IntN(100) < 3
+	if oof {
+		evs = append(evs, event(graphsim.StatusOOF, day, day.Add(24*time.Hour)))
+		if rng.IntN(2) == 0 {
+			return evs
+		}
+	} else if rng.IntN(100) < 6 {
+		from := 8*12 + rng.IntN(13)*3 // 08:00–10:00
+		to := 15*12 + rng.IntN(13)*3  // 15:00–17:00
+		evs = append(evs, event(graphsim.StatusWorkingElsewhere, slot(from), slot(to)))
+	}
+	durations := []int{3, 6, 6, 9, 12, 12, 18, 24} // 15 min to 2 h
+	n := rng.IntN(9)
+	if oof {
+		n = 1 + rng.IntN(2)
+	}
+	prevEnd := -1
+	for i := 0; i < n; i++ {
+		start := firstStart + rng.IntN(lastStart-firstStart+1)
+		if prevEnd >= 0 && prevEnd < lastEnd && rng.IntN(100) < 30 {
+			start = prevEnd // back to back
+		}
+		end := min(start+durations[rng.IntN(len(durations))], lastEnd)
+		status := graphsim.StatusBusy
+		switch r := rng.IntN(100); {
+		case r < 20:
+			status = graphsim.StatusTentative
+		case r < 28:
+			status = graphsim.StatusWorkingElsewhere
+		}
+		evs = append(evs, event(status, slot(start), slot(end)))
+		prevEnd = end
+	}
+	sort.SliceStable(evs, func(i, j int) bool { return evs[i].Start.Before(evs[j].Start) })
+	return evs
+}
+
+// dayKey is the event calstatus handles for the user at now, as the worker sees it (the schedule
+// from now to now+lookahead: what overlaps, by priority), "" when free.
+func dayKey(evs []graphsim.Event, now time.Time, lookahead time.Duration) string {
+	var items []calendar.Event
+	for _, e := range evs {
+		if e.Start.Before(now.Add(lookahead)) && e.End.After(now) {
+			items = append(items, calendar.Event{Start: e.Start, End: e.End, Status: calendar.ParseStatus(e.Status)})
+		}
+	}
+	ev := calendar.Availability{Events: calendar.Normalize(items)}.At(now)
+	if !engine.DefaultPolicy.Handled(ev) {
+		return ""
+	}
+	return engine.EventKey(ev)
+}
+
+// dayKeyText shows an event key ("busy@1795500000") as "busy from 06:10".
+func dayKeyText(key string) string {
+	status, unix, ok := strings.Cut(key, "@")
+	sec, err := strconv.ParseInt(unix, 10, 64)
+	if !ok || err != nil {
+		return key
+	}
+	return status + " from " + time.Unix(sec, 0).UTC().Format("15:04")
+}
+
+// daySinceEnded is how long ago the last event with one of statuses ended, if none covers now (false
+// when one does, or none has ended yet).
+func daySinceEnded(evs []graphsim.Event, statuses []string, now time.Time) (time.Duration, bool) {
+	var last time.Time
+	for _, e := range evs {
+		match := false
+		for _, s := range statuses {
+			match = match || strings.EqualFold(e.Status, s)
+		}
+		if !match {
+			continue
+		}
+		if !now.Before(e.Start) && now.Before(e.End) {
+			return 0, false
+		}
+		if !e.End.After(now) && e.End.After(last) {
+			last = e.End
+		}
+	}
+	if last.IsZero() {
+		return 0, false
+	}
+	return now.Sub(last), true
+}
+
+func dayEvents(evs []graphsim.Event) string {
+	if len(evs) == 0 {
+		return "free all day"
+	}
+	parts := make([]string, len(evs))
+	for i, e := range evs {
+		end := e.End.Format("15:04")
+		if e.End.Sub(e.Start) >= 24*time.Hour {
+			end = "24:00"
+		}
+		parts[i] = fmt.Sprintf("%s %s–%s", e.Status, e.Start.Format("15:04"), end)
+	}
+	return strings.Join(parts, ", ")
+}

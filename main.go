@@ -97,7 +97,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	now := time.Now
 	h := handler.New(handler.Deps{
-		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Now: now},
+		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
 			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
 				Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone},

@@ -2,6 +2,7 @@ package funchost
 
 import (
 	"context"
+	"github.com/calstatus/calstatus/internal/ncrontab"
 	"sync"
 	"time"
 )
@@ -66,7 +67,7 @@ func (h *Host) fireTimer(ctx context.Context, fn *function, pastDue bool, reason
 	st.mu.Unlock()
 
 	schedule := map[string]any{}
-	if _, ok := fn.schedule.(*cronSchedule); ok {
+	if _, ok := fn.schedule.(*ncrontab.Cron); ok {
 		schedule["AdjustForDST"] = true
 	}
 	data := map[string]any{

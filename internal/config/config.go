@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/calstatus/calstatus/internal/ncrontab"
 )
 
 // Config is every setting calstatus reads.
@@ -29,13 +31,14 @@ type Config struct {
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
 
-	SyncSchedule    string         // SYNC_SCHEDULE (read by the Functions host for the timer)
-	Lookahead       time.Duration  // SYNC_LOOKAHEAD
-	TentativeAsBusy bool           // TENTATIVE_AS_BUSY
-	ShowSubject     bool           // SHOW_SUBJECT
-	NotifyUsers     bool           // NOTIFY_USERS
-	TimeZone        *time.Location // TIME_ZONE (dates shown to users)
-	LogLevel        string         // LOG_LEVEL
+	SyncSchedule    string            // SYNC_SCHEDULE (read by the Functions host for the timer)
+	Schedule        ncrontab.Schedule // SYNC_SCHEDULE parsed
+	Lookahead       time.Duration     // SYNC_LOOKAHEAD
+	TentativeAsBusy bool              // TENTATIVE_AS_BUSY
+	ShowSubject     bool              // SHOW_SUBJECT
+	NotifyUsers     bool              // NOTIFY_USERS
+	TimeZone        *time.Location    // TIME_ZONE (dates shown to users)
+	LogLevel        string            // LOG_LEVEL
 }
 
 // Defaults.
@@ -86,6 +89,11 @@ func Load(getenv func(string) string) (Config, error) {
 	if c.SyncSchedule == "" {
 		c.SyncSchedule = DefaultSchedule
 	}
+	sched, err := ncrontab.Parse(c.SyncSchedule)
+	if err != nil {
+		problems = append(problems, "SYNC_SCHEDULE: "+err.Error())
+	}
+	c.Schedule = sched
 	if v := get("SYNC_LOOKAHEAD"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < time.Minute || d > 24*time.Hour {

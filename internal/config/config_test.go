@@ -32,11 +32,12 @@ func TestLoadNamesEveryProblem(t *testing.T) {
 	delete(m, "AZURE_CLIENT_SECRET")
 	m["MATTERMOST_URL"] = "not a url"
 	m["SYNC_LOOKAHEAD"] = "soon"
+	m["SYNC_SCHEDULE"] = "every five minutes"
 	_, err := Load(env(m))
 	if err == nil {
 		t.Fatal("accepted bad configuration")
 	}
-	for _, name := range []string{"MATTERMOST_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_MANAGED_IDENTITY", "MATTERMOST_URL", "SYNC_LOOKAHEAD"} {
+	for _, name := range []string{"MATTERMOST_TOKEN", "AZURE_CLIENT_SECRET", "AZURE_MANAGED_IDENTITY", "MATTERMOST_URL", "SYNC_LOOKAHEAD", "SYNC_SCHEDULE"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Errorf("error does not name %s: %v", name, err)
 		}

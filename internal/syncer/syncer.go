@@ -18,6 +18,7 @@ import (
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/ncrontab"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -61,11 +62,14 @@ const DefaultInterval = 5 * time.Minute
 type Planner struct {
 	Mattermost Mattermost
 	Store      Store
-	Now        func() time.Time
+	// Schedule is SYNC_SCHEDULE, for when the host does not say when the timer fires next (it sends
+	// no ScheduleStatus on a first run or for schedules more often than once a minute).
+	Schedule ncrontab.Schedule
+	Now      func() time.Time
 }
 
 // Plan lists the users to sync and cuts them into shard messages. next is when the timer fires
-// again (zero if unknown): shards not started by then are stale.
+// again (zero if the host did not say): shards not started by then are stale.
 func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([]shard.Message, error) {
 	now := p.Now().UTC()
 	users, err := p.Mattermost.ListSyncUsers(ctx)
@@ -75,6 +79,9 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	ids := make([]string, len(users))
 	for i, u := range users {
 		ids[i] = u.ID
+	}
+	if !next.After(now) && p.Schedule != nil {
+		next = p.Schedule.Next(now)
 	}
 	if !next.After(now) {
 		next = now.Add(DefaultInterval)

@@ -14,6 +14,7 @@ import (
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/ncrontab"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -256,5 +257,24 @@ func TestWorkerRetryDoesOnlyTheRest(t *testing.T) {
 	}
 	if len(st.reports) != 2 || st.reports[0].Outcome != "failed" || st.reports[1].Outcome != "ok" {
 		t.Fatalf("shard records: %+v", st.reports)
+	}
+}
+
+func TestPlannerStaleAfterFollowsSchedule(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 1, 30, 0, time.UTC)
+	mm := &fakeMM{users: []mattermost.User{{ID: id(1), Email: "a@x.test"}}}
+	sched, err := ncrontab.Parse("0 */5 * * * *")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Planner{Mattermost: mm, Store: &fakeStore{}, Schedule: sched, Now: func() time.Time { return now }}
+	msgs, err := p.Plan(context.Background(), slog.New(slog.DiscardHandler), time.Time{})
+	if err != nil || len(msgs) != 1 || !msgs[0].StaleAfter.Equal(time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)) {
+		t.Fatalf("no ScheduleStatus: stale after %v, want the schedule's next occurrence 10:05 (%v)", msgs[0].StaleAfter, err)
+	}
+	host := now.Add(2 * time.Minute)
+	msgs, _ = p.Plan(context.Background(), slog.New(slog.DiscardHandler), host)
+	if !msgs[0].StaleAfter.Equal(host) {
+		t.Fatalf("the host's Next must win: %v", msgs[0].StaleAfter)
 	}
 }

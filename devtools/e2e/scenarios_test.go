@@ -37,16 +37,14 @@ func TestScenarios(t *testing.T) {
 		u := users(1)[0]
 		w.setStatus(u, model.StatusAway)
 		w.calendar(u, event("busy", nine, ten))
-		w.at(nine.Add(time.Minute))
-		w.run(u)
+		w.runAt(nine.Add(time.Minute), u)
 		w.expect(u, model.StatusDnd, "In a meeting")
 		cs := w.state(u).Custom
 		st, _, _ := w.admin.GetUserStatus(u.Id, "")
 		if cs.Emoji != engine.MeetingEmoji || !cs.ExpiresAt.Equal(ten) || st.DNDEndTime != ten.Unix() {
 			t.Fatalf("custom status %+v, dnd_end_time %d: want the calendar emoji and both ending at %v", cs, st.DNDEndTime, ten)
 		}
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusAway, "")
 	})
 
@@ -58,8 +56,7 @@ func TestScenarios(t *testing.T) {
 		private := event("busy", nine, ten)
 		private.IsPrivate = true
 		w.calendar(us[1], private)
-		w.at(nine)
-		w.run(us...)
+		w.runAt(nine, us...)
 		w.expect(us[0], model.StatusDnd, "In a meeting: Quarterly planning")
 		if got := w.state(us[1]).customText(); got != "In a meeting" {
 			t.Fatalf("private meeting shows %q", got)
@@ -71,8 +68,7 @@ func TestScenarios(t *testing.T) {
 		for _, u := range us {
 			w.calendar(u, event("tentative", nine, ten))
 		}
-		w.at(nine)
-		w.run(us[0])
+		w.runAt(nine, us[0])
 		w.expect(us[0], model.StatusDnd, "In a meeting")
 		w.worker.Policy.TentativeAsBusy = false
 		defer func() { w.worker.Policy.TentativeAsBusy = true }()
@@ -83,8 +79,7 @@ func TestScenarios(t *testing.T) {
 	t.Run("out of office: DND and 'Out of office until <date>'", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("oof", day, day.Add(48*time.Hour)))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.expect(u, model.StatusDnd, "Out of office until "+day.Add(48*time.Hour).Format("Mon 2 Jan"))
 		if w.state(u).Custom.Emoji != engine.OOFEmoji {
 			t.Fatal("out-of-office emoji missing")
@@ -94,40 +89,32 @@ func TestScenarios(t *testing.T) {
 	t.Run("working elsewhere: a custom status only", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("workingElsewhere", nine, eleven))
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusOnline, "Working elsewhere")
-		w.at(eleven)
-		w.run(u)
+		w.runAt(eleven, u)
 		w.expect(u, model.StatusOnline, "")
 	})
 
 	t.Run("a status changed mid-meeting is not overridden, nor restored after", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("busy", nine, eleven))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.expect(u, model.StatusDnd, "In a meeting")
 		w.setStatus(u, model.StatusAway) // the user steps out of DND
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusAway, "In a meeting")
-		w.at(eleven)
-		w.run(u)
+		w.runAt(eleven, u)
 		w.expect(u, model.StatusAway, "")
 	})
 
 	t.Run("a custom status changed mid-meeting is kept after the meeting", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("busy", nine, eleven))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.setCustom(u, "coffee", "Back in 5")
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusDnd, "Back in 5")
-		w.at(eleven)
-		w.run(u)
+		w.runAt(eleven, u)
 		w.expect(u, model.StatusOnline, "Back in 5")
 	})
 
@@ -135,11 +122,9 @@ func TestScenarios(t *testing.T) {
 		u := users(1)[0]
 		w.setStatus(u, model.StatusDnd)
 		w.calendar(u, event("busy", nine, ten))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.expect(u, model.StatusDnd, "In a meeting")
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusDnd, "")
 	})
 
@@ -147,11 +132,9 @@ func TestScenarios(t *testing.T) {
 		u := users(1)[0]
 		w.setCustom(u, "airplane", "Travelling")
 		w.calendar(u, event("busy", nine, ten))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.expect(u, model.StatusDnd, "Travelling")
-		w.at(ten)
-		w.run(u)
+		w.runAt(ten, u)
 		w.expect(u, model.StatusOnline, "Travelling")
 	})
 
@@ -160,16 +143,13 @@ func TestScenarios(t *testing.T) {
 		w.setStatus(u, model.StatusOffline)
 		handover := nine.Add(5 * time.Minute) // within the lookahead: one DND for both
 		w.calendar(u, event("busy", nine, handover), event("oof", handover, eleven))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		if st, _, _ := w.admin.GetUserStatus(u.Id, ""); st.DNDEndTime != eleven.Unix() {
 			t.Fatalf("dnd_end_time %v, want the end of the back-to-back run %v", time.Unix(st.DNDEndTime, 0).UTC(), eleven)
 		}
-		w.at(handover)
-		w.run(u)
+		w.runAt(handover, u)
 		w.expect(u, model.StatusDnd, "Out of office until")
-		w.at(eleven)
-		w.run(u)
+		w.runAt(eleven, u)
 		w.expect(u, model.StatusOffline, "")
 	})
 
@@ -180,8 +160,7 @@ func TestScenarios(t *testing.T) {
 				w.calendar(u, event("busy", nine, ten))
 			}
 		}
-		w.at(nine)
-		w.run(us...)
+		w.runAt(nine, us...)
 		w.at(nine.Add(5 * time.Minute))
 		r0, wr0, sw0 := w.mm.Reads.Load(), w.mm.Writes.Load(), w.store.Writes
 		rep := w.run(us...)
@@ -231,8 +210,7 @@ func TestScenarios(t *testing.T) {
 		w.worker.Policy.Notify = true
 		defer func() { w.worker.Policy.Notify = false }()
 		w.calendar(u, event("busy", nine, ten))
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		me, _, err := w.admin.GetMe("")
 		if err != nil {
 			t.Fatal(err)
@@ -261,8 +239,7 @@ func TestScenarios(t *testing.T) {
 		rec := &recordingScheduler{}
 		w.worker.Transitions = rec
 		defer func() { w.worker.Transitions = nil }()
-		w.at(nine)
-		w.run(u)
+		w.runAt(nine, u)
 		w.expect(u, model.StatusOnline, "")
 		if len(rec.msgs) != 2 || !rec.msgs[0].ApplyAt.Equal(start) || rec.delays[0] != start.Sub(nine) ||
 			!rec.msgs[1].ApplyAt.Equal(start.Add(time.Minute)) {

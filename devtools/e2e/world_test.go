@@ -161,6 +161,13 @@ func (w *world) run(users ...*model.User) store.ShardReport {
 	return rep
 }
 
+// runAt sets the clock and runs the users.
+func (w *world) runAt(t time.Time, users ...*model.User) store.ShardReport {
+	w.t.Helper()
+	w.at(t)
+	return w.run(users...)
+}
+
 func (w *world) process(users ...*model.User) (store.ShardReport, error) {
 	ids := make([]string, len(users))
 	for i, u := range users {

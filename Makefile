@@ -3,6 +3,7 @@ SHELL := /bin/bash
 GO    ?= go
 BIN   := calstatus
 STACK := devtools/stack/stack.sh
+REPORT := $(CURDIR)/.stack/test-report.txt
 export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
 
 .PHONY: all build run test unit vet stack-up stack-down stack-status clean
@@ -20,7 +21,8 @@ run: build
 ## test: every test, against Azurite, a real Mattermost server and the Graph simulator
 test: build vet
 	@$(STACK) up
-	@status=0; $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
+	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
+	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## unit: the tests that need no stack

@@ -277,15 +277,15 @@ func TestSimulatedDay(t *testing.T) {
 	}
 	elapsed := time.Since(started)
 
-	t.Logf("simulated day: %d users, %d steps (every %s, %s to %s), seed %d",
+	report(t, "simulated day: %d users, %d steps (every %s, %s to %s), seed %d",
 		len(users), steps, dayStep, day.Format("2006-01-02 15:04"), day.Add(24*time.Hour).Format("15:04"), daySeed)
-	t.Logf("simulated day: %d status changes applied by calstatus, %d users unchanged, %d failed, %d manual changes",
+	report(t, "simulated day: %d status changes applied by calstatus, %d users unchanged, %d failed, %d manual changes",
 		tally.changed, tally.unchgd, tally.failed, tally.manual)
-	t.Logf("simulated day: left in a status we set after the event ended: %d (%d during the day, %d users at its end)",
+	report(t, "simulated day: left in a status we set after the event ended: %d (%d during the day, %d users at its end)",
 		tally.left, tally.left-tally.leftEnd, tally.leftEnd)
-	t.Logf("simulated day: previous statuses lost: %d", tally.lost)
-	t.Logf("simulated day: manual changes overridden: %d", tally.overridden)
-	t.Logf("simulated day: elapsed %s (setup %s, calstatus runs %s, reads %s)", elapsed.Round(time.Millisecond),
+	report(t, "simulated day: previous statuses lost: %d", tally.lost)
+	report(t, "simulated day: manual changes overridden: %d", tally.overridden)
+	report(t, "simulated day: elapsed %s (setup %s, calstatus runs %s, reads %s)", elapsed.Round(time.Millisecond),
 		dayStarted.Sub(started).Round(time.Millisecond), runTime.Round(time.Millisecond), readTime.Round(time.Millisecond))
 	if tally.left > 0 {
 		t.Errorf("%d times a user was left in a status calstatus set after the event ended, e.g.:\n  %s",

@@ -125,7 +125,7 @@ func TestSyncEndToEnd(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d users, %d shards, %d in DND after the cycle, %d at a meeting boundary", len(users), wantShards, dnd, boundary)
+	report(t, "%d users, %d shards, %d in DND after the cycle, %d at a meeting boundary", len(users), wantShards, dnd, boundary)
 	if mismatched > 0 {
 		t.Fatalf("%d users' statuses do not follow their calendars", mismatched)
 	}

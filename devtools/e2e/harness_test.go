@@ -5,6 +5,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"encoding/base64"
 	"os"
 	"os/exec"
@@ -287,4 +288,22 @@ func parallel[T any](items []T, n int, fn func(T)) {
 	}
 	close(ch)
 	wg.Wait()
+}
+
+// report logs a measured result and appends it to the test report (CALSTATUS_TEST_REPORT, which
+// `make test` prints at the end, since go test shows passing tests' logs only with -v).
+func report(t *testing.T, format string, args ...any) {
+	t.Helper()
+	t.Logf(format, args...)
+	path := os.Getenv("CALSTATUS_TEST_REPORT")
+	if path == "" {
+		return
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		t.Logf("test report: %v", err)
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%s: %s\n", t.Name(), fmt.Sprintf(format, args...))
 }

@@ -208,7 +208,7 @@ func TestTransitionLag(t *testing.T) {
 			continue
 		}
 		p50, p95, worst := percentile(c.lags, 50), percentile(c.lags, 95), percentile(c.lags, 100)
-		t.Logf("transition lag at meeting %s (%d users, poll every %v): p50 %v, p95 %v, max %v", c.what, len(c.lags), pollEvery,
+		report(t, "transition lag at meeting %s (%d users, poll every %v): p50 %v, p95 %v, max %v", c.what, len(c.lags), pollEvery,
 			p50.Round(100*time.Millisecond), p95.Round(100*time.Millisecond), worst.Round(100*time.Millisecond))
 		if p95 > maxLag {
 			t.Errorf("transition lag at meeting %s: p95 %v, want at most %v", c.what, p95.Round(100*time.Millisecond), maxLag)

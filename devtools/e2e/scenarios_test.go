@@ -165,7 +165,7 @@ func TestScenarios(t *testing.T) {
 		r0, wr0, sw0 := w.mm.Reads.Load(), w.mm.Writes.Load(), w.store.Writes
 		rep := w.run(us...)
 		reads, writes, stateWrites := w.mm.Reads.Load()-r0, w.mm.Writes.Load()-wr0, w.store.Writes-sw0
-		t.Logf("unchanged shard of %d users: %d Mattermost reads, %d Mattermost writes, %d state table writes", len(us), reads, writes, stateWrites)
+		report(t, "unchanged shard of %d users: %d Mattermost reads, %d Mattermost writes, %d state table writes", len(us), reads, writes, stateWrites)
 		if reads > 2 || writes != 0 || stateWrites != 0 || rep.Changed != 0 {
 			t.Fatalf("unchanged shard: %d reads, %d writes, %d state writes, %d changed", reads, writes, stateWrites, rep.Changed)
 		}

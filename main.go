@@ -135,7 +135,7 @@ func check(ctx context.Context) error {
 	tokCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
-		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, %s): %v", credentialConfig(a.cfg).Mode(), err)
+		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, %s): %s", credentialConfig(a.cfg).Mode(), graph.BriefAuthError(err))
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
 	return nil

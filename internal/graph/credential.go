@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"regexp"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
@@ -112,6 +113,19 @@ func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 		return wrap(cred, err)
 	}
 	return nil, errors.New("graph: no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_MANAGED_IDENTITY")
+}
+
+// aadsts finds Entra's error code and message ("AADSTS7000215: Invalid client secret provided.")
+// in azidentity's multi-line error, which dumps the whole HTTP exchange.
+var aadsts = regexp.MustCompile(`AADSTS\d+:[^\\\n"]*?\.`)
+
+// BriefAuthError is one line saying why Entra ID refused the credential.
+func BriefAuthError(err error) string {
+	if m := aadsts.FindString(err.Error()); m != "" {
+		return m
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+	return first
 }
 
 func wrap(cred azcore.TokenCredential, err error) (azcore.TokenCredential, error) {

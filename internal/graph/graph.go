@@ -287,7 +287,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 	if err != nil {
 		var authErr *azidentity.AuthenticationFailedError
 		if errors.As(err, &authErr) {
-			return reqs, time.Time{}, fmt.Errorf("graph: Entra ID refused the app credentials: %w", err)
+			return reqs, time.Time{}, fmt.Errorf("graph: Entra ID refused the app credentials: %s", BriefAuthError(err))
 		}
 		if ctx.Err() != nil {
 			return reqs, time.Time{}, fmt.Errorf("graph: %w", ctx.Err())

@@ -5,8 +5,8 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"encoding/base64"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"

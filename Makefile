@@ -30,6 +30,7 @@ unit:
 	$(GO) test -count=1 ./handler/... ./internal/...
 
 vet:
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	$(GO) vet ./...
 
 stack-up:

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -58,7 +59,6 @@ func (s *Server) serveMSI(w http.ResponseWriter, r *http.Request) {
 	tok := enc.EncodeToString(hdr) + "." + enc.EncodeToString(payload) + "." + enc.EncodeToString([]byte(randHex(32)))
 	s.mu.Lock()
 	s.st.requests["msi"]++
-	s.federated[tok] = exp
 	s.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
@@ -67,11 +67,26 @@ func (s *Server) serveMSI(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-// federatedAssertion reports whether a client assertion is a token our managed identity endpoint
-// issued and that is still valid: the app registration's federated credential trusts exactly that.
+// federatedAssertion reports whether a client assertion is a valid token of the managed identity the
+// app registration trusts (its federated credential: audience api://AzureADTokenExchange, subject
+// the identity's principal, this tenant). Like Entra it checks claims, not which instance issued it:
+// MSAL caches managed identity tokens process-wide, across simulator instances in one test binary.
 func (s *Server) federatedAssertion(a string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	exp, ok := s.federated[a]
-	return ok && s.now().Before(exp)
+	parts := strings.Split(a, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		Aud, Sub, Tid string
+		Exp           int64
+	}
+	if json.Unmarshal(payload, &c) != nil {
+		return false
+	}
+	return c.Aud == tokenExchangeAudience && c.Sub == managedIdentityPrincipal && c.Tid == s.cfg.TenantID &&
+		s.now().Before(time.Unix(c.Exp, 0))
 }

@@ -121,7 +121,6 @@ type Server struct {
 	faults    Faults
 	attempts  map[string]int // fault decisions: attempts per request key
 	tokens    map[string]tokenInfo
-	federated map[string]time.Time // managed identity tokens issued for api://AzureADTokenExchange
 	mailboxes map[string]*mbState
 	// retry bookkeeping
 	globalRetryUntil time.Time
@@ -204,7 +203,6 @@ func Start(cfg Config) (*Server, error) {
 		faults:        cfg.Faults,
 		attempts:      map[string]int{},
 		tokens:        map[string]tokenInfo{},
-		federated:     map[string]time.Time{},
 		mailboxes:     map[string]*mbState{},
 		keyRetryUntil: map[string]time.Time{},
 		st:            newStatsData(),

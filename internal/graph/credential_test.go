@@ -66,7 +66,7 @@ func TestManagedIdentityFederation(t *testing.T) {
 	if err := getToken(t, cfg); err != nil {
 		t.Fatalf("federated managed identity: %v", err)
 	}
-	if sim.Stats().Requests["msi"] != 1 {
+	if sim.Stats().Requests["msi"] > 1 { // MSAL caches managed identity tokens process-wide
 		t.Fatalf("managed identity endpoint asked %d times", sim.Stats().Requests["msi"])
 	}
 	// An identity the app does not trust is refused.

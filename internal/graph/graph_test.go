@@ -51,6 +51,13 @@ func window() graph.Window {
 	return graph.Window{Start: now, End: now.Add(10 * time.Minute)}
 }
 
+// fixedWindow makes the simulator's fault draws, seeded by request content, the same on every run,
+// so tests with injected fault fractions are deterministic.
+func fixedWindow() graph.Window {
+	start := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	return graph.Window{Start: start, End: start.Add(10 * time.Minute)}
+}
+
 func TestOneBatchPer400Users(t *testing.T) {
 	sc := graphsim.DefaultScenario()
 	sim := startSim(t, sc)
@@ -164,7 +171,7 @@ func TestThrottledSubRequestsWaitForRetryAfter(t *testing.T) {
 	c := newClient(t, sim)
 	start := time.Now()
 	list := emails(4_000)
-	res, err := c.GetSchedules(context.Background(), list, window())
+	res, err := c.GetSchedules(context.Background(), list, fixedWindow())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +294,7 @@ func TestSubRequestServerErrorsAreRetried(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClient(t, sim)
-	res, err := c.GetSchedules(context.Background(), emails(2_000), window())
+	res, err := c.GetSchedules(context.Background(), emails(2_000), fixedWindow())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ run: build
 
 ## test: every test, against Azurite, a real Mattermost server and the Graph simulator
 test: build vet
-	@$(STACK) up
+	@$(STACK) up || { $(STACK) down; exit 1; }
 	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status

@@ -71,6 +71,14 @@ pid_alive() {
   tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
+# pid_running PIDFILE: the pid in PIDFILE runs. While a server starts, use this rather than
+# pid_alive: during its exec /proc/PID/cmdline can read empty for a moment.
+pid_running() {
+  local pid
+  pid=$(cat "$1" 2>/dev/null) || return 1
+  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+}
+
 # stop_pid PIDFILE WORD NAME: TERM, wait up to 15 s, then KILL.
 stop_pid() {
   local pidfile=$1 word=$2 name=$3 pid
@@ -289,7 +297,7 @@ az_start() {
     --blobHost "$HOST" --queueHost "$HOST" --tableHost "$HOST" \
     --blobPort "$AZ_BLOB_PORT" --queuePort "$AZ_QUEUE_PORT" --tablePort "$AZ_TABLE_PORT"
   for _ in $(seq 1 150); do
-    pid_alive "$RUN/azurite.pid" azurite || die "Azurite did not start: see $(rel "$LOGS/azurite.log")"
+    pid_running "$RUN/azurite.pid" || die "Azurite did not start: see $(rel "$LOGS/azurite.log")"
     port_open "$AZ_BLOB_PORT" && port_open "$AZ_QUEUE_PORT" && port_open "$AZ_TABLE_PORT" && return 0
     sleep 0.1
   done
@@ -402,7 +410,7 @@ mm_start() {
     start_detached "$RUN/mattermost.pid" "$LOGS/mattermost.out" "$MM_DIR/bin/mattermost" server
   )
   for _ in $(seq 1 600); do
-    pid_alive "$RUN/mattermost.pid" mattermost ||
+    pid_running "$RUN/mattermost.pid" ||
       die "Mattermost did not start: see $(rel "$LOGS/mattermost.out") and $(rel "$LOGS/mattermost.log")"
     mm_ping && return 0
     sleep 0.1

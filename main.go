@@ -19,6 +19,7 @@ import (
 	"time"
 	_ "time/tzdata" // TIME_ZONE works wherever the handler runs
 
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/calstatus/calstatus/handler"
@@ -52,6 +53,7 @@ const ShardQueue = "sync-shards"
 
 type app struct {
 	cfg         config.Config
+	cred        azcore.TokenCredential
 	mm          *mattermost.Client
 	graph       *graph.Client
 	store       *store.Store
@@ -81,7 +83,7 @@ func wire(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	return &app{cfg: cfg, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st, transitions: q}, nil
+	return &app{cfg: cfg, cred: cred, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st, transitions: q}, nil
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
@@ -131,10 +133,9 @@ func check(ctx context.Context) error {
 	if err := a.mm.Check(ctx); err != nil {
 		return err
 	}
-	cred, _ := graph.NewCredential(credentialConfig(a.cfg))
 	tokCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
+	if _, err := a.cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
 		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, %s): %s", credentialConfig(a.cfg).Mode(), graph.BriefAuthError(err))
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")

@@ -538,31 +538,37 @@ func classify(status int, code string) string {
 	return "unknown"
 }
 
+// retryAfter reads a Retry-After value in seconds (0 when absent or not a number).
+func retryAfter(v string) time.Duration {
+	if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
+		return time.Duration(s) * time.Second
+	}
+	return 0
+}
+
+// retryAfterHeader finds Retry-After in a batch sub-response's headers (any casing).
 func retryAfterHeader(h map[string]string) time.Duration {
 	for k, v := range h {
 		if strings.EqualFold(k, "Retry-After") {
-			if s, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && s >= 0 {
-				return time.Duration(s) * time.Second
-			}
+			return retryAfter(v)
 		}
 	}
 	return 0
 }
 
+// errorStatus reads the status and Retry-After of a failed whole $batch call.
 func errorStatus(err error) (int, time.Duration) {
 	var api *abstractions.ApiError
-	if errors.As(err, &api) {
-		var ra time.Duration
-		if api.ResponseHeaders != nil {
-			if v := api.ResponseHeaders.Get("Retry-After"); len(v) > 0 {
-				if s, err := strconv.Atoi(v[0]); err == nil {
-					ra = time.Duration(s) * time.Second
-				}
-			}
-		}
-		return api.ResponseStatusCode, ra
+	if !errors.As(err, &api) {
+		return 0, 0
 	}
-	return 0, 0
+	var ra time.Duration
+	if api.ResponseHeaders != nil {
+		if v := api.ResponseHeaders.Get("Retry-After"); len(v) > 0 {
+			ra = retryAfter(v[0])
+		}
+	}
+	return api.ResponseStatusCode, ra
 }
 
 // backoff waits at least Retry-After when Graph gave one, else a jittered exponential delay.

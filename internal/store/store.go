@@ -174,25 +174,38 @@ func (s *Store) SaveStates(ctx context.Context, changes []StateChange) error {
 			byPartition[p] = append(byPartition[p], action)
 		}
 	}
+	n, p, err := s.submit(ctx, byPartition)
+	s.Writes += n
+	if err != nil {
+		if isConflict(err) {
+			return fmt.Errorf("%w (partition %s: %s)", ErrConflict, p, brief(err))
+		}
+		return fmt.Errorf("table storage: writing user state (partition %s): %s", p, brief(err))
+	}
+	return nil
+}
+
+// submit writes user-state actions in transactions of at most MaxTransaction entities of one
+// partition, partitions in order. It returns how many entities were written and, on error, the
+// partition that failed.
+func (s *Store) submit(ctx context.Context, byPartition map[string][]aztables.TransactionAction) (int, string, error) {
 	partitions := make([]string, 0, len(byPartition))
 	for p := range byPartition {
 		partitions = append(partitions, p)
 	}
 	sort.Strings(partitions)
+	n := 0
 	for _, p := range partitions {
 		actions := byPartition[p]
 		for i := 0; i < len(actions); i += MaxTransaction {
 			chunk := actions[i:min(i+MaxTransaction, len(actions))]
 			if _, err := s.users.SubmitTransaction(ctx, chunk, nil); err != nil {
-				if isConflict(err) {
-					return fmt.Errorf("%w (partition %s: %s)", ErrConflict, p, brief(err))
-				}
-				return fmt.Errorf("table storage: writing user state (partition %s): %s", p, brief(err))
+				return n, p, err
 			}
-			s.Writes += len(chunk)
+			n += len(chunk)
 		}
 	}
-	return nil
+	return n, "", nil
 }
 
 func stateAction(c StateChange) (aztables.TransactionAction, bool, error) {
@@ -262,15 +275,9 @@ func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
 			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})
 		}
 	}
-	n := 0
-	for p, actions := range byPartition {
-		for i := 0; i < len(actions); i += MaxTransaction {
-			chunk := actions[i:min(i+MaxTransaction, len(actions))]
-			if _, err := s.users.SubmitTransaction(ctx, chunk, nil); err != nil {
-				return n, fmt.Errorf("table storage: purging partition %s: %s", p, brief(err))
-			}
-			n += len(chunk)
-		}
+	n, p, err := s.submit(ctx, byPartition)
+	if err != nil {
+		return n, fmt.Errorf("table storage: purging partition %s: %s", p, brief(err))
 	}
 	return n, nil
 }

@@ -25,9 +25,9 @@ test: build vet
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
-## unit: the tests that need no stack
+## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)
 unit:
-	$(GO) test -count=1 ./handler/... ./internal/...
+	$(GO) test -short -count=1 ./handler/... ./internal/... ./devtools/...
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

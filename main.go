@@ -48,9 +48,6 @@ func main() {
 	}
 }
 
-// ShardQueue is the queue of functions/SyncShard: cycle shards and delayed transitions.
-const ShardQueue = "sync-shards"
-
 type app struct {
 	cfg         config.Config
 	cred        azcore.TokenCredential
@@ -79,7 +76,7 @@ func wire(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	q, err := queue.Open(openCtx, cfg.StorageConnectionString, ShardQueue)
+	q, err := queue.Open(openCtx, cfg.StorageConnectionString, handler.ShardQueue)
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}

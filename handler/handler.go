@@ -15,11 +15,27 @@ import (
 	"github.com/calstatus/calstatus/internal/store"
 )
 
-// Binding names; they must match functions/*/function.json.
+// The names the Functions host and the handler share: function names (folders under functions/),
+// their routes, binding names and the shard queue. They are declared here only; functions_test.go
+// checks them against functions/*/function.json.
 const (
-	TimerBinding        = "timer"
-	ShardsOutBinding    = "shards"
+	// SyncTimerFunction plans a cycle on a timer and emits one message per shard on ShardQueue.
+	SyncTimerFunction = "SyncTimer"
+	// SyncShardFunction processes one shard message from ShardQueue.
+	SyncShardFunction = "SyncShard"
+
+	// A custom handler's route for a non-HTTP function is "/" + the function name.
+	SyncTimerRoute = "/" + SyncTimerFunction
+	SyncShardRoute = "/" + SyncShardFunction
+
+	// TimerBinding is SyncTimer's timerTrigger; ShardsOutBinding its queue output (ShardQueue).
+	TimerBinding     = "timer"
+	ShardsOutBinding = "shards"
+	// ShardTriggerBinding is SyncShard's queueTrigger (ShardQueue).
 	ShardTriggerBinding = "shard"
+
+	// ShardQueue carries cycle shards and delayed transitions to SyncShard.
+	ShardQueue = "sync-shards"
 )
 
 // Planner plans a sync cycle (syncer.Planner).
@@ -45,7 +61,7 @@ func New(d Deps) http.Handler {
 	r := chi.NewRouter()
 	// The host polls GET / until the handler answers.
 	r.Get("/", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("calstatus\n")) })
-	r.Post("/SyncTimer", s.Timer(TimerBinding, func(ctx context.Context, c *azfunc.Call, t azfunc.TimerInfo) error {
+	r.Post(SyncTimerRoute, s.Timer(TimerBinding, func(ctx context.Context, c *azfunc.Call, t azfunc.TimerInfo) error {
 		var next time.Time
 		if t.ScheduleStatus != nil {
 			next = t.ScheduleStatus.Next
@@ -60,7 +76,7 @@ func New(d Deps) http.Handler {
 		// An array under a queue output binding becomes one message per element.
 		return c.SetOutput(ShardsOutBinding, msgs)
 	}))
-	r.Post("/SyncShard", s.Queue(ShardTriggerBinding, func(ctx context.Context, c *azfunc.Call, m azfunc.QueueMessage) error {
+	r.Post(SyncShardRoute, s.Queue(ShardTriggerBinding, func(ctx context.Context, c *azfunc.Call, m azfunc.QueueMessage) error {
 		msg, err := shard.Decode(m.Body)
 		if err != nil {
 			return &azfunc.InputError{Err: err}

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/mattermost/mattermost-server/v6/model"
 
 	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/devtools/mmstate"
 	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/shard"
@@ -56,7 +58,10 @@ type dayUser struct {
 	// own is the status the user last chose (or started with); ownCustom the custom status they
 	// set themselves (nil for none). calstatus must give these back / never touch them.
 	own       string
+	ownManual bool // the user's status is theirs by hand (any status they set; automatic ones: not)
 	ownCustom *model.CustomStatus
+	// autoReply: the user's automatic replies are on (status ooo): calstatus must never turn them off.
+	autoReply, autoReplyOff bool
 	// guard is the user's last manual change made during an event calstatus handles: while that
 	// event continues Mattermost must keep showing it.
 	guard *dayGuard
@@ -82,33 +87,41 @@ func (du *dayUser) story() string {
 }
 
 type dayGuard struct {
-	key      string // the event (engine.EventKey) during which the change was made
+	key      string // the calendar items covering the time of the change (dayKey)
 	status   string // the status the user chose ("" if the change was not a status)
 	noCustom bool   // the user cleared our custom status: none of ours may come back
 	what     string // the changes, for messages
 }
 
-// dayShown is what Mattermost shows of a user.
+// dayShown is what Mattermost keeps of a user: the status row and the custom status.
 type dayShown struct {
 	status string
+	manual bool
 	custom *model.CustomStatus
 }
 
 func (s dayShown) ours() bool { return s.custom != nil && dayOurEmojis[s.custom.Emoji] != nil }
 
 func (s dayShown) String() string {
-	if s.custom == nil {
-		return s.status
+	out := s.status
+	if s.manual {
+		out += " (manual)"
 	}
-	return fmt.Sprintf("%s + %s %q", s.status, s.custom.Emoji, s.custom.Text)
+	if s.custom == nil {
+		return out
+	}
+	return fmt.Sprintf("%s + %s %q", out, s.custom.Emoji, s.custom.Text)
 }
 
 // dayTally counts the violations of the day, with a few examples of each.
 type dayTally struct {
 	left, lost, overridden          int
 	leftEnd                         int // of left: at the end of the day
+	pinned, autoReplyOff            int // manual flags the user did not set; auto-responders turned off
 	leftEx, lostEx, overriddenEx    []string
+	pinnedEx, autoReplyOffEx        []string
 	changed, manual, failed, unchgd int
+	expired                         int // DNDs Mattermost's (emulated) expiry ended
 }
 
 func (d *dayTally) add(n *int, ex *[]string, format string, args ...any) {
@@ -157,17 +170,26 @@ func TestSimulatedDay(t *testing.T) {
 	}
 
 	// Everyone's own starting status and, for some, their own custom status.
-	var setup []*dayUser
+	var setup, automatic, autoReplies []*dayUser
 	for _, du := range users {
 		switch r := rng.IntN(100); {
-		case r < 50:
+		case r < 49:
 			du.own = model.StatusOnline
-		case r < 75:
+		case r < 74:
 			du.own = model.StatusAway
-		case r < 94:
+		case r < 93:
 			du.own = model.StatusOffline
-		default:
+		case r < 99:
 			du.own = model.StatusDnd
+		default: // automatic replies on
+			du.own, du.autoReply = model.StatusOutOfOffice, true
+			autoReplies = append(autoReplies, du)
+		}
+		du.ownManual = du.own != model.StatusOnline
+		// Half of the away and offline users are so automatically (idle, disconnected), as most are.
+		if (du.own == model.StatusAway || du.own == model.StatusOffline) && rng.IntN(2) == 0 {
+			du.ownManual = false
+			automatic = append(automatic, du)
 		}
 		if rng.IntN(100) < 10 {
 			cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
@@ -179,27 +201,56 @@ func TestSimulatedDay(t *testing.T) {
 		}
 	}
 	parallel(setup, 8, func(du *dayUser) {
-		if du.own != model.StatusOnline {
+		if du.own != model.StatusOnline && !du.autoReply {
 			w.setStatus(du.u, du.own)
 		}
 		if du.ownCustom != nil {
 			w.setCustom(du.u, du.ownCustom.Emoji, du.ownCustom.Text)
 		}
 	})
+	ctx := context.Background()
+	for _, du := range autoReplies {
+		if err := w.db.SetAutoResponder(ctx, w.admin, du.u.Id, true, "On leave"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, du := range autoReplies {
+			_ = w.db.SetAutoResponder(context.Background(), w.admin, du.u.Id, false, "")
+		}
+	})
+	for _, du := range automatic {
+		if err := w.db.SetAutomatic(ctx, du.u.Id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mmstate.InvalidateCaches(w.admin); err != nil {
+		t.Fatal(err)
+	}
 	if t.Failed() {
 		t.FailNow()
 	}
-	t.Logf("simulated day: %d users, %d meetings, %d out-of-office days, %d working-elsewhere blocks; setup %s",
-		len(users), meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
+	ids := make([]string, len(users))
+	for i, du := range users {
+		ids[i] = du.u.Id
+	}
+	t.Logf("simulated day: %d users (%d automatically away or offline, %d on automatic replies), %d meetings, %d out-of-office days, %d working-elsewhere blocks; setup %s",
+		len(users), len(automatic), len(autoReplies), meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
 
 	var tally dayTally
 	var runTime, readTime time.Duration
 	steps := int(24*time.Hour/dayStep) + 1
-	lookahead := w.worker.Lookahead
 	dayStarted := time.Now()
 	for step := 0; step < steps; step++ {
 		now := day.Add(time.Duration(step) * dayStep)
 		w.at(now)
+		// Mattermost's DND expiry job runs every 5 minutes: here, just before calstatus's run. It
+		// also purges the server's caches, so calstatus reads DNDs without their end time.
+		expired, err := mmstate.Expire(ctx, w.db, w.admin, now, ids...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tally.expired += expired
 		t0 := time.Now()
 		for from := 0; from < len(users); from += shard.MaxUsers {
 			batch := make([]*model.User, 0, shard.MaxUsers)
@@ -216,17 +267,25 @@ func TestSimulatedDay(t *testing.T) {
 		}
 		t1 := time.Now()
 		runTime += t1.Sub(t0)
-		state := dayRead(t, w, users)
+		state := dayRead(t, w, users, ids)
 		readTime += time.Since(t1)
 
 		keys := make([]string, len(users))
 		for i, du := range users {
-			keys[i] = dayKey(du.events, now, lookahead)
+			keys[i] = dayKey(du.events, now)
 			if cur := state[du.u.Id]; step == 0 || cur.String() != du.last.String() {
 				du.note("%s run: %s", now.Format("15:04"), cur)
 				du.last = cur
 			}
 			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1)
+			if du.autoReply && !du.autoReplyOff {
+				if on, _, err := w.db.AutoResponder(ctx, du.u.Id); err != nil {
+					t.Fatal(err)
+				} else if !on {
+					du.autoReplyOff = true
+					tally.add(&tally.autoReplyOff, &tally.autoReplyOffEx, "%s at %s: automatic replies turned off%s", du.u.Username, now.Format("15:04"), du.story())
+				}
+			}
 		}
 		if step == steps-1 {
 			break
@@ -247,6 +306,9 @@ func TestSimulatedDay(t *testing.T) {
 				i = inEvent[rng.IntN(len(inEvent))]
 			}
 			du, cur := users[i], state[users[i].u.Id]
+			if du.autoReply {
+				continue // their status is their automatic replies'
+			}
 			what := dayManual(rng, w, du, &cur)
 			state[du.u.Id] = cur
 			du.last = cur
@@ -285,6 +347,8 @@ func TestSimulatedDay(t *testing.T) {
 		tally.left, tally.left-tally.leftEnd, tally.leftEnd)
 	report(t, "simulated day: previous statuses lost: %d", tally.lost)
 	report(t, "simulated day: manual changes overridden: %d", tally.overridden)
+	report(t, "simulated day: users left with a manual flag they did not set: %d; automatic replies turned off: %d (%d DNDs ended by Mattermost's expiry)",
+		tally.pinned, tally.autoReplyOff, tally.expired)
 	report(t, "simulated day: elapsed %s (setup %s, calstatus runs %s, reads %s)", elapsed.Round(time.Millisecond),
 		dayStarted.Sub(started).Round(time.Millisecond), runTime.Round(time.Millisecond), readTime.Round(time.Millisecond))
 	if tally.left > 0 {
@@ -296,6 +360,12 @@ func TestSimulatedDay(t *testing.T) {
 	}
 	if tally.overridden > 0 {
 		t.Errorf("%d manual changes were overridden, e.g.:\n  %s", tally.overridden, strings.Join(tally.overriddenEx, "\n  "))
+	}
+	if tally.pinned > 0 {
+		t.Errorf("%d times a user was left with a manual flag they did not set, e.g.:\n  %s", tally.pinned, strings.Join(tally.pinnedEx, "\n  "))
+	}
+	if tally.autoReplyOff > 0 {
+		t.Errorf("%d users' automatic replies were turned off, e.g.:\n  %s", tally.autoReplyOff, strings.Join(tally.autoReplyOffEx, "\n  "))
 	}
 }
 
@@ -346,6 +416,14 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 		}
 	}
 
+	// Free for more than the grace: the status is exactly the user's, manual flag included (a
+	// manual away or offline the user did not set is pinned: activity never moves it).
+	if key == "" && s.status == du.own && s.manual && !du.ownManual {
+		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || lag > dayGrace {
+			d.add(&d.pinned, &d.pinnedEx, "%s at %s: shows %s, own status %s automatic%s", who, at, s, du.own, du.story())
+		}
+	}
+
 	if final {
 		// Every event is over: the user has exactly the status they had or last chose.
 		if s.status != du.own {
@@ -369,6 +447,7 @@ func dayManual(rng *rand.Rand, w *world, du *dayUser, cur *dayShown) string {
 		s := choices[rng.IntN(len(choices))]
 		w.setStatus(du.u, s)
 		du.own, cur.status = s, s
+		du.ownManual, cur.manual = s != model.StatusOnline, s != model.StatusOnline
 		return "status " + s
 	case r < 80 || cur.custom == nil: // the user sets their own custom status
 		cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
@@ -386,25 +465,24 @@ func dayManual(rng *rand.Rand, w *world, du *dayUser, cur *dayShown) string {
 	}
 }
 
-// dayRead reads every user's status and custom status in bulk (200 ids a call, calls in parallel).
-func dayRead(t *testing.T, w *world, users []*dayUser) map[string]dayShown {
+// dayRead reads every user's status row (from the database: one query) and custom status (through
+// the API, 200 ids a call, calls in parallel).
+func dayRead(t *testing.T, w *world, users []*dayUser, ids []string) map[string]dayShown {
 	t.Helper()
-	var chunks [][]string
-	for from := 0; from < len(users); from += dayReadChunk {
-		var ids []string
-		for _, du := range users[from:min(from+dayReadChunk, len(users))] {
-			ids = append(ids, du.u.Id)
-		}
-		chunks = append(chunks, ids)
+	rows, err := w.db.Rows(context.Background(), ids)
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := make(map[string]dayShown, len(users))
+	for id, r := range rows {
+		out[id] = dayShown{status: r.Status, manual: r.Manual}
+	}
+	var chunks [][]string
+	for from := 0; from < len(ids); from += dayReadChunk {
+		chunks = append(chunks, ids[from:min(from+dayReadChunk, len(ids))])
+	}
 	var mu sync.Mutex
 	parallel(chunks, 4, func(ids []string) {
-		sts, _, err := w.admin.GetUsersStatusesByIds(ids)
-		if err != nil {
-			t.Errorf("reading statuses: %v", err)
-			return
-		}
 		us, _, err := w.admin.GetUsersByIds(ids)
 		if err != nil {
 			t.Errorf("reading users: %v", err)
@@ -412,11 +490,6 @@ func dayRead(t *testing.T, w *world, users []*dayUser) map[string]dayShown {
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		for _, st := range sts {
-			s := out[st.UserId]
-			s.status = st.Status
-			out[st.UserId] = s
-		}
 		for _, u := range us {
 			s := out[u.Id]
 			if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
@@ -486,30 +559,35 @@ func dayCalendar(rng *rand.Rand, day time.Time) []graphsim.Event {
 	return evs
 }
 
-// dayKey is the event calstatus handles for the user at now, as the worker sees it (the schedule
-// from now to now+lookahead: what overlaps, by priority), "" when free.
-func dayKey(evs []graphsim.Event, now time.Time, lookahead time.Duration) string {
-	var items []calendar.Event
+// dayKey names the calendar items calstatus handles that cover now ("" when free): calstatus
+// decides once per item, so a manual change stands until a new item covers the user.
+func dayKey(evs []graphsim.Event, now time.Time) string {
+	var keys []string
 	for _, e := range evs {
-		if e.Start.Before(now.Add(lookahead)) && e.End.After(now) {
-			items = append(items, calendar.Event{Start: e.Start, End: e.End, Status: calendar.ParseStatus(e.Status)})
+		st := calendar.ParseStatus(e.Status)
+		if !now.Before(e.Start) && now.Before(e.End) && engine.DefaultPolicy.Handled(calendar.Event{Status: st}) {
+			keys = append(keys, fmt.Sprintf("%s@%d-%d", st, e.Start.Unix(), e.End.Unix()))
 		}
 	}
-	ev := calendar.Availability{Events: calendar.Normalize(items)}.At(now)
-	if !engine.DefaultPolicy.Handled(ev) {
-		return ""
-	}
-	return engine.EventKey(ev)
+	sort.Strings(keys)
+	return strings.Join(keys, " ")
 }
 
-// dayKeyText shows an event key ("busy@1795500000") as "busy from 06:10".
+// dayKeyText shows a key ("busy@1795500000-1795503600 …") as "busy 06:10–07:10, …".
 func dayKeyText(key string) string {
-	status, unix, ok := strings.Cut(key, "@")
-	sec, err := strconv.ParseInt(unix, 10, 64)
-	if !ok || err != nil {
-		return key
+	var out []string
+	for _, k := range strings.Fields(key) {
+		status, span, _ := strings.Cut(k, "@")
+		from, to, _ := strings.Cut(span, "-")
+		a, err1 := strconv.ParseInt(from, 10, 64)
+		b, err2 := strconv.ParseInt(to, 10, 64)
+		if err1 != nil || err2 != nil {
+			out = append(out, k)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s–%s", status, time.Unix(a, 0).UTC().Format("15:04"), time.Unix(b, 0).UTC().Format("15:04")))
 	}
-	return status + " from " + time.Unix(sec, 0).UTC().Format("15:04")
+	return strings.Join(out, ", ")
 }
 
 // daySinceEnded is how long ago the last event with one of statuses ended, if none covers now (false

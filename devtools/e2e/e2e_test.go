@@ -12,6 +12,7 @@ import (
 
 	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/shard"
 )
 
@@ -53,13 +54,13 @@ func TestSyncEndToEnd(t *testing.T) {
 
 	ctx := context.Background()
 	start := time.Now()
-	res, err := h.host.RunFunction(ctx, "SyncTimer")
+	res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
 	if err != nil || !res.OK {
 		t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
 	}
 	var msgs []shard.Message
-	if err := json.Unmarshal(res.Outputs["shards"], &msgs); err != nil {
-		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs["shards"])
+	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil {
+		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs[handler.ShardsOutBinding])
 	}
 	if len(msgs) != wantShards {
 		t.Fatalf("SyncTimer emitted %d shards for %d users, want %d", len(msgs), len(users), wantShards)
@@ -79,7 +80,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	// Every shard arrives from Azurite as its own message and is processed once, successfully.
 	seen := map[string]bool{}
 	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind != funchost.EventInvocation || ev.Function != "SyncShard" {
+		if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncShardFunction {
 			return false
 		}
 		if !ev.OK {
@@ -134,16 +135,16 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 
 	// A second cycle right away finds (almost) nothing to change.
-	res, err = h.host.RunFunction(ctx, "SyncTimer")
+	res, err = h.host.RunFunction(ctx, handler.SyncTimerFunction)
 	if err != nil || !res.OK {
 		t.Fatalf("second SyncTimer: %v", err)
 	}
-	if err := json.Unmarshal(res.Outputs["shards"], &msgs); err != nil {
+	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil {
 		t.Fatal(err)
 	}
 	done := 0
 	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard" {
+		if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
 			if !ev.OK {
 				t.Fatalf("SyncShard failed: %v", ev.Err)
 			}
@@ -175,7 +176,7 @@ func TestFailingShardEndsInPoison(t *testing.T) {
 	attempts := 0
 	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
 		switch {
-		case ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard":
+		case ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction:
 			if ev.OK {
 				t.Fatalf("SyncShard succeeded although Graph always fails")
 			}
@@ -210,7 +211,7 @@ func TestMalformedShardChangesNothing(t *testing.T) {
 	h.enqueue(shardQueue, `{"v":1,"cycle":"x","users":["not-an-id"]}`)
 	var lastErr string
 	h.waitEvents(2*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard" {
+		if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
 			if ev.OK {
 				t.Fatal("malformed shard accepted")
 			}

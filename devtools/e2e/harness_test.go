@@ -23,10 +23,11 @@ import (
 	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/store"
 )
 
-const shardQueue = "sync-shards"
+const shardQueue = handler.ShardQueue
 
 var (
 	buildOnce sync.Once

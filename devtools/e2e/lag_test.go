@@ -12,6 +12,7 @@ import (
 
 	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/handler"
 )
 
 // TestTransitionLag: meetings that start and end between two cycles are applied on time by the
@@ -81,15 +82,15 @@ func TestTransitionLag(t *testing.T) {
 
 	// The only cycle of the test.
 	ctx := context.Background()
-	res, err := h.host.RunFunction(ctx, "SyncTimer")
+	res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
 	if err != nil || !res.OK {
 		t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
 	}
 	var msgs []struct {
 		StaleAfter time.Time `json:"staleAfter"`
 	}
-	if err := jsonUnmarshal(res.Outputs["shards"], &msgs); err != nil || len(msgs) == 0 {
-		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs["shards"])
+	if err := jsonUnmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil || len(msgs) == 0 {
+		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs[handler.ShardsOutBinding])
 	}
 	last := meetings[0].end
 	for _, m := range meetings {
@@ -125,7 +126,7 @@ func TestTransitionLag(t *testing.T) {
 				if ev.Kind == funchost.EventHandlerExit {
 					t.Fatalf("handler exited: %v", ev.Err)
 				}
-				if ev.Kind == funchost.EventInvocation && ev.Function == "SyncShard" {
+				if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
 					invocations++
 					if !ev.OK {
 						failures++

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -10,45 +11,109 @@ import (
 
 	"github.com/mattermost/mattermost-server/v6/model"
 
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/devtools/mmstate"
 	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/shard"
+	"github.com/calstatus/calstatus/internal/store"
 )
 
-// The status rules, one scenario each, against the real Mattermost server. Users 0–59 of the seeded
-// set are used here (other tests take other ranges).
+// The status rules, one scenario each, against the real Mattermost server, asserting the whole
+// status as the server keeps it: the status row (status, manual, and for a DND prev_status and
+// dnd_end_time — the two fields Mattermost reads only while a status is dnd, in its expiry), the
+// custom status, its recent ones and the auto-responder. Users 0–99 of the seeded set are used here
+// (other tests take other ranges).
 
-func (w *world) expect(u *model.User, status, customPrefix string) {
+// Status rows the scenarios expect.
+func dndRow(prev string, end time.Time) mmstate.Row {
+	return mmstate.Row{Status: model.StatusDnd, Manual: true, PrevStatus: prev, DNDEndTime: end.Unix()}
+}
+func manualRow(status string) mmstate.Row { return mmstate.Row{Status: status, Manual: true} }
+func autoRow(status string) mmstate.Row   { return mmstate.Row{Status: status} }
+
+// calstatusEmojis are the custom statuses calstatus sets: they must never stay in a user's recents.
+var calstatusEmojis = map[string]bool{engine.MeetingEmoji: true, engine.OOFEmoji: true, engine.ElsewhereEmoji: true}
+
+// expect checks a user's whole status: the row, the custom status (by text prefix; "" for none)
+// and that none of calstatus's custom statuses is among the user's recent ones.
+func (w *world) expect(u *model.User, want mmstate.Row, customPrefix string) mmState {
 	w.t.Helper()
 	got := w.state(u)
-	if got.Status != status || !strings.HasPrefix(got.customText(), customPrefix) || (customPrefix == "" && got.Custom != nil) {
-		w.t.Fatalf("%s at %s: status %q custom %q; want %q and custom %q…\n%s", u.Username, w.now().Format("15:04"),
-			got.Status, got.customText(), status, customPrefix, w.logs.String())
+	r := got.Row
+	rowOK := r.Status == want.Status && r.Manual == want.Manual &&
+		(want.Status != model.StatusDnd || (r.PrevStatus == want.PrevStatus && r.DNDEndTime == want.DNDEndTime))
+	customOK := strings.HasPrefix(got.customText(), customPrefix) && (customPrefix != "") == (got.Custom != nil)
+	recentsOK := true
+	for _, rc := range got.Recents {
+		recentsOK = recentsOK && !calstatusEmojis[rc.Emoji]
 	}
+	if !rowOK || !customOK || !recentsOK {
+		w.t.Fatalf("%s at %s: %s\n  want %s, custom %q…, none of ours in the recents\n%s", u.Username, w.now().Format("15:04"),
+			got, want, customPrefix, w.logs.String())
+	}
+	return got
+}
+
+// setAutomatic puts users in an automatic status, as Mattermost leaves an inactive user (the API
+// can only set manual ones).
+func (w *world) setAutomatic(status string, users ...*model.User) {
+	w.t.Helper()
+	for _, u := range users {
+		w.setStatus(u, status)
+		if err := w.db.SetAutomatic(context.Background(), u.Id); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+	if err := mmstate.InvalidateCaches(w.admin); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// through runs the worker's Mattermost calls through a proxy for the rest of the test.
+func (w *world) through(p *mmProxy) {
+	w.t.Helper()
+	orig := w.worker.Mattermost
+	w.worker.Mattermost = mattermost.New(p.srv.URL, w.env.MattermostToken, nil)
+	w.t.Cleanup(func() { w.worker.Mattermost = orig })
 }
 
 func TestScenarios(t *testing.T) {
 	day := simDay()
 	nine, ten, eleven := day.Add(9*time.Hour), day.Add(10*time.Hour), day.Add(11*time.Hour)
 	w := newWorld(t, engine.DefaultPolicy)
+	parent := t
+	scenario := func(name string, f func(t *testing.T)) {
+		parent.Run(name, func(t *testing.T) {
+			w.t = t // the world's checks fail the scenario, not the suite
+			defer func() { w.t = parent }()
+			f(t)
+		})
+	}
 	next := 0
-	users := func(n int) []*model.User { u := w.seeded(next, n); next += n; return u }
+	users := func(n int) []*model.User {
+		if next+n > 100 {
+			t.Fatalf("scenarios use users 0–99; %d more wanted at %d", n, next)
+		}
+		u := w.seeded(next, n)
+		next += n
+		return u
+	}
 
-	t.Run("busy: DND and 'In a meeting' until the end, then the previous status back", func(t *testing.T) {
+	scenario("busy: DND and 'In a meeting' until the end, then online back on time", func(t *testing.T) {
 		u := users(1)[0]
-		w.setStatus(u, model.StatusAway)
+		w.expect(u, autoRow(model.StatusOnline), "")
 		w.calendar(u, event("busy", nine, ten))
 		w.runAt(nine.Add(time.Minute), u)
-		w.expect(u, model.StatusDnd, "In a meeting")
-		cs := w.state(u).Custom
-		st, _, _ := w.admin.GetUserStatus(u.Id, "")
-		if cs.Emoji != engine.MeetingEmoji || !cs.ExpiresAt.Equal(ten) || st.DNDEndTime != ten.Unix() {
-			t.Fatalf("custom status %+v, dnd_end_time %d: want the calendar emoji and both ending at %v", cs, st.DNDEndTime, ten)
+		cs := w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting").Custom
+		if cs.Emoji != engine.MeetingEmoji || !cs.ExpiresAt.Equal(ten) {
+			t.Fatalf("custom status %+v: want the calendar emoji, ending at %v", cs, ten)
 		}
 		w.runAt(ten, u)
-		w.expect(u, model.StatusAway, "")
+		w.expect(u, autoRow(model.StatusOnline), "")
 	})
 
-	t.Run("subject shown only when enabled and the event is not private", func(t *testing.T) {
+	scenario("subject shown only when enabled and the event is not private", func(t *testing.T) {
 		us := users(2)
 		w.worker.Policy.ShowSubject = true
 		defer func() { w.worker.Policy.ShowSubject = false }()
@@ -57,103 +122,398 @@ func TestScenarios(t *testing.T) {
 		private.IsPrivate = true
 		w.calendar(us[1], private)
 		w.runAt(nine, us...)
-		w.expect(us[0], model.StatusDnd, "In a meeting: Quarterly planning")
-		if got := w.state(us[1]).customText(); got != "In a meeting" {
+		w.expect(us[0], dndRow(model.StatusOnline, ten), "In a meeting: Quarterly planning")
+		if got := w.expect(us[1], dndRow(model.StatusOnline, ten), "In a meeting").customText(); got != "In a meeting" {
 			t.Fatalf("private meeting shows %q", got)
 		}
 	})
 
-	t.Run("tentative like busy, unless configured otherwise", func(t *testing.T) {
+	scenario("tentative like busy, unless configured otherwise", func(t *testing.T) {
 		us := users(2)
 		for _, u := range us {
 			w.calendar(u, event("tentative", nine, ten))
 		}
 		w.runAt(nine, us[0])
-		w.expect(us[0], model.StatusDnd, "In a meeting")
+		w.expect(us[0], dndRow(model.StatusOnline, ten), "In a meeting")
 		w.worker.Policy.TentativeAsBusy = false
 		defer func() { w.worker.Policy.TentativeAsBusy = true }()
 		w.run(us[1])
-		w.expect(us[1], model.StatusOnline, "")
+		w.expect(us[1], autoRow(model.StatusOnline), "")
 	})
 
-	t.Run("out of office: DND and 'Out of office until <date>'", func(t *testing.T) {
+	scenario("out of office: DND and 'Out of office until <date>'", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("oof", day, day.Add(48*time.Hour)))
 		w.runAt(nine, u)
-		w.expect(u, model.StatusDnd, "Out of office until "+day.Add(48*time.Hour).Format("Mon 2 Jan"))
-		if w.state(u).Custom.Emoji != engine.OOFEmoji {
+		if w.expect(u, dndRow(model.StatusOnline, day.Add(48*time.Hour)), "Out of office until "+day.Add(48*time.Hour).Format("Mon 2 Jan")).Custom.Emoji != engine.OOFEmoji {
 			t.Fatal("out-of-office emoji missing")
 		}
 	})
 
-	t.Run("working elsewhere: a custom status only", func(t *testing.T) {
+	scenario("working elsewhere: a custom status only", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("workingElsewhere", nine, eleven))
 		w.runAt(ten, u)
-		w.expect(u, model.StatusOnline, "Working elsewhere")
+		w.expect(u, autoRow(model.StatusOnline), "Working elsewhere")
 		w.runAt(eleven, u)
-		w.expect(u, model.StatusOnline, "")
+		w.expect(u, autoRow(model.StatusOnline), "")
 	})
 
-	t.Run("a status changed mid-meeting is not overridden, nor restored after", func(t *testing.T) {
+	scenario("a status changed mid-meeting is not overridden, nor restored after", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("busy", nine, eleven))
 		w.runAt(nine, u)
-		w.expect(u, model.StatusDnd, "In a meeting")
+		w.expect(u, dndRow(model.StatusOnline, eleven), "In a meeting")
 		w.setStatus(u, model.StatusAway) // the user steps out of DND
 		w.runAt(ten, u)
-		w.expect(u, model.StatusAway, "In a meeting")
+		w.expect(u, manualRow(model.StatusAway), "In a meeting")
 		w.runAt(eleven, u)
-		w.expect(u, model.StatusAway, "")
+		w.expect(u, manualRow(model.StatusAway), "")
 	})
 
-	t.Run("a custom status changed mid-meeting is kept after the meeting", func(t *testing.T) {
+	scenario("a custom status changed mid-meeting is kept after the meeting", func(t *testing.T) {
 		u := users(1)[0]
 		w.calendar(u, event("busy", nine, eleven))
 		w.runAt(nine, u)
 		w.setCustom(u, "coffee", "Back in 5")
 		w.runAt(ten, u)
-		w.expect(u, model.StatusDnd, "Back in 5")
+		w.expect(u, dndRow(model.StatusOnline, eleven), "Back in 5")
 		w.runAt(eleven, u)
-		w.expect(u, model.StatusOnline, "Back in 5")
+		w.expect(u, autoRow(model.StatusOnline), "Back in 5")
 	})
 
-	t.Run("a user already in DND is left alone and not restored", func(t *testing.T) {
+	scenario("a user already in DND is left alone and not restored", func(t *testing.T) {
 		u := users(1)[0]
 		w.setStatus(u, model.StatusDnd)
 		w.calendar(u, event("busy", nine, ten))
 		w.runAt(nine, u)
-		w.expect(u, model.StatusDnd, "In a meeting")
+		w.expect(u, dndRow(model.StatusOnline, time.Unix(0, 0)), "In a meeting")
 		w.runAt(ten, u)
-		w.expect(u, model.StatusDnd, "")
+		w.expect(u, dndRow(model.StatusOnline, time.Unix(0, 0)), "")
 	})
 
-	t.Run("a user's own custom status is never overwritten or cleared", func(t *testing.T) {
+	scenario("a user's own custom status is never overwritten or cleared", func(t *testing.T) {
 		u := users(1)[0]
 		w.setCustom(u, "airplane", "Travelling")
 		w.calendar(u, event("busy", nine, ten))
 		w.runAt(nine, u)
-		w.expect(u, model.StatusDnd, "Travelling")
+		w.expect(u, dndRow(model.StatusOnline, ten), "Travelling")
 		w.runAt(ten, u)
-		w.expect(u, model.StatusOnline, "Travelling")
+		w.expect(u, autoRow(model.StatusOnline), "Travelling")
 	})
 
-	t.Run("back to back: one DND, the custom status follows, the original status comes back", func(t *testing.T) {
+	scenario("back to back: one DND, the custom status follows, a manual offline comes back manual", func(t *testing.T) {
 		u := users(1)[0]
 		w.setStatus(u, model.StatusOffline)
 		handover := nine.Add(5 * time.Minute) // within the lookahead: one DND for both
 		w.calendar(u, event("busy", nine, handover), event("oof", handover, eleven))
 		w.runAt(nine, u)
-		if st, _, _ := w.admin.GetUserStatus(u.Id, ""); st.DNDEndTime != eleven.Unix() {
-			t.Fatalf("dnd_end_time %v, want the end of the back-to-back run %v", time.Unix(st.DNDEndTime, 0).UTC(), eleven)
-		}
+		w.expect(u, dndRow(model.StatusOffline, eleven), "In a meeting")
 		w.runAt(handover, u)
-		w.expect(u, model.StatusDnd, "Out of office until")
+		w.expect(u, dndRow(model.StatusOffline, eleven), "Out of office until")
 		w.runAt(eleven, u)
-		w.expect(u, model.StatusOffline, "")
+		w.expect(u, manualRow(model.StatusOffline), "")
 	})
 
-	t.Run("a shard where nothing changed costs 2 reads and no writes", func(t *testing.T) {
+	scenario("an automatic away or offline is left to Mattermost's DND expiry, never pinned", func(t *testing.T) {
+		us := users(3)
+		autoAway, autoOffline, manualAway := us[0], us[1], us[2]
+		w.setAutomatic(model.StatusAway, autoAway)
+		w.setAutomatic(model.StatusOffline, autoOffline)
+		w.setStatus(manualAway, model.StatusAway)
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, ten))
+		}
+		w.runAt(nine, us...)
+		w.expect(autoAway, dndRow(model.StatusAway, ten), "In a meeting")
+		w.expect(autoOffline, dndRow(model.StatusOffline, ten), "In a meeting")
+		w.expect(manualAway, dndRow(model.StatusAway, ten), "In a meeting")
+		w.runAt(ten, us...)
+		// A status set by hand comes back by hand, on time; an automatic one is not set (that would
+		// pin it: activity never moves a manual status) but left to the DND's own expiry.
+		w.expect(manualAway, manualRow(model.StatusAway), "")
+		w.expect(autoAway, dndRow(model.StatusAway, ten), "")
+		w.expect(autoOffline, dndRow(model.StatusOffline, ten), "")
+		w.expire(us...)
+		w.runAt(ten.Add(5*time.Minute), us...)
+		w.expect(autoAway, autoRow(model.StatusAway), "")
+		w.expect(autoOffline, autoRow(model.StatusOffline), "")
+		w.expect(manualAway, manualRow(model.StatusAway), "")
+	})
+
+	scenario("a cancelled meeting: an automatic away comes back through a DND ended now", func(t *testing.T) {
+		us := users(2)
+		w.setAutomatic(model.StatusAway, us[0])
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, eleven))
+		}
+		w.runAt(nine, us...)
+		cancelled := nine.Add(30 * time.Minute)
+		for _, u := range us {
+			w.calendar(u)
+		}
+		w.runAt(cancelled, us...)
+		w.expect(us[0], dndRow(model.StatusAway, cancelled), "")
+		w.expect(us[1], autoRow(model.StatusOnline), "")
+		w.expire(us[0])
+		w.expect(us[0], autoRow(model.StatusAway), "")
+	})
+
+	scenario("a DND write whose answer is lost is not repeated (it would remember dnd)", func(t *testing.T) {
+		u := users(1)[0]
+		p := newMMProxy(t, w.env.MattermostURL)
+		p.rule = func(id, status string, n int) proxyAction {
+			if id == u.Id && status == model.StatusDnd && n == 1 {
+				return loseAnswer
+			}
+			return forward
+		}
+		w.through(p)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+		if puts := p.putsOf(u.Id); len(puts) != 1 {
+			t.Fatalf("status PUTs %v: want the one dnd whose answer was lost, not repeated", puts)
+		}
+		w.runAt(ten, u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
+	scenario("a Mattermost restart mid-meeting: our DND is still ours, given back exactly", func(t *testing.T) {
+		us := users(3)
+		online, manualAway, userDND := us[0], us[1], us[2]
+		w.setStatus(manualAway, model.StatusAway)
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, ten))
+		}
+		w.runAt(nine, us...)
+		// The restart: the server's status cache is gone, so its bulk read shows dnd_end_time 0.
+		if err := mmstate.InvalidateCaches(w.admin); err != nil {
+			t.Fatal(err)
+		}
+		w.setStatus(userDND, model.StatusDnd) // and one user picks DND "don't clear" themselves
+		writes := w.mm.Writes.Load()
+		w.runAt(nine.Add(30*time.Minute), us...)
+		if n := w.mm.Writes.Load() - writes; n != 0 {
+			t.Fatalf("%d Mattermost writes mid-meeting after the restart: want none\n%s", n, w.logs.String())
+		}
+		w.runAt(ten, us...)
+		w.expect(online, dndRow(model.StatusOnline, ten), "")
+		w.expire(us...)
+		w.runAt(ten.Add(5*time.Minute), us...)
+		w.expect(online, autoRow(model.StatusOnline), "")
+		w.expect(manualAway, manualRow(model.StatusAway), "") // set again by hand, as the user had it
+		w.runAt(ten.Add(engine.ExpiryGrace+5*time.Minute), us...)
+		w.expect(userDND, dndRow(model.StatusDnd, time.Unix(0, 0)), "") // theirs: never fought
+	})
+
+	scenario("a state write that fails after one partition committed: those users are applied, the retry does the rest", func(t *testing.T) {
+		us := usersInPartitions(t, w, 2, 2)
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, ten))
+		}
+		w.at(nine)
+		msg := w.message(us...)
+		failing := &partitionFailingStore{Store: w.store, fail: store.Partition(us[len(us)-1].Id)}
+		w.worker.Store = failing
+		_, err := w.worker.Process(context.Background(), discard(), msg, 1)
+		w.worker.Store = w.store
+		if err == nil {
+			t.Fatal("the shard succeeded although a partition's state write failed")
+		}
+		for _, u := range us {
+			if store.Partition(u.Id) == failing.fail {
+				w.expect(u, autoRow(model.StatusOnline), "")
+			} else {
+				w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+			}
+		}
+		// The queue redelivers: the rest are applied, the others untouched.
+		writes := w.mm.Writes.Load()
+		if _, err := w.worker.Process(context.Background(), discard(), msg, 2); err != nil {
+			t.Fatal(err)
+		}
+		if n := w.mm.Writes.Load() - writes; n != 2*3 {
+			t.Fatalf("%d Mattermost writes on the retry: want 2 users × (status, custom status, recent removed)", n)
+		}
+		for _, u := range us {
+			w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+		}
+		w.runAt(ten, us...)
+		for _, u := range us {
+			w.expect(u, autoRow(model.StatusOnline), "")
+		}
+	})
+
+	scenario("two or three concurrent deliveries of one shard at a meeting's start and end apply it once (20 times)", func(t *testing.T) {
+		us := usersInPartitions(t, w, 3, 2)
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, ten))
+		}
+		for rep := 0; rep < 20; rep++ {
+			deliveries := 2 + rep%2
+			w.at(nine)
+			if n := w.deliverConcurrently(w.message(us...), deliveries); n != int64(3*len(us)) {
+				t.Fatalf("round %d, start, %d deliveries: %d Mattermost writes for %d users: want each applied once", rep, deliveries, n, len(us))
+			}
+			for _, u := range us {
+				w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+			}
+			w.at(ten)
+			if n := w.deliverConcurrently(w.message(us...), deliveries); n != int64(2*len(us)) {
+				t.Fatalf("round %d, end, %d deliveries: %d Mattermost writes for %d users: want each given back once", rep, deliveries, n, len(us))
+			}
+			for _, u := range us {
+				w.expect(u, autoRow(model.StatusOnline), "")
+			}
+		}
+	})
+
+	scenario("a working-elsewhere day interrupted by a meeting: what the user removed stays removed", func(t *testing.T) {
+		us := users(2)
+		for _, u := range us {
+			w.calendar(u, event("workingElsewhere", nine, day.Add(17*time.Hour)), event("busy", ten, eleven))
+		}
+		w.runAt(nine, us...)
+		w.expect(us[0], autoRow(model.StatusOnline), "Working elsewhere")
+		if _, err := w.admin.RemoveUserCustomStatus(us[0].Id); err != nil {
+			t.Fatal(err)
+		}
+		w.runAt(nine.Add(30*time.Minute), us...)
+		w.runAt(ten, us...)
+		for _, u := range us {
+			w.expect(u, dndRow(model.StatusOnline, eleven), "In a meeting")
+		}
+		w.runAt(eleven, us...)
+		w.expect(us[0], autoRow(model.StatusOnline), "")
+		w.expect(us[1], autoRow(model.StatusOnline), "Working elsewhere")
+	})
+
+	scenario("a second meeting entering the lookahead extends our DND, without a second message", func(t *testing.T) {
+		u := users(1)[0]
+		w.worker.Policy.Notify = true
+		defer func() { w.worker.Policy.Notify = false }()
+		since := time.Now().Add(-time.Second)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		w.calendar(u, event("busy", nine, ten), event("busy", ten, eleven))
+		w.runAt(ten.Add(-5*time.Minute), u)
+		w.expect(u, dndRow(model.StatusOnline, eleven), "In a meeting")
+		w.runAt(ten, u)
+		w.expect(u, dndRow(model.StatusOnline, eleven), "In a meeting")
+		if n := w.directMessages(u, since, "Do Not Disturb until"); n != 1 {
+			t.Fatalf("%d messages about DND: want one for the run of meetings", n)
+		}
+		w.runAt(eleven, u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
+	scenario("a mailbox that shows only its availability view: a user who left DND is not put back", func(t *testing.T) {
+		u := users(1)[0]
+		w.hidden[strings.ToLower(u.Email)] = true
+		w.calendar(u, event("busy", nine, eleven))
+		w.runAt(nine, u)
+		w.expect(u, dndRow(model.StatusOnline, nine.Add(10*time.Minute+engine.ViewMargin)), "In a meeting")
+		w.setStatus(u, model.StatusOnline)
+		for _, at := range []time.Time{nine.Add(5 * time.Minute), nine.Add(10 * time.Minute), nine.Add(15 * time.Minute)} {
+			w.runAt(at, u)
+			w.expect(u, autoRow(model.StatusOnline), "In a meeting")
+		}
+		w.runAt(eleven, u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
+	scenario("a user on automatic replies keeps them: status ooo never touched", func(t *testing.T) {
+		u := users(1)[0]
+		if err := w.db.SetAutoResponder(context.Background(), w.admin, u.Id, true, "On leave"); err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = w.db.SetAutoResponder(context.Background(), w.admin, u.Id, false, "") }()
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		if !w.expect(u, manualRow(model.StatusOutOfOffice), "In a meeting").AutoResponder {
+			t.Fatal("the auto-responder was turned off")
+		}
+		w.runAt(ten, u)
+		if !w.expect(u, manualRow(model.StatusOutOfOffice), "").AutoResponder {
+			t.Fatal("the auto-responder was turned off")
+		}
+	})
+
+	scenario("custom statuses disabled: the DND set is remembered and given back", func(t *testing.T) {
+		u := users(1)[0]
+		w.setCustomStatuses(false)
+		w.calendar(u, event("busy", nine, ten))
+		rep := w.runAt(nine, u)
+		if rep.Failures["mattermost"] != 1 {
+			t.Fatalf("report %+v: want the custom status failure counted", rep)
+		}
+		w.expect(u, dndRow(model.StatusOnline, ten), "")
+		w.runAt(nine.Add(5*time.Minute), u)
+		w.setCustomStatuses(true)
+		w.runAt(ten, u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
+	scenario("an extension that half fails (the status on the way set, the DND refused) is finished next run", func(t *testing.T) {
+		u := users(1)[0]
+		w.setAutomatic(model.StatusAway, u)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		p := newMMProxy(t, w.env.MattermostURL)
+		p.rule = func(id, status string, n int) proxyAction {
+			if id == u.Id && status == model.StatusDnd {
+				return refuse
+			}
+			return forward
+		}
+		w.through(p)
+		w.calendar(u, event("busy", nine, ten), event("busy", ten, eleven))
+		w.runAt(ten.Add(-5*time.Minute), u)
+		w.expect(u, manualRow(model.StatusAway), "In a meeting") // on the way, pinned for now
+		p.rule = nil
+		w.runAt(ten, u)
+		w.expect(u, dndRow(model.StatusAway, eleven), "In a meeting")
+		w.runAt(eleven, u)
+		w.expire(u)
+		w.expect(u, autoRow(model.StatusAway), "")
+	})
+
+	scenario("a malformed schedule item: the user is not fetched, so not given back mid-meeting", func(t *testing.T) {
+		u := users(1)[0]
+		w.calendar(u, event("busy", nine, eleven))
+		w.runAt(nine, u)
+		if err := w.sim.UpdateFaults(func(f *graphsim.Faults) { f.MalformedItemAddresses = []string{strings.ToLower(u.Email)} }); err != nil {
+			t.Fatal(err)
+		}
+		rep := w.runAt(ten, u)
+		if err := w.sim.UpdateFaults(func(f *graphsim.Faults) { f.MalformedItemAddresses = nil }); err != nil {
+			t.Fatal(err)
+		}
+		if rep.Failures["malformed"] != 1 {
+			t.Fatalf("report %+v: want the user failed as malformed", rep)
+		}
+		w.expect(u, dndRow(model.StatusOnline, eleven), "In a meeting")
+	})
+
+	scenario("calstatus's custom statuses stay out of the user's recent ones", func(t *testing.T) {
+		u := users(1)[0]
+		w.setCustom(u, "coffee", "Coffee break")
+		w.setCustom(u, "headphones", "Focus time")
+		if _, err := w.admin.RemoveUserCustomStatus(u.Id); err != nil {
+			t.Fatal(err)
+		}
+		w.worker.Policy.ShowSubject = true
+		defer func() { w.worker.Policy.ShowSubject = false }()
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		got := w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting: Quarterly planning")
+		if len(got.Recents) != 2 || got.Recents[0].Text != "Focus time" || got.Recents[1].Text != "Coffee break" {
+			t.Fatalf("recents %+v: want the user's own two, in order", got.Recents)
+		}
+	})
+
+	scenario("a shard where nothing changed costs 2 reads and no writes", func(t *testing.T) {
 		us := users(20)
 		for i, u := range us {
 			if i%2 == 0 {
@@ -162,77 +522,28 @@ func TestScenarios(t *testing.T) {
 		}
 		w.runAt(nine, us...)
 		w.at(nine.Add(5 * time.Minute))
-		r0, wr0, sw0 := w.mm.Reads.Load(), w.mm.Writes.Load(), w.store.Writes
+		r0, wr0, sw0 := w.mm.Reads.Load(), w.mm.Writes.Load(), w.store.Writes.Load()
 		rep := w.run(us...)
-		reads, writes, stateWrites := w.mm.Reads.Load()-r0, w.mm.Writes.Load()-wr0, w.store.Writes-sw0
+		reads, writes, stateWrites := w.mm.Reads.Load()-r0, w.mm.Writes.Load()-wr0, w.store.Writes.Load()-sw0
 		report(t, "unchanged shard of %d users: %d Mattermost reads, %d Mattermost writes, %d state table writes", len(us), reads, writes, stateWrites)
 		if reads > 2 || writes != 0 || stateWrites != 0 || rep.Changed != 0 {
 			t.Fatalf("unchanged shard: %d reads, %d writes, %d state writes, %d changed", reads, writes, stateWrites, rep.Changed)
 		}
 	})
 
-	t.Run("two deliveries of one shard apply its changes once", func(t *testing.T) {
-		us := users(10)
-		for _, u := range us {
-			w.calendar(u, event("busy", nine, ten))
-		}
-		w.at(nine)
-		ids := make([]string, len(us))
-		for i, u := range us {
-			ids[i] = u.Id
-		}
-		msg := shard.Split(fmt.Sprintf("two-deliveries-%d", time.Now().UnixNano()), nine, nine.Add(5*time.Minute), ids)[0]
-		wr0 := w.mm.Writes.Load()
-		var wg sync.WaitGroup
-		errs := make([]error, 2)
-		for i := range errs {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, errs[i] = w.worker.Process(context.Background(), discard(), msg, 1)
-			}()
-		}
-		wg.Wait()
-		if (errs[0] == nil) == (errs[1] == nil) {
-			t.Fatalf("want exactly one delivery to fail on the conflict (and be retried by the queue), got %v", errs)
-		}
-		// Each user needs 2 writes (status, custom status); a double application would need 4.
-		if writes := w.mm.Writes.Load() - wr0; writes != int64(2*len(us)) {
-			t.Fatalf("%d Mattermost writes for %d users (errors %v): changes applied more than once", writes, len(us), errs)
-		}
-		for _, u := range us {
-			w.expect(u, model.StatusDnd, "In a meeting")
-		}
-	})
-
-	t.Run("notifications: the user is told what changed", func(t *testing.T) {
+	scenario("notifications: the user is told what changed", func(t *testing.T) {
 		u := users(1)[0]
 		w.worker.Policy.Notify = true
 		defer func() { w.worker.Policy.Notify = false }()
+		since := time.Now().Add(-time.Second)
 		w.calendar(u, event("busy", nine, ten))
 		w.runAt(nine, u)
-		me, _, err := w.admin.GetMe("")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ch, _, err := w.admin.CreateDirectChannel(me.Id, u.Id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		posts, _, err := w.admin.GetPostsForChannel(ch.Id, 0, 5, "", false)
-		if err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, p := range posts.Posts {
-			found = found || strings.Contains(p.Message, "Do Not Disturb until")
-		}
-		if !found {
-			t.Fatalf("no direct message about the change in %d posts", len(posts.Posts))
+		if w.directMessages(u, since, "Do Not Disturb until") != 1 {
+			t.Fatal("no direct message about the change")
 		}
 	})
 
-	t.Run("transitions before the next cycle are scheduled at their time", func(t *testing.T) {
+	scenario("transitions before the next cycle are scheduled at their time", func(t *testing.T) {
 		u := users(1)[0]
 		start := nine.Add(2*time.Minute + 30*time.Second)
 		w.calendar(u, event("busy", start, start.Add(time.Minute)))
@@ -240,7 +551,7 @@ func TestScenarios(t *testing.T) {
 		w.worker.Transitions = rec
 		defer func() { w.worker.Transitions = nil }()
 		w.runAt(nine, u)
-		w.expect(u, model.StatusOnline, "")
+		w.expect(u, autoRow(model.StatusOnline), "")
 		if len(rec.msgs) != 2 || !rec.msgs[0].ApplyAt.Equal(start) || rec.delays[0] != start.Sub(nine) ||
 			!rec.msgs[1].ApplyAt.Equal(start.Add(time.Minute)) {
 			t.Fatalf("scheduled %+v with delays %v; want the start and the end", rec.msgs, rec.delays)
@@ -250,8 +561,107 @@ func TestScenarios(t *testing.T) {
 		if _, err := w.worker.Process(context.Background(), discard(), rec.msgs[0], 1); err != nil {
 			t.Fatal(err)
 		}
-		w.expect(u, model.StatusDnd, "In a meeting")
+		w.expect(u, dndRow(model.StatusOnline, start.Add(time.Minute)), "In a meeting")
 	})
+}
+
+// usersInPartitions picks per users from each of n user-state partitions among seeded users
+// 100–399 (the simulated day's, which it puts back in a known state when it runs).
+func usersInPartitions(t *testing.T, w *world, n, per int) []*model.User {
+	t.Helper()
+	byPartition := map[string][]*model.User{}
+	var out []*model.User
+	for _, u := range w.seeded(100, 300) {
+		p := store.Partition(u.Id)
+		if byPartition[p] = append(byPartition[p], u); len(byPartition[p]) == per {
+			if out = append(out, byPartition[p]...); len(out) == n*per {
+				return out
+			}
+		}
+	}
+	t.Fatalf("fewer than %d partitions with %d users among 300", n, per)
+	return nil
+}
+
+// deliverConcurrently delivers msg n times at once, then redelivers the failed ones one after
+// another as the queue would (dequeue count 2, 3, …) until every delivery succeeded; it returns
+// the Mattermost writes made.
+func (w *world) deliverConcurrently(msg shard.Message, n int) int64 {
+	w.t.Helper()
+	writes := w.mm.Writes.Load()
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = w.worker.Process(context.Background(), discard(), msg, 1)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		for attempt := 2; err != nil; attempt++ {
+			if !errors.Is(err, store.ErrConflict) || attempt > 5 {
+				w.t.Fatalf("delivery %d: %v", i, err)
+			}
+			_, err = w.worker.Process(context.Background(), discard(), msg, attempt)
+		}
+	}
+	return w.mm.Writes.Load() - writes
+}
+
+// partitionFailingStore is the real store whose user-state writes fail for one partition, after
+// the others committed (Table Storage commits partitions one transaction at a time).
+type partitionFailingStore struct {
+	*store.Store
+	fail string
+}
+
+func (s *partitionFailingStore) SaveStates(ctx context.Context, changes []store.StateChange) (map[string]bool, error) {
+	var ok []store.StateChange
+	for _, c := range changes {
+		if store.Partition(c.UserID) != s.fail {
+			ok = append(ok, c)
+		}
+	}
+	saved, err := s.Store.SaveStates(ctx, ok)
+	return saved, errors.Join(err, fmt.Errorf("table storage: writing user state (partition %s): 503 ServerBusy", s.fail))
+}
+
+// setCustomStatuses turns Mattermost's custom statuses on or off.
+func (w *world) setCustomStatuses(on bool) {
+	w.t.Helper()
+	if _, _, err := w.admin.PatchConfig(&model.Config{TeamSettings: model.TeamSettings{EnableCustomUserStatuses: model.NewBool(on)}}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() {
+		_, _, _ = w.admin.PatchConfig(&model.Config{TeamSettings: model.TeamSettings{EnableCustomUserStatuses: model.NewBool(true)}})
+	})
+}
+
+// directMessages counts the direct messages from the token's account to u containing text, sent
+// since (the seeded users and their channels outlive a test run).
+func (w *world) directMessages(u *model.User, since time.Time, text string) int {
+	w.t.Helper()
+	me, _, err := w.admin.GetMe("")
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	ch, _, err := w.admin.CreateDirectChannel(me.Id, u.Id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	posts, _, err := w.admin.GetPostsForChannel(ch.Id, 0, 50, "", false)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	n := 0
+	for _, p := range posts.Posts {
+		if p.CreateAt >= since.UnixMilli() && strings.Contains(p.Message, text) {
+			n++
+		}
+	}
+	return n
 }
 
 type recordingScheduler struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/mattermost/mattermost-server/v6/model"
 
 	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/devtools/mmstate"
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
@@ -30,6 +31,7 @@ type world struct {
 	env    teststack.Env
 	sim    *graphsim.Server
 	admin  *model.Client4 // the test's own view of Mattermost, and its hands for "manual" changes
+	db     *mmstate.DB    // Mattermost's database: the whole status row, as the API does not show it
 	mm     *mattermost.Client
 	store  *store.Store
 	worker *syncer.Worker
@@ -37,6 +39,7 @@ type world struct {
 	mu        sync.Mutex
 	clock     time.Time
 	calendars map[string][]graphsim.Event
+	hidden    map[string]bool // mailboxes that show only their availability view
 	cycle     int
 	logs      strings.Builder
 }
@@ -44,7 +47,7 @@ type world struct {
 func newWorld(t *testing.T, policy engine.Policy) *world {
 	t.Helper()
 	env := teststack.Require(t)
-	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}}
+	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}, hidden: map[string]bool{}}
 	var err error
 	w.sim, err = graphsim.Start(graphsim.Config{Scenario: w.scenario()})
 	if err != nil {
@@ -65,6 +68,10 @@ func newWorld(t *testing.T, policy engine.Policy) *world {
 	}
 	w.admin = model.NewAPIv4Client(env.MattermostURL)
 	w.admin.SetToken(env.MattermostToken)
+	if w.db, err = mmstate.Open(env.SQLDSN); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.db.Close() })
 	w.mm = mattermost.New(env.MattermostURL, env.MattermostToken, nil)
 	w.worker = &syncer.Worker{Mattermost: w.mm, Graph: gc, Store: w.store, Policy: policy,
 		Lookahead: 10 * time.Minute, Now: w.now}
@@ -87,7 +94,7 @@ func (w *world) at(t time.Time) {
 func (w *world) scenario() *graphsim.Scenario {
 	sc := &graphsim.Scenario{Generator: graphsim.Generator{Disabled: true}, Mailboxes: map[string]*graphsim.Mailbox{}}
 	for email, evs := range w.calendars {
-		sc.Mailboxes[email] = &graphsim.Mailbox{Events: append([]graphsim.Event{}, evs...)}
+		sc.Mailboxes[email] = &graphsim.Mailbox{Events: append([]graphsim.Event{}, evs...), HideItems: w.hidden[email]}
 	}
 	return sc
 }
@@ -169,6 +176,14 @@ func (w *world) runAt(t time.Time, users ...*model.User) store.ShardReport {
 }
 
 func (w *world) process(users ...*model.User) (store.ShardReport, error) {
+	msg := w.message(users...)
+	w.logs.Reset()
+	log := slog.New(slog.NewTextHandler(&w.logs, nil))
+	return w.worker.Process(context.Background(), log, msg, 1)
+}
+
+// message is a shard message of a new cycle at the current clock for the users.
+func (w *world) message(users ...*model.User) shard.Message {
 	ids := make([]string, len(users))
 	for i, u := range users {
 		ids[i] = u.Id
@@ -181,16 +196,19 @@ func (w *world) process(users ...*model.User) (store.ShardReport, error) {
 		}
 		return '-'
 	}, w.t.Name())
-	msg := shard.Split(fmt.Sprintf("%.40s-%s-%d", name, now.Format("150405"), w.cycle), now, now.Add(5*time.Minute), ids)[0]
-	w.logs.Reset()
-	log := slog.New(slog.NewTextHandler(&w.logs, nil))
-	return w.worker.Process(context.Background(), log, msg, 1)
+	if len(name) > 40 {
+		name = name[len(name)-40:]
+	}
+	return shard.Split(fmt.Sprintf("%s-%s-%d", name, now.Format("150405"), w.cycle), now, now.Add(5*time.Minute), ids)[0]
 }
 
-// state is what Mattermost shows of a user.
+// mmState is what Mattermost keeps of a user's status: the status row, the custom status with its
+// recent ones, and whether automatic replies are on.
 type mmState struct {
-	Status string
-	Custom *model.CustomStatus
+	Row           mmstate.Row
+	Custom        *model.CustomStatus
+	Recents       []model.CustomStatus
+	AutoResponder bool
 }
 
 func (s mmState) customText() string {
@@ -200,21 +218,55 @@ func (s mmState) customText() string {
 	return s.Custom.Text
 }
 
+func (s mmState) String() string {
+	out := s.Row.String()
+	if s.Custom != nil {
+		out += fmt.Sprintf(" + %s %q", s.Custom.Emoji, s.Custom.Text)
+	}
+	if len(s.Recents) > 0 {
+		var texts []string
+		for _, r := range s.Recents {
+			texts = append(texts, r.Text)
+		}
+		out += fmt.Sprintf(" recents %q", texts)
+	}
+	if s.AutoResponder {
+		out += " auto-responder on"
+	}
+	return out
+}
+
 func (w *world) state(u *model.User) mmState {
 	w.t.Helper()
-	st, _, err := w.admin.GetUserStatus(u.Id, "")
+	row, err := w.db.Row(context.Background(), u.Id)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	full, _, err := w.admin.GetUser(u.Id, "")
+	cs, recents, err := w.db.Custom(context.Background(), w.admin, u.Id)
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cs := full.GetCustomStatus()
 	if cs != nil && cs.Text == "" && cs.Emoji == "" {
 		cs = nil
 	}
-	return mmState{Status: st.Status, Custom: cs}
+	auto, _, err := w.db.AutoResponder(context.Background(), u.Id)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return mmState{Row: row, Custom: cs, Recents: recents, AutoResponder: auto}
+}
+
+// expire does what Mattermost's DND expiry job does, at the simulated time (the server's own job
+// uses the real clock), for the given users.
+func (w *world) expire(users ...*model.User) {
+	w.t.Helper()
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.Id
+	}
+	if _, err := mmstate.Expire(context.Background(), w.db, w.admin, w.now(), ids...); err != nil {
+		w.t.Fatal(err)
+	}
 }
 
 // setStatus and setCustom are the user's own, manual changes.

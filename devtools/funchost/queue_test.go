@@ -31,9 +31,13 @@ func redact(cs string) string {
 }
 
 // requireAzurite returns a service client for the test storage account and
-// fails the test (it does not skip) when it is unreachable.
+// fails the test (it does not skip) when it is unreachable. Under -short
+// (make unit) it skips the test without touching storage.
 func requireAzurite(t *testing.T) *azqueue.ServiceClient {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("needs Azurite (the test stack's storage): skipped under -short; run without -short (make test) to include it")
+	}
 	cs := storageConnString()
 	azuriteOnce.Do(func() {
 		opts := &azqueue.ClientOptions{}

@@ -329,7 +329,11 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		s.observe(bi.req, bi.rt.mailbox, bi.resp)
 		counts[bi.resp.status]++
-		out[i] = batchItemOut{ID: bi.req.id, Status: bi.resp.status, Headers: bi.resp.header, Body: bi.resp.body}
+		body, header := bi.resp.body, bi.resp.header
+		if bi.resp.status >= 200 && bi.resp.status <= 299 {
+			body, header = f.stringBody(bi.rt.mailbox, body, header)
+		}
+		out[i] = batchItemOut{ID: bi.req.id, Status: bi.resp.status, Headers: header, Body: body}
 	}
 	if f.ShuffleBatchResponses {
 		keys := make([]float64, len(out))

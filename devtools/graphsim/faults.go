@@ -1,10 +1,12 @@
 package graphsim
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"strings"
 	"time"
 )
@@ -59,6 +61,17 @@ type Faults struct {
 	// FailMailboxes: every request whose URL names one of these mailboxes fails with 503.
 	FailMailboxes []string `json:"failMailboxes,omitempty"`
 
+	// String bodies: a $batch sub-request whose URL names one of these mailboxes, when it succeeds,
+	// answers with its body as a JSON string instead of an object. TextBodyMailboxes send plain
+	// text (Content-Type text/plain), which no getSchedule reader can use; Base64BodyMailboxes send
+	// the real answer base64-encoded, as Graph does for some content types. msgraph-sdk-go-core
+	// v1.4.0 fails a whole $batch on either.
+	TextBodyMailboxes   []string `json:"textBodyMailboxes,omitempty"`
+	Base64BodyMailboxes []string `json:"base64BodyMailboxes,omitempty"`
+	// MalformedItemAddresses: getSchedule answers these addresses (as schedules) with their first
+	// schedule item's start dateTime unreadable. The address needs an item in the window.
+	MalformedItemAddresses []string `json:"malformedItemAddresses,omitempty"`
+
 	BatchLatency   Duration `json:"batchLatency,omitempty"`   // added to every $batch
 	RequestLatency Duration `json:"requestLatency,omitempty"` // added to every direct Graph request
 
@@ -98,13 +111,40 @@ func (f *Faults) throttleRetryAfter() int {
 	return 2
 }
 
-func (f *Faults) failsMailbox(mb string) bool {
-	for _, m := range f.FailMailboxes {
-		if strings.EqualFold(strings.TrimSpace(m), mb) {
+func (f *Faults) failsMailbox(mb string) bool { return listed(f.FailMailboxes, mb) }
+
+// listed reports whether addr is in list (case-insensitive).
+func listed(list []string, addr string) bool {
+	for _, m := range list {
+		if strings.EqualFold(strings.TrimSpace(m), strings.TrimSpace(addr)) {
 			return true
 		}
 	}
 	return false
+}
+
+// textBody is what a sub-request listed in TextBodyMailboxes answers.
+const textBody = "graphsim: this answer is text, not JSON."
+
+// stringBody applies TextBodyMailboxes and Base64BodyMailboxes to a successful sub-response of
+// mailbox: the body and headers to send instead.
+func (f *Faults) stringBody(mailbox string, body json.RawMessage, header map[string]string) (json.RawMessage, map[string]string) {
+	var s string
+	contentType := ""
+	switch {
+	case listed(f.TextBodyMailboxes, mailbox):
+		s, contentType = textBody, "text/plain; charset=utf-8"
+	case listed(f.Base64BodyMailboxes, mailbox):
+		s = base64.StdEncoding.EncodeToString(body)
+	default:
+		return body, header
+	}
+	b, _ := json.Marshal(s)
+	if contentType != "" {
+		header = maps.Clone(header)
+		header["Content-Type"] = contentType
+	}
+	return b, header
 }
 
 // draw returns a deterministic number in [0,1) for (seed, kind, key, n).
@@ -147,6 +187,9 @@ func (s *Server) Faults() Faults {
 	f := s.faults
 	f.ServerErrorStatuses = append([]int(nil), f.ServerErrorStatuses...)
 	f.FailMailboxes = append([]string(nil), f.FailMailboxes...)
+	f.TextBodyMailboxes = append([]string(nil), f.TextBodyMailboxes...)
+	f.Base64BodyMailboxes = append([]string(nil), f.Base64BodyMailboxes...)
+	f.MalformedItemAddresses = append([]string(nil), f.MalformedItemAddresses...)
 	return f
 }
 

@@ -596,6 +596,7 @@ func scheduleErrorMessage(code, addr string) string {
 func (s *Server) getSchedule(req *gReq, rt route, sc *Scenario) *gResp {
 	s.mu.Lock()
 	s.st.getScheduleCalls++
+	malformedItems := s.faults.MalformedItemAddresses
 	s.mu.Unlock()
 	hasCal := false
 	for _, r := range req.roles {
@@ -702,6 +703,12 @@ func (s *Server) getSchedule(req *gReq, rt route, sc *Scenario) *gResp {
 				it.Subject, it.Location = e.Subject, e.Location
 			}
 			items = append(items, it)
+		}
+		if res.mb != nil && res.mb.HideItems {
+			items = items[:0]
+		}
+		if len(items) > 0 && listed(malformedItems, addr) {
+			items[0].Start.DateTime = "not a date"
 		}
 		v := string(view)
 		values = append(values, scheduleInfoOut{

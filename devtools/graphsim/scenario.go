@@ -149,6 +149,9 @@ type Mailbox struct {
 	// ScheduleError is a responseCode returned for this address as a schedule
 	// (e.g. ErrorNoFreeBusyAccess, ErrorProxyRequestNotAllowed).
 	ScheduleError string `json:"scheduleError,omitempty"`
+	// HideItems: getSchedule answers this address with its availabilityView and no scheduleItems,
+	// as for a mailbox whose sharing settings hide its items.
+	HideItems bool `json:"hideItems,omitempty"`
 	// PathError is the error code returned (404) when this mailbox is used in the URL
 	// (e.g. ErrorItemNotFound, MailboxNotEnabledForRESTAPI).
 	PathError string `json:"pathError,omitempty"`

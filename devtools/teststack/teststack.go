@@ -3,6 +3,8 @@
 //
 // Tests that need the stack call Require, which fails the test (it does not
 // skip) when the stack is not running: a missing stack must never look green.
+// Under go test -short (make unit) Require skips instead, whether the stack
+// runs or not, so the short run neither needs nor touches it.
 package teststack
 
 import (
@@ -32,6 +34,7 @@ type Env struct {
 	StorageConnectionString string // Azurite, full connection string
 	SeedUsers               int    // number of active seeded (syncable) users
 	EmailDomain             string // seeded users' email domain, e.g. contoso.example
+	SQLDSN                  string // Mattermost's PostgreSQL database, postgres://…?sslmode=disable (optional)
 }
 
 // Path returns the env file Load reads: $CALSTATUS_STACK_ENV, or else
@@ -70,6 +73,7 @@ func Load() (Env, error) {
 		AdminPassword:           vars["MATTERMOST_ADMIN_PASSWORD"],
 		StorageConnectionString: vars["AZURE_STORAGE_CONNECTION_STRING"],
 		EmailDomain:             vars["SEED_EMAIL_DOMAIN"],
+		SQLDSN:                  vars["STACK_POSTGRES_DSN"],
 	}
 	var missing []string
 	for k, v := range map[string]string{
@@ -111,10 +115,21 @@ func (e Env) Ping(ctx context.Context) error {
 	return nil
 }
 
+// ShortSkipMessage is what tests that need the stack say when -short skips them.
+const ShortSkipMessage = "needs the test stack (Mattermost, Azurite): skipped under -short; run without -short (make test) to include it"
+
 // Require loads the env file and pings Mattermost; it fails the test with a
-// clear message when either does not work.
+// clear message when either does not work. Under -short it skips the test.
 func Require(t testing.TB) Env {
 	t.Helper()
+	return require(t, testing.Short())
+}
+
+func require(t testing.TB, short bool) Env {
+	t.Helper()
+	if short {
+		t.Skip(ShortSkipMessage)
+	}
 	e, err := Load()
 	if err != nil {
 		t.Fatalf("test stack not running: run `make stack-up` (or devtools/stack/stack.sh up): %v", err)

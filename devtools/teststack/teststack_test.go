@@ -1,8 +1,10 @@
 package teststack
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -59,5 +61,52 @@ func TestLoadMissingFile(t *testing.T) {
 	t.Setenv(EnvFileVar, filepath.Join(t.TempDir(), "nope"))
 	if _, err := Load(); err == nil {
 		t.Fatal("Load() of a missing file succeeded")
+	}
+}
+
+// fakeTB records how require ends a test; Fatalf and Skip stop the goroutine like the real ones.
+type fakeTB struct {
+	testing.TB
+	failed, skipped bool
+	msg             string
+}
+
+func (f *fakeTB) Helper() {}
+func (f *fakeTB) Fatalf(format string, args ...any) {
+	f.failed, f.msg = true, fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+func (f *fakeTB) Skip(args ...any) {
+	f.skipped, f.msg = true, fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+func runRequire(short bool) *fakeTB {
+	f := &fakeTB{}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		require(f, short)
+	}()
+	<-done
+	return f
+}
+
+// TestRequireWithoutStack: a missing stack fails the test, except under -short, where it is skipped.
+func TestRequireWithoutStack(t *testing.T) {
+	t.Setenv(EnvFileVar, filepath.Join(t.TempDir(), "nope"))
+	if f := runRequire(false); !f.failed || f.skipped || !strings.Contains(f.msg, "test stack not running") {
+		t.Errorf("without -short: failed=%v skipped=%v %q, want a failure", f.failed, f.skipped, f.msg)
+	}
+	if f := runRequire(true); !f.skipped || f.failed || !strings.Contains(f.msg, "-short") {
+		t.Errorf("with -short: failed=%v skipped=%v %q, want a skip naming -short", f.failed, f.skipped, f.msg)
+	}
+}
+
+// TestRequireShortSkipsEvenWithStack: under -short nothing touches the stack, even a running one.
+func TestRequireShortSkipsEvenWithStack(t *testing.T) {
+	writeEnv(t, sample) // names a Mattermost that require must not even ping
+	if f := runRequire(true); !f.skipped {
+		t.Errorf("with -short and an env file: failed=%v skipped=%v %q, want a skip", f.failed, f.skipped, f.msg)
 	}
 }

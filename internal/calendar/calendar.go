@@ -53,14 +53,17 @@ func (s Status) Priority() int {
 	return 0
 }
 
-// Event is one calendar item as free/busy shows it. Subject and Location are empty when Graph hides
-// them or the event is private.
+// Event is one calendar item as free/busy shows it (or, with FromView, a period read from the
+// availability view). Subject is empty when Graph hides it or the event is private.
 type Event struct {
 	Start, End time.Time
 	Status     Status
 	Subject    string
-	Location   string
 	Private    bool
+	// FromView marks a period read from getSchedule's availabilityView because the mailbox hides its
+	// items: its bounds are those of the view's slots, clipped to the asked window, so a period that
+	// began before the window starts at the window start (its real start is unknown).
+	FromView bool
 }
 
 // Availability is what calstatus knows of one user for the sync window.
@@ -69,6 +72,21 @@ type Availability struct {
 	// Events are the non-free periods in the window, in UTC, sorted, without overlaps: where events
 	// overlap the higher-priority status wins, and back-to-back periods of one status are merged.
 	Events []Event
+	// Items are the calendar items themselves (not free, not unknown; UTC, sorted by start then
+	// end), as Graph returned them: what calstatus keys "already handled" on, since a merged period
+	// changes shape as items enter the lookahead.
+	Items []Event
+}
+
+// ItemsAt returns the items covering t.
+func (a Availability) ItemsAt(t time.Time) []Event {
+	var out []Event
+	for _, e := range a.Items {
+		if !t.Before(e.Start) && t.Before(e.End) {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // At returns the period covering t, or a zero Event with Status Free.
@@ -81,14 +99,27 @@ func (a Availability) At(t time.Time) Event {
 	return Event{Status: Free}
 }
 
-// Next returns the first period starting after t and before limit, if any.
-func (a Availability) Next(t, limit time.Time) (Event, bool) {
-	for _, e := range a.Events {
-		if e.Start.After(t) && e.Start.Before(limit) {
-			return e, true
+// NewAvailability builds an Availability from raw items: Items keeps the items (UTC, sorted),
+// Events their normalized periods.
+func NewAvailability(email string, items []Event) Availability {
+	var kept []Event
+	for _, e := range items {
+		if e.Status == Free || e.Status == Unknown || !e.End.After(e.Start) {
+			continue
 		}
+		e.Start, e.End = e.Start.UTC(), e.End.UTC()
+		if e.Private {
+			e.Subject = ""
+		}
+		kept = append(kept, e)
 	}
-	return Event{}, false
+	sort.SliceStable(kept, func(i, j int) bool {
+		if !kept[i].Start.Equal(kept[j].Start) {
+			return kept[i].Start.Before(kept[j].Start)
+		}
+		return kept[i].End.Before(kept[j].End)
+	})
+	return Availability{Email: email, Events: Normalize(kept), Items: kept}
 }
 
 // Normalize turns raw, possibly overlapping schedule items into the sorted, disjoint periods of
@@ -133,7 +164,7 @@ func Normalize(items []Event) []Event {
 		seg := *best
 		seg.Start, seg.End = from, to
 		if seg.Private {
-			seg.Subject, seg.Location = "", ""
+			seg.Subject = ""
 		}
 		out = append(out, seg)
 	}

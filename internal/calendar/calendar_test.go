@@ -35,7 +35,7 @@ func TestNormalize(t *testing.T) {
 			[]Event{{Start: at(8, 0), End: at(18, 0), Status: OutOfOffice}, {Start: at(9, 0), End: at(10, 0), Status: Busy}},
 			[]Event{{Start: at(8, 0), End: at(18, 0), Status: OutOfOffice}}},
 		{"private hides subject",
-			[]Event{{Start: at(9, 0), End: at(10, 0), Status: Busy, Subject: "secret", Location: "x", Private: true}},
+			[]Event{{Start: at(9, 0), End: at(10, 0), Status: Busy, Subject: "secret", Private: true}},
 			[]Event{{Start: at(9, 0), End: at(10, 0), Status: Busy, Private: true}}},
 		{"gap kept",
 			[]Event{{Start: at(9, 0), End: at(9, 30), Status: Busy}, {Start: at(10, 0), End: at(10, 30), Status: WorkingElsewhere}},
@@ -50,15 +50,20 @@ func TestNormalize(t *testing.T) {
 	}
 }
 
-func TestAtAndNext(t *testing.T) {
-	a := Availability{Events: []Event{{Start: at(9, 0), End: at(10, 0), Status: Busy}, {Start: at(11, 0), End: at(12, 0), Status: OutOfOffice}}}
-	if a.At(at(9, 59)).Status != Busy || a.At(at(10, 0)).Status != Free {
+func TestAtAndItemsAt(t *testing.T) {
+	a := NewAvailability("a@x", []Event{
+		{Start: at(11, 0), End: at(12, 0), Status: OutOfOffice},
+		{Start: at(9, 0), End: at(10, 0), Status: Busy, Subject: "secret", Private: true},
+		{Start: at(9, 30), End: at(10, 30), Status: Busy},
+		{Start: at(8, 0), End: at(9, 0), Status: Free},
+	})
+	if a.At(at(9, 59)).Status != Busy || a.At(at(10, 30)).Status != Free {
 		t.Fatal("At boundaries wrong")
 	}
-	if e, ok := a.Next(at(10, 0), at(11, 5)); !ok || e.Status != OutOfOffice {
-		t.Fatal("Next missed the 11:00 event")
+	if got := a.ItemsAt(at(9, 45)); len(got) != 2 || got[0].Subject != "" || !got[1].Start.Equal(at(9, 30)) {
+		t.Fatalf("ItemsAt 9:45 = %+v, want both busy items, sorted, the private one without subject", got)
 	}
-	if _, ok := a.Next(at(10, 0), at(11, 0)); ok {
-		t.Fatal("Next must stop before limit")
+	if len(a.Items) != 3 || len(a.ItemsAt(at(10, 30))) != 0 {
+		t.Fatalf("items %+v: free dropped, end exclusive", a.Items)
 	}
 }

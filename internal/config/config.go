@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/ncrontab"
 )
 
@@ -27,7 +28,7 @@ type Config struct {
 	CertificatePath, CertificatePassword string
 	ManagedIdentity                      string
 	AuthorityHost                        string // AZURE_AUTHORITY_HOST
-	GraphBaseURL                         string // GRAPH_BASE_URL
+	GraphBaseURL                         string // GRAPH_BASE_URL (default graph.DefaultBaseURL)
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
 
@@ -45,7 +46,6 @@ type Config struct {
 const (
 	DefaultSchedule  = "0 */5 * * * *"
 	DefaultLookahead = 10 * time.Minute
-	DefaultGraphURL  = "https://graph.microsoft.com/v1.0"
 )
 
 // Load reads the settings through getenv and reports every problem at once, each naming its setting.
@@ -84,7 +84,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Port = "8080"
 	}
 	if c.GraphBaseURL == "" {
-		c.GraphBaseURL = DefaultGraphURL
+		c.GraphBaseURL = graph.DefaultBaseURL
 	}
 	if c.SyncSchedule == "" {
 		c.SyncSchedule = DefaultSchedule

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/calstatus/calstatus/internal/graph"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -20,7 +22,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StorageConnectionString != DevelopmentStorage || c.GraphBaseURL != DefaultGraphURL || c.SyncSchedule != DefaultSchedule ||
+	if c.StorageConnectionString != DevelopmentStorage || c.GraphBaseURL != graph.DefaultBaseURL || c.SyncSchedule != DefaultSchedule ||
 		c.Lookahead != DefaultLookahead || !c.TentativeAsBusy || c.Port != "8080" {
 		t.Fatalf("defaults: %+v", c)
 	}

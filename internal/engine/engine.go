@@ -2,16 +2,22 @@
 // availability, their current Mattermost status and custom status, what we stored about them, their
 // settings and the organisation's policy, to the changes to make and the state to keep.
 //
-// The rules:
+// The rules (see rules.go for the table):
 //   - busy (and tentative, unless configured otherwise) → Do Not Disturb until the meeting ends, and
 //     a custom status "In a meeting" expiring then;
 //   - out of office → Do Not Disturb and "Out of office until <date>";
 //   - working elsewhere → a custom status only;
-//   - free → give back the status the user had before we changed it and clear our custom status,
-//     each only if it is still the one we set;
-//   - manual choices win: once we handled an event we do not touch the user again for it, a user
-//     already in DND on their own is left alone (and not "restored" later), and a user's own custom
-//     status is never overwritten or cleared.
+//   - free → give back the status the user had before we changed it — exactly, manual flag
+//     included — and clear our custom status, each only if it is still the one we set;
+//   - manual choices win: we decide once per calendar item and never impose again for it, a user
+//     already in DND (or on automatic replies) is left alone, and a user's own custom status is
+//     never overwritten or cleared.
+//
+// How Mattermost v6 keeps a status shapes the rules (app/status.go, store/sqlstore/status_store.go):
+// `PUT status` stores away/offline as manual (activity never moves a manual status), dnd with an end
+// time remembers the current status as the one to return to, and Mattermost's own DND expiry gives
+// that status back as automatic. So an automatic away/offline is given back by letting our DND
+// expire, never by setting it; and dnd is never set on top of dnd (it would remember "dnd").
 package engine
 
 import (
@@ -28,6 +34,9 @@ const (
 	Away    = "away"
 	Offline = "offline"
 	DND     = "dnd"
+	// OutOfOffice is Mattermost's status while a user's automatic replies are on: setting any other
+	// status turns them off, so calstatus never touches it.
+	OutOfOffice = "ooo"
 )
 
 // Emojis of the custom statuses calstatus sets.
@@ -37,6 +46,10 @@ const (
 	ElsewhereEmoji = "house"
 )
 
+// ExpiryGrace is how long after a DND's end Mattermost may still show it: its expiry job runs every
+// five minutes. A DND with an unknown end still showing after its end plus this is not ours.
+const ExpiryGrace = 10 * time.Minute
+
 // CustomStatus is a Mattermost custom status.
 type CustomStatus struct {
 	Emoji, Text string
@@ -45,54 +58,40 @@ type CustomStatus struct {
 
 // Current is the user's state in Mattermost right now.
 type Current struct {
-	Status     string
+	Status string
+	Manual bool
+	// DNDEndTime is when Mattermost ends the DND. Zero means none — or unknown: Mattermost reports 0
+	// for a status row read past its cache (after a restart, beyond its cache size).
 	DNDEndTime time.Time
-	// Custom is the user's custom status, nil if none (or expired).
+	// Custom is the user's custom status, nil if none. One that expired by Now counts as none,
+	// unless it is ours: Mattermost keeps expired ones, so calstatus clears its own.
 	Custom *CustomStatus
 }
 
 // State is what calstatus remembers of a user between cycles. The zero value means "nothing held".
 type State struct {
-	// PrevStatus is the status the user had before we changed it; SetStatus what we set (empty when
-	// we did not change the status, or the user has since taken it over); DNDEnd the DND end time we
-	// gave Mattermost, which tells our DND from one the user picked again themselves.
-	PrevStatus, SetStatus string
-	DNDEnd                time.Time
-	// CustomEmoji and CustomText are the custom status we set (empty when we set none), so we
-	// clear only our own.
+	// PrevStatus and PrevManual are the status the user had before we set DND and whether they had
+	// set it by hand: what we give back.
+	PrevStatus string
+	PrevManual bool
+	// SetStatus is what of ours Mattermost shows: DND (until DNDEnd), or PrevStatus set by hand on
+	// the way into a DND that then failed ("pinned": an automatic status we must still give back).
+	// Empty when we hold no status.
+	SetStatus string
+	DNDEnd    time.Time
+	// CustomEmoji, CustomText and CustomUntil are the custom status we set (empty when none), so we
+	// clear only our own, and tell its expiry from the user removing it.
 	CustomEmoji, CustomText string
-	// EventKey identifies the event we handled: we act once per event and never again, so a user who
-	// overrides us mid-meeting keeps their choice.
-	EventKey string
-	// Until is when the handled event ends.
+	CustomUntil             time.Time
+	// Handled lists the calendar items we made our one decision for (see marks.go), each kept until
+	// it ends, with what the user overrode.
+	Handled string
+	// Until is when the last handled item ends (old state is purged a day later).
 	Until time.Time
 }
 
 // Held reports whether there is anything stored.
 func (s State) Held() bool { return s != State{} }
-
-func (s State) ownsStatus(cur Current) bool {
-	if s.SetStatus == "" || cur.Status != s.SetStatus {
-		return false
-	}
-	return s.SetStatus != DND || cur.DNDEndTime.Equal(s.DNDEnd)
-}
-
-// takenOver drops from the state what the user has changed since we set it: from then on it is
-// theirs, even if they later pick the same status again.
-func (s State) takenOver(cur Current) State {
-	if s.SetStatus != "" && !s.ownsStatus(cur) {
-		s.PrevStatus, s.SetStatus, s.DNDEnd = "", "", time.Time{}
-	}
-	if s.CustomText != "" && !s.ownsCustom(cur) {
-		s.CustomEmoji, s.CustomText = "", ""
-	}
-	return s
-}
-
-func (s State) ownsCustom(cur Current) bool {
-	return s.CustomText != "" && cur.Custom != nil && cur.Custom.Text == s.CustomText && cur.Custom.Emoji == s.CustomEmoji
-}
 
 // Settings are one user's choices (the user-controls issue fills them in).
 type Settings struct {
@@ -117,13 +116,14 @@ var DefaultPolicy = Policy{TentativeAsBusy: true}
 
 // StatusUpdate is a status to set.
 type StatusUpdate struct {
+	// Via, when set, is set first: dnd must never be set on top of dnd (Mattermost would remember
+	// "dnd" as the status to return to), so a DND is extended or shortened through the status to
+	// give back.
+	Via    string
 	Status string
-	// DNDEndTime, for dnd, is when Mattermost itself ends the DND, so it ends on time even if
-	// calstatus is down.
+	// DNDEndTime, for dnd, is when Mattermost itself ends the DND (giving PrevStatus back as
+	// automatic). A time already past shortens the DND: Mattermost's expiry job ends it shortly.
 	DNDEndTime time.Time
-	// ResetTo, when set, is set first: extending a DND we set must not make Mattermost remember
-	// "dnd" as the status to return to.
-	ResetTo string
 }
 
 // Decision is the outcome for one user.
@@ -131,7 +131,8 @@ type Decision struct {
 	SetStatus   *StatusUpdate
 	SetCustom   *CustomStatus
 	ClearCustom bool
-	// NewState is what to store; SaveState false means the stored state is already right.
+	// NewState is what to store once every change is made; SaveState false means the stored state
+	// is already right. Applied gives the state for a partly failed change.
 	NewState  State
 	SaveState bool
 	// Notify is a message for the user ("" for none).
@@ -141,29 +142,6 @@ type Decision struct {
 
 // Changes reports whether the decision changes anything in Mattermost.
 func (d Decision) Changes() bool { return d.SetStatus != nil || d.SetCustom != nil || d.ClearCustom }
-
-// EventKey names an event by its status and start, which is what free/busy tells us of it.
-func EventKey(e calendar.Event) string {
-	return fmt.Sprintf("%s@%d", e.Status, e.Start.Unix())
-}
-
-// treatment is what a calendar status asks for.
-type treatment struct{ dnd, custom bool }
-
-func (p Policy) treat(s calendar.Status) treatment {
-	switch s {
-	case calendar.Busy, calendar.OutOfOffice:
-		return treatment{dnd: true, custom: true}
-	case calendar.Tentative:
-		return treatment{dnd: p.TentativeAsBusy, custom: p.TentativeAsBusy}
-	case calendar.WorkingElsewhere:
-		return treatment{custom: true}
-	}
-	return treatment{}
-}
-
-// Handled reports whether calstatus acts on the period e (an event it would treat).
-func (p Policy) Handled(e calendar.Event) bool { return p.treat(e.Status) != treatment{} }
 
 // Input is everything Decide looks at.
 type Input struct {
@@ -177,82 +155,263 @@ type Input struct {
 
 // Decide applies the rules for one user.
 func Decide(in Input) Decision {
-	ev := in.Availability.At(in.Now)
-	t := in.Policy.treat(ev.Status)
-	if in.Settings.Disabled || t == (treatment{}) {
-		return giveBack(in, "free")
+	now, cur, p := in.Now, in.Current, in.Policy
+	old := in.State
+	st := old
+	if cur.Custom != nil && !cur.Custom.ExpiresAt.IsZero() && !cur.Custom.ExpiresAt.After(now) && !ownsCustom(st, cur) {
+		cur.Custom = nil // clients hide an expired one (Mattermost keeps it); ours is cleared below
 	}
-	st, cur := in.State, in.Current
-	key := EventKey(ev)
-	if st.EventKey == key {
-		if kept := st.takenOver(cur); kept != st {
-			return Decision{NewState: kept, SaveState: true, Reason: "event already handled; the user took over"}
+	marks := parseMarks(st.Handled).pruned(in.Availability, now)
+	var why []string
+	var d0 *StatusUpdate
+
+	// What of ours does Mattermost still show?
+	switch statusHold(st, cur, now) {
+	case holdEnded:
+		// Mattermost's expiry gave the previous status back, as automatic; one the user had set by
+		// hand is set again, so it is exactly theirs (a DND whose end we could not read ends so).
+		if st.PrevManual {
+			d0 = &StatusUpdate{Status: st.PrevStatus}
 		}
-		return Decision{Reason: "event already handled"}
+		st.SetStatus, st.DNDEnd = "", time.Time{}
+	case holdLost:
+		// The user changed it: theirs from now on, for every item we handled.
+		st.PrevStatus, st.PrevManual, st.SetStatus, st.DNDEnd = "", false, "", time.Time{}
+		marks = marks.override(true, false)
+		why = append(why, "the user changed the status")
+	}
+	if st.CustomText != "" && !ownsCustom(st, cur) {
+		if st.CustomUntil.IsZero() || st.CustomUntil.After(now) {
+			marks = marks.override(false, true)
+			why = append(why, "the user changed the custom status")
+		}
+		st.CustomEmoji, st.CustomText, st.CustomUntil = "", "", time.Time{}
 	}
 
-	d := Decision{SaveState: true, Reason: string(ev.Status)}
-	next := State{EventKey: key, Until: ev.End}
+	d := Decision{SetStatus: d0}
 	var did []string
-	switch {
-	case t.dnd && st.ownsStatus(cur):
-		// From one of our events straight into the next: keep what the user had before.
-		end := dndEnd(in.Availability, ev, in.Policy)
-		next.PrevStatus, next.SetStatus, next.DNDEnd = st.PrevStatus, DND, end
-		if !cur.DNDEndTime.Equal(end) {
-			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end, ResetTo: st.PrevStatus}
-			did = append(did, "Do Not Disturb until "+clock(end, in.Policy))
-		}
-	case t.dnd && cur.Status == DND:
-		// The user chose DND themselves: leave it, and never "restore" anything for it.
-	case t.dnd:
-		end := dndEnd(in.Availability, ev, in.Policy)
-		next.PrevStatus, next.SetStatus, next.DNDEnd = cur.Status, DND, end
-		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
-		did = append(did, "Do Not Disturb until "+clock(end, in.Policy))
-	case st.ownsStatus(cur) && st.PrevStatus != cur.Status:
-		// A DND event gave way to one that asks for none (working elsewhere).
-		d.SetStatus = &StatusUpdate{Status: st.PrevStatus}
-		did = append(did, "status back to "+st.PrevStatus)
+	next := st
+	if in.Settings.Disabled {
+		marks = nil
+	}
+	covering := in.Availability.ItemsAt(now)
+	if in.Settings.Disabled {
+		covering = nil
+	}
+	ev := in.Availability.At(now)
+	t := p.treat(ev.Status)
+	if in.Settings.Disabled {
+		t = treatment{}
 	}
 
-	if t.custom {
-		want := customFor(ev, in.Policy)
+	// Status.
+	held := statusHold(st, cur, now)
+	switch {
+	case t.dnd && (held == holdDND || held == holdPinned):
+		end := dndEnd(in.Availability, ev, p)
 		switch {
-		case st.ownsCustom(cur) && sameCustom(*cur.Custom, want):
-			next.CustomEmoji, next.CustomText = want.Emoji, want.Text
-		case st.ownsCustom(cur) || cur.Custom == nil:
-			next.CustomEmoji, next.CustomText = want.Emoji, want.Text
-			d.SetCustom = &want
-			did = append(did, fmt.Sprintf("custom status %q", want.Text))
-		default:
-			// The user's own custom status stays.
+		case held == holdPinned:
+			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
+		case cur.DNDEndTime.IsZero():
+			// Unknown end (a status read past Mattermost's cache): never write over a DND that may
+			// be the user's; ours ends at its time and the next item sets it again.
+		case endChanged(cur.DNDEndTime, end, ev.FromView):
+			d.SetStatus = &StatusUpdate{Via: st.PrevStatus, Status: DND, DNDEndTime: end}
 		}
+		if d.SetStatus != nil {
+			next.SetStatus, next.DNDEnd = DND, end
+			why = append(why, "DND extended to "+end.Format(time.RFC3339))
+		}
+	case t.dnd && marks.mayImpose(covering, p, true):
+		if cur.Status == DND || cur.Status == OutOfOffice {
+			// The user's own DND, or automatic replies (setting a status would turn them off).
+			marks = marks.add(covering, p, true, false)
+			why = append(why, "left alone: "+cur.Status+" already")
+			break
+		}
+		end := dndEnd(in.Availability, ev, p)
+		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
+		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
+		did = append(did, "Do Not Disturb until "+clock(end, p))
+	case !t.dnd && held != holdNone:
+		d.SetStatus, next = giveBack(next, cur, now, held)
+		why = append(why, "status given back")
 	}
+
+	// Custom status: the highest-priority item the user has not overridden decides it.
+	mine := ownsCustom(st, cur)
+	item, may := marks.pick(covering, p, false)
+	switch {
+	case may:
+		period := ev
+		if period.Status != item.Status {
+			period = item // a higher-priority item was overridden
+		}
+		want := customFor(period, p)
+		switch {
+		case mine && sameCustom(*cur.Custom, want, period.FromView):
+		case mine || cur.Custom == nil:
+			d.SetCustom = &want
+			next.CustomEmoji, next.CustomText, next.CustomUntil = want.Emoji, want.Text, want.ExpiresAt
+			if !mine {
+				did = append(did, fmt.Sprintf("custom status %q", want.Text))
+			}
+		default:
+			marks = marks.add(covering, p, false, true) // the user's own custom status stays
+		}
+	case mine:
+		d.ClearCustom = true
+		next.CustomEmoji, next.CustomText, next.CustomUntil = "", "", time.Time{}
+	}
+
+	marks = marks.add(covering, p, false, false)
+	next.Handled = marks.String()
+	if next.SetStatus == "" && next.DNDEnd.IsZero() {
+		next.PrevStatus, next.PrevManual = "", false
+	}
+	next.Until = next.latest()
 	d.NewState = next
-	if in.Policy.Notify && len(did) > 0 {
+	d.SaveState = next != old
+	if p.Notify && len(did) > 0 {
 		d.Notify = fmt.Sprintf("calstatus set your %s, from your calendar. It ends by itself; if you change it, calstatus leaves it alone for this event.",
 			strings.Join(did, " and "))
 	}
+	d.Reason = reason(ev, did, why)
 	return d
 }
 
-// giveBack returns what we hold: the previous status and our custom status, each only if the user
-// has not changed it since, and forgets the event.
-func giveBack(in Input, reason string) Decision {
-	st, cur := in.State, in.Current
-	if !st.Held() {
-		return Decision{Reason: reason}
+// hold is what Mattermost shows of a status we set.
+type hold int
+
+const (
+	holdNone   hold = iota
+	holdDND         // our DND
+	holdPinned      // PrevStatus, set by hand by us (a DND change half done)
+	holdEnded       // Mattermost's expiry ended our DND and gave PrevStatus back
+	holdLost        // the user changed it
+)
+
+func statusHold(st State, cur Current, now time.Time) hold {
+	switch {
+	case st.SetStatus == "":
+		return holdNone
+	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.Equal(st.DNDEnd):
+		return holdDND
+	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.IsZero():
+		// Unknown end: ours until Mattermost would have ended it; then the user's.
+		if now.Before(st.DNDEnd.Add(ExpiryGrace)) {
+			return holdDND
+		}
+		return holdLost
+	case st.SetStatus == DND && cur.Status == st.PrevStatus && !cur.Manual && !now.Before(st.DNDEnd):
+		return holdEnded
+	case st.SetStatus != DND && cur.Status == st.SetStatus && (cur.Manual || cur.Status == Online):
+		return holdPinned
 	}
-	d := Decision{SaveState: true, Reason: reason + ": give back"}
-	if st.ownsStatus(cur) && st.PrevStatus != "" && st.PrevStatus != cur.Status {
-		d.SetStatus = &StatusUpdate{Status: st.PrevStatus}
-	}
-	if st.ownsCustom(cur) {
-		d.ClearCustom = true
-	}
-	return d
+	return holdLost
 }
+
+// giveBack returns the status we hold, exactly: online (never manual) and a status the user had
+// set by hand are set back; an automatic away/offline is left to Mattermost's DND expiry, which
+// gives it back as automatic (shortening our DND first if the event ended early).
+func giveBack(next State, cur Current, now time.Time, held hold) (*StatusUpdate, State) {
+	prev := next.PrevStatus
+	exact := prev == Online || next.PrevManual
+	forget := func(s State) State {
+		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = "", false, "", time.Time{}
+		return s
+	}
+	switch {
+	case held == holdPinned && exact:
+		return nil, forget(next)
+	case held == holdPinned:
+		return &StatusUpdate{Status: DND, DNDEndTime: now}, forget(next)
+	case cur.DNDEndTime.IsZero():
+		// Unknown end: no write over a DND that may be the user's; Mattermost ends ours.
+		return nil, next
+	case exact:
+		return &StatusUpdate{Status: prev}, forget(next)
+	case now.Before(next.DNDEnd):
+		return &StatusUpdate{Via: prev, Status: DND, DNDEndTime: now}, forget(next)
+	}
+	// Our DND is over: Mattermost's expiry gives the automatic status back; keep watching until it has.
+	return nil, next
+}
+
+// Result says which parts of a decision were applied in Mattermost.
+type Result struct {
+	Via, Status, Custom bool
+}
+
+// Applied is the state to store after applying d partly: what was not done is as before (old), so
+// the next run decides it again; a Via set without its DND leaves a pinned status to give back.
+func Applied(old State, d Decision, r Result) State {
+	s := d.NewState
+	statusFailed := d.SetStatus != nil && !r.Status
+	customFailed := (d.SetCustom != nil || d.ClearCustom) && !r.Custom
+	if !statusFailed && !customFailed {
+		return s
+	}
+	s.Handled = old.Handled // the items are decided again
+	if statusFailed {
+		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = old.PrevStatus, old.PrevManual, old.SetStatus, old.DNDEnd
+		if r.Via && d.SetStatus.Via != "" {
+			s.SetStatus, s.DNDEnd = d.SetStatus.Via, time.Time{}
+			if s.PrevStatus == "" {
+				s.PrevStatus = d.SetStatus.Via
+			}
+		}
+	}
+	if customFailed {
+		s.CustomEmoji, s.CustomText, s.CustomUntil = old.CustomEmoji, old.CustomText, old.CustomUntil
+	}
+	s.Until = s.latest()
+	return s
+}
+
+// latest is when the last thing held ends: a handled item, our DND, our custom status.
+func (s State) latest() time.Time {
+	u := parseMarks(s.Handled).until()
+	for _, t := range []time.Time{s.DNDEnd, s.CustomUntil} {
+		if t.After(u) {
+			u = t
+		}
+	}
+	return u
+}
+
+// Claim is a decision stored before it is applied, so that a crash or a concurrent delivery between
+// storing and applying never reads as the user's own change.
+type Claim struct {
+	// Owner is the run applying it; Until is when that run has surely stopped.
+	Owner string
+	Until time.Time
+	// Prev is the state before the claim.
+	Prev State
+}
+
+// Resolve is the state to decide from when a claim (intended) was stored and its owner is gone:
+// the claim if Mattermost shows it applied, otherwise the state before it.
+func Resolve(intended State, c Claim, cur Current, now time.Time) State {
+	switch statusHold(intended, cur, now) {
+	case holdDND, holdPinned:
+		return intended
+	}
+	if intended.SetStatus == "" && ownsCustom(intended, cur) {
+		return intended
+	}
+	return c.Prev
+}
+
+func ownsCustom(s State, cur Current) bool {
+	return s.CustomText != "" && cur.Custom != nil && cur.Custom.Text == s.CustomText && cur.Custom.Emoji == s.CustomEmoji
+}
+
+// ViewMargin is added to the end of a period read from the availability view: the view stops at the
+// asked window, so its end is often only the window's. A DND or custom status for it lasts that much
+// longer (it is given back as soon as the view shows the user free) instead of being renewed every
+// cycle.
+const ViewMargin = time.Hour
 
 // dndEnd is the end of the run of DND-worthy periods that starts with ev, so back-to-back meetings
 // get one DND that Mattermost ends at the right time.
@@ -263,32 +422,28 @@ func dndEnd(a calendar.Availability, ev calendar.Event, p Policy) time.Time {
 			end = e.End
 		}
 	}
+	if ev.FromView {
+		end = end.Add(ViewMargin)
+	}
 	return end
 }
 
-func sameCustom(a, b CustomStatus) bool {
-	return a.Emoji == b.Emoji && a.Text == b.Text && a.ExpiresAt.Equal(b.ExpiresAt)
+// endChanged reports whether a DND or custom status ending at have must be renewed to end at want:
+// a view period's end only ever moves later with the window, so it is renewed once past.
+func endChanged(have, want time.Time, fromView bool) bool {
+	if fromView {
+		return have.Before(want.Add(-ViewMargin))
+	}
+	return !have.Equal(want)
 }
 
-func customFor(ev calendar.Event, p Policy) CustomStatus {
-	switch ev.Status {
-	case calendar.OutOfOffice:
-		until := day(ev.End, p)
-		if ev.End.Sub(ev.Start) < 24*time.Hour { // a short absence: the time says more than the date
-			until = clock(ev.End, p)
-		}
-		return CustomStatus{Emoji: OOFEmoji, Text: "Out of office until " + until, ExpiresAt: ev.End}
-	case calendar.WorkingElsewhere:
-		return CustomStatus{Emoji: ElsewhereEmoji, Text: "Working elsewhere", ExpiresAt: ev.End}
-	}
-	text := "In a meeting"
-	if p.ShowSubject && !ev.Private && strings.TrimSpace(ev.Subject) != "" {
-		text += ": " + strings.TrimSpace(ev.Subject)
-	}
-	if r := []rune(text); len(r) > 100 { // Mattermost's limit
-		text = string(r[:99]) + "…"
-	}
-	return CustomStatus{Emoji: MeetingEmoji, Text: text, ExpiresAt: ev.End}
+func sameCustom(have, want CustomStatus, fromView bool) bool {
+	return have.Emoji == want.Emoji && have.Text == want.Text && !endChanged(have.ExpiresAt, want.ExpiresAt, fromView)
+}
+
+func reason(ev calendar.Event, did, why []string) string {
+	parts := append([]string{string(ev.Status)}, did...)
+	return strings.Join(append(parts, why...), "; ")
 }
 
 func (p Policy) loc() *time.Location {
@@ -302,20 +457,23 @@ func day(t time.Time, p Policy) string   { return t.In(p.loc()).Format("Mon 2 Ja
 func clock(t time.Time, p Policy) string { return t.In(p.loc()).Format("15:04 MST") }
 
 // Transitions returns the times in (from, to] at which the decision for a user may change: the
-// boundaries of the periods calstatus handles. The worker schedules a delayed run at each, so
-// statuses change on time rather than at the next cycle.
+// bounds of the items calstatus handles. The worker schedules a delayed run at each, so statuses
+// change on time rather than at the next cycle.
 func Transitions(a calendar.Availability, p Policy, from, to time.Time) []time.Time {
 	var out []time.Time
+	seen := map[time.Time]bool{}
 	add := func(t time.Time) {
-		if t.After(from) && !t.After(to) && (len(out) == 0 || !out[len(out)-1].Equal(t)) {
+		if t.After(from) && !t.After(to) && !seen[t] {
+			seen[t] = true
 			out = append(out, t)
 		}
 	}
-	for _, e := range a.Events {
+	for _, e := range a.Items {
 		if p.Handled(e) {
 			add(e.Start)
 			add(e.End)
 		}
 	}
+	sortTimes(out)
 	return out
 }

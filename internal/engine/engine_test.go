@@ -18,188 +18,262 @@ var (
 	mine    = &CustomStatus{Emoji: "coffee", Text: "lunch"}
 )
 
-func av(evs ...calendar.Event) calendar.Availability { return calendar.Availability{Events: evs} }
+func av(evs ...calendar.Event) calendar.Availability { return calendar.NewAvailability("u@x", evs) }
 
 func ev(s calendar.Status) calendar.Event {
 	return calendar.Event{Start: meeting.Start, End: meeting.End, Status: s, Subject: "Planning"}
 }
 
-// ours is the state after calstatus handled the meeting for a user who was away.
-var ours = State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}
+func handled(evs ...calendar.Event) string {
+	return marks(nil).add(evs, DefaultPolicy, false, false).String()
+}
+
+// ours is the state after calstatus handled the meeting for a user who was automatically away.
+var ours = State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting",
+	CustomUntil: meeting.End, Handled: handled(meeting), Until: meeting.End}
 
 // ourDND is Mattermost showing the DND we set for the meeting.
-var ourDND = Current{Status: DND, DNDEndTime: meeting.End, Custom: &inMtg}
+var ourDND = Current{Status: DND, Manual: true, DNDEndTime: meeting.End, Custom: &inMtg}
 
 func TestDecide(t *testing.T) {
+	after := meeting.End.Add(time.Minute)
+	manualAway := ours
+	manualAway.PrevManual = true
+	wentOnline := ours
+	wentOnline.PrevStatus = Online
 	tests := []struct {
-		name   string
-		in     Input
-		want   Decision // Reason and Notify are not compared
-		notify bool
+		name string
+		in   Input
+		want Decision // Reason and Notify are not compared
 	}{
 		{name: "free, nothing held", in: Input{Now: t0, Current: Current{Status: Online}}},
-		{name: "busy → dnd until end + In a meeting",
+		{name: "busy → dnd until end + In a meeting, remembering an automatic away",
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true,
 				NewState: ours}},
-		{name: "busy with subject shown",
-			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: true, ShowSubject: true}},
-			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End},
-				SetCustom: &CustomStatus{Emoji: MeetingEmoji, Text: "In a meeting: Planning", ExpiresAt: meeting.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting: Planning", EventKey: EventKey(meeting), Until: meeting.End}}},
+		{name: "busy: a manual away is remembered as manual",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away, Manual: true}},
+			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true,
+				NewState: manualAway}},
 		{name: "private meeting never shows its subject",
 			in: Input{Now: t0, Availability: av(calendar.Event{Start: meeting.Start, End: meeting.End, Status: calendar.Busy, Subject: "Secret", Private: true}),
 				Current: Current{Status: Away}, Policy: Policy{ShowSubject: true}},
-			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true, NewState: ours}},
-		{name: "tentative like busy",
-			in: Input{Now: t0, Availability: av(ev(calendar.Tentative)), Current: Current{Status: Away}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(ev(calendar.Tentative)), Until: meeting.End}}},
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, CustomEmoji: MeetingEmoji, CustomText: "In a meeting",
+					CustomUntil: meeting.End, Handled: handled(calendar.Event{Start: meeting.Start, End: meeting.End, Status: calendar.Busy}), Until: meeting.End}}},
 		{name: "tentative ignored when configured",
-			in: Input{Now: t0, Availability: av(ev(calendar.Tentative)), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: false}}},
-		{name: "out of office → dnd + until date",
-			in: Input{Now: oof.Start, Availability: av(oof), Current: Current{Status: Online}},
-			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: oof.End},
-				SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
+			in: Input{Now: t0, Availability: av(ev(calendar.Tentative)), Current: Current{Status: Away}, Policy: Policy{Location: time.UTC}}},
 		{name: "working elsewhere → custom status only",
 			in: Input{Now: t0, Availability: av(ev(calendar.WorkingElsewhere)), Current: Current{Status: Online}},
 			want: Decision{SetCustom: &CustomStatus{Emoji: ElsewhereEmoji, Text: "Working elsewhere", ExpiresAt: meeting.End}, SaveState: true,
-				NewState: State{CustomEmoji: ElsewhereEmoji, CustomText: "Working elsewhere", EventKey: EventKey(ev(calendar.WorkingElsewhere)), Until: meeting.End}}},
+				NewState: State{CustomEmoji: ElsewhereEmoji, CustomText: "Working elsewhere", CustomUntil: meeting.End,
+					Handled: handled(ev(calendar.WorkingElsewhere)), Until: meeting.End}}},
 		{name: "already handled: nothing",
 			in: Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours}},
-		{name: "user overrode status mid-meeting: not touched again, and it is theirs from now on",
-			in:   Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: &inMtg}, State: ours},
-			want: Decision{SaveState: true, NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}}},
-		{name: "user picked DND again themselves: theirs, not ours",
-			in:   Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Custom: mine}, State: ours},
-			want: Decision{SaveState: true, NewState: State{EventKey: EventKey(meeting), Until: meeting.End}}},
-		{name: "user already dnd on their own: status left, custom set",
-			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND}},
+		{name: "after a cache miss our DND reads without end: still ours, nothing written",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: ours}},
+		{name: "user overrode status mid-meeting: not touched again, and theirs from now on",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: &inMtg}, State: ours},
+			want: Decision{SaveState: true, NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End,
+				Handled: marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, false).String(), Until: meeting.End}}},
+		{name: "user already dnd on their own: status left, custom set, the meeting marked as theirs",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Manual: true}},
 			want: Decision{SetCustom: &inMtg, SaveState: true,
-				NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: EventKey(meeting), Until: meeting.End}}},
-		{name: "user's own custom status kept, dnd still set",
+				NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End,
+					Handled: marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, false).String(), Until: meeting.End}}},
+		{name: "automatic replies (ooo): status never touched",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: OutOfOffice, Manual: true}},
+			want: Decision{SetCustom: &inMtg, SaveState: true,
+				NewState: State{CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End,
+					Handled: marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, false).String(), Until: meeting.End}}},
+		{name: "user's own custom status stays",
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online, Custom: mine}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SaveState: true,
-				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End, EventKey: EventKey(meeting), Until: meeting.End}}},
-		{name: "back to back busy → oof: one dnd to the end, custom text follows",
-			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: Current{Status: DND, DNDEndTime: oof.End, Custom: &inMtg}, State: withDNDEnd(ours, oof.End)},
-			want: Decision{SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
-		{name: "meeting extended: dnd re-set through the previous status",
-			in: Input{Now: oof.Start, Availability: av(meeting, oof), Current: ourDND, State: ours},
-			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: oof.End, ResetTo: Away},
-				SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Wed 25 Nov", ExpiresAt: oof.End}, SaveState: true,
-				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Wed 25 Nov", EventKey: EventKey(oof), Until: oof.End}}},
-		{name: "free → restore and clear ours",
-			in:   Input{Now: meeting.End, Availability: av(meeting), Current: ourDND, State: ours},
+				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End,
+					Handled: marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, false, true).String(), Until: meeting.End}}},
+		{name: "end: an automatic away is left to Mattermost's DND expiry (no write, still watched)",
+			in: Input{Now: meeting.End, Current: ourDND, State: ours},
+			want: Decision{ClearCustom: true, SaveState: true,
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End, Until: meeting.End}}},
+		{name: "after Mattermost's expiry gave the automatic away back: forgotten",
+			in:   Input{Now: after, Current: Current{Status: Away}, State: State{PrevStatus: Away, SetStatus: DND, DNDEnd: meeting.End}},
+			want: Decision{SaveState: true}},
+		{name: "end: online is given back exactly, on time",
+			in:   Input{Now: meeting.End, Current: ourDND, State: wentOnline},
+			want: Decision{SetStatus: &StatusUpdate{Status: Online}, ClearCustom: true, SaveState: true}},
+		{name: "end: a manual away is given back exactly (manual), on time",
+			in:   Input{Now: meeting.End, Current: ourDND, State: manualAway},
 			want: Decision{SetStatus: &StatusUpdate{Status: Away}, ClearCustom: true, SaveState: true}},
-		{name: "free, user changed both → nothing given back",
-			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: Online, Custom: mine}, State: ours},
+		{name: "early end (cancelled): an automatic away is given back by shortening our DND through it",
+			in:   Input{Now: t0, Current: ourDND, State: ours},
+			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true}},
+		{name: "early end with an unknown DND end: no write over a DND that may be the user's",
+			in: Input{Now: t0, Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: wentOnline},
+			want: Decision{ClearCustom: true, SaveState: true,
+				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End, Until: meeting.End}}},
+		{name: "unknown DND end still showing long after ours ended: the user's",
+			in:   Input{Now: meeting.End.Add(ExpiryGrace), Current: Current{Status: DND, Manual: true}, State: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End}},
 			want: Decision{SaveState: true}},
-		{name: "free, Mattermost already ended our DND and custom status",
-			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: Away}, State: ours},
-			want: Decision{SaveState: true}},
-		{name: "free after the user's own dnd → not restored",
-			in:   Input{Now: meeting.End, Availability: av(meeting), Current: Current{Status: DND}, State: State{EventKey: EventKey(meeting), Until: meeting.End}},
-			want: Decision{SaveState: true}},
-		{name: "disabled user: give back mid-meeting",
-			in:   Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Disabled: true}},
-			want: Decision{SetStatus: &StatusUpdate{Status: Away}, ClearCustom: true, SaveState: true}},
-		{name: "notify tells what changed",
-			in:     Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: Policy{TentativeAsBusy: true, Notify: true}},
-			want:   Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true, NewState: ours},
-			notify: true},
+		{name: "expiry ended a DND whose end we could not read: a manual previous status is set again",
+			in:   Input{Now: after, Current: Current{Status: Away}, State: State{PrevStatus: Away, PrevManual: true, SetStatus: DND, DNDEnd: meeting.End}},
+			want: Decision{SetStatus: &StatusUpdate{Status: Away}, SaveState: true}},
+		{name: "pinned (a DND change half done): DND set without going through it again",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away, Manual: true, Custom: &inMtg},
+				State: State{PrevStatus: Away, SetStatus: Away, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End}},
+			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SaveState: true, NewState: ours}},
+		{name: "pinned automatic away after the event: unpinned through a DND that Mattermost ends at once",
+			in:   Input{Now: after, Current: Current{Status: Away, Manual: true}, State: State{PrevStatus: Away, SetStatus: Away}},
+			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: after}, SaveState: true}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if tc.in.Policy == (Policy{}) && !strings.Contains(tc.name, "configured") {
+			if tc.in.Policy == (Policy{}) {
 				tc.in.Policy = DefaultPolicy
 			}
 			got := Decide(tc.in)
-			if (got.Notify != "") != tc.notify {
-				t.Fatalf("notify = %q", got.Notify)
-			}
 			got.Reason, got.Notify = "", ""
-			if g, w := fmt.Sprintf("%+v", show(got)), fmt.Sprintf("%+v", show(tc.want)); g != w {
-				t.Fatalf("\n got  %s\n want %s", g, w)
+			if show(got) != show(tc.want) {
+				t.Fatalf("got  %s\nwant %s", show(got), show(tc.want))
 			}
 		})
 	}
 }
 
-func withDNDEnd(s State, end time.Time) State { s.DNDEnd = end; return s }
-
 func show(d Decision) string {
-	s := fmt.Sprintf("save=%v state=%+v clear=%v", d.SaveState, d.NewState, d.ClearCustom)
+	s := "save=false"
+	if d.SaveState {
+		s = fmt.Sprintf("save=true state=%+v", d.NewState)
+	}
 	if d.SetStatus != nil {
 		s += fmt.Sprintf(" status=%+v", *d.SetStatus)
 	}
 	if d.SetCustom != nil {
 		s += fmt.Sprintf(" custom=%+v", *d.SetCustom)
 	}
+	if d.ClearCustom {
+		s += " clear-custom"
+	}
 	return s
 }
 
-// TestInvariants runs every combination of calendar, status, custom status, stored state and
-// policy, and checks the rules that must hold whatever the case.
+func TestExtensionGoesThroughThePreviousStatus(t *testing.T) {
+	// A second meeting enters the lookahead while we hold DND for the first: the DND is extended,
+	// through the status to give back, so Mattermost never remembers "dnd"; no second message.
+	next := calendar.Event{Start: meeting.End, End: meeting.End.Add(time.Hour), Status: calendar.Busy}
+	in := Input{Now: t0, Availability: av(meeting, next), Current: ourDND, State: ours, Policy: Policy{TentativeAsBusy: true, Notify: true}}
+	d := Decide(in)
+	if d.SetStatus == nil || d.SetStatus.Via != Away || d.SetStatus.Status != DND || !d.SetStatus.DNDEndTime.Equal(next.End) || d.Notify != "" {
+		t.Fatalf("want DND extended through away to %v without a message: %s notify=%q", next.End, show(d), d.Notify)
+	}
+	// When the second meeting starts, it is new but nothing needs doing (the custom status follows).
+	in.Now, in.State, in.Current = next.Start, d.NewState, Current{Status: DND, Manual: true, DNDEndTime: next.End, Custom: &inMtg}
+	d = Decide(in)
+	if d.SetStatus != nil || d.SetCustom == nil || !d.SetCustom.ExpiresAt.Equal(next.End) {
+		t.Fatalf("at the second meeting: %s", show(d))
+	}
+}
+
+func TestInterruptedWorkingElsewhere(t *testing.T) {
+	// Working elsewhere all day, a meeting in the middle: the working-elsewhere custom status the
+	// user removed does not come back after the meeting; one they kept does.
+	day := calendar.Event{Start: t0.Add(-time.Hour), End: t0.Add(6 * time.Hour), Status: calendar.WorkingElsewhere}
+	mtg := calendar.Event{Start: t0.Add(time.Hour), End: t0.Add(2 * time.Hour), Status: calendar.Busy}
+	a := av(day, mtg)
+	for _, removed := range []bool{true, false} {
+		sim := &mmSim{status: Online}
+		var st State
+		step := func(now time.Time) Decision {
+			d := Decide(Input{Now: now, Availability: a, Current: sim.current(), State: st, Policy: DefaultPolicy})
+			sim.apply(d, now)
+			st = d.NewState
+			return d
+		}
+		step(t0)
+		if sim.custom == nil || sim.custom.Emoji != ElsewhereEmoji {
+			t.Fatalf("working elsewhere not shown: %+v", sim.custom)
+		}
+		if removed {
+			sim.custom = nil
+			step(t0.Add(30 * time.Minute))
+		}
+		step(mtg.Start)
+		if sim.status != DND || sim.custom == nil || sim.custom.Emoji != MeetingEmoji {
+			t.Fatalf("meeting not applied (removed=%v): %s %+v", removed, sim.status, sim.custom)
+		}
+		step(mtg.End)
+		sim.expire(mtg.End)
+		step(mtg.End.Add(5 * time.Minute))
+		if got := sim.custom != nil && sim.custom.Emoji == ElsewhereEmoji; got == removed {
+			t.Fatalf("after the meeting (removed=%v): custom %+v", removed, sim.custom)
+		}
+		if sim.status != Online || sim.manual {
+			t.Fatalf("after the meeting: %s manual=%v, want online", sim.status, sim.manual)
+		}
+	}
+}
+
+func TestViewOnlyPeriodsAreStable(t *testing.T) {
+	// A mailbox that hides its items: periods come from the view and start at the window start,
+	// which moves every cycle. A user who leaves our DND is not put back next cycle.
+	sim := &mmSim{status: Online}
+	var st State
+	for i := 0; i < 4; i++ {
+		now := t0.Add(time.Duration(i) * 5 * time.Minute)
+		a := calendar.NewAvailability("u@x", []calendar.Event{{Start: now, End: now.Add(10 * time.Minute), Status: calendar.Busy, FromView: true}})
+		d := Decide(Input{Now: now, Availability: a, Current: sim.current(), State: st, Policy: DefaultPolicy})
+		if i >= 2 && d.Changes() {
+			t.Fatalf("cycle %d: acted again after the user left DND: %s", i, show(d))
+		}
+		sim.apply(d, now)
+		st = d.NewState
+		if i == 0 && sim.status != DND {
+			t.Fatalf("view busy not applied: %s", sim.status)
+		}
+		if i == 1 {
+			sim.set(Online)
+		}
+	}
+}
+
+// TestInvariants runs every combination of calendar, Mattermost status row, custom status, stored
+// state, time and policy, applies each decision the way Mattermost v6.7.2 would, and checks the
+// rules that must hold whatever the case.
 func TestInvariants(t *testing.T) {
 	statuses := []calendar.Status{calendar.Free, calendar.Busy, calendar.Tentative, calendar.OutOfOffice, calendar.WorkingElsewhere}
-	currents := []string{Online, Away, Offline, DND}
+	type row struct {
+		name string
+		cur  Current
+	}
+	rows := []row{
+		{"online", Current{Status: Online}}, {"away", Current{Status: Away}}, {"away manual", Current{Status: Away, Manual: true}},
+		{"offline", Current{Status: Offline}}, {"offline manual", Current{Status: Offline, Manual: true}},
+		{"user dnd", Current{Status: DND, Manual: true}}, {"user timed dnd", Current{Status: DND, Manual: true, DNDEndTime: t0.Add(3 * time.Hour)}},
+		{"our dnd", Current{Status: DND, Manual: true, DNDEndTime: meeting.End}}, {"ooo", Current{Status: OutOfOffice, Manual: true}},
+	}
 	customs := map[string]*CustomStatus{"none": nil, "ours": &inMtg, "user's": mine}
-	otherEvent := State{PrevStatus: Online, SetStatus: DND, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", EventKey: "busy@1", Until: meeting.Start}
-	states := map[string]State{"none": {}, "ours": ours, "marker": {EventKey: EventKey(meeting), Until: meeting.End}, "other event": otherEvent}
+	pinned := State{PrevStatus: Away, SetStatus: Away}
+	overridden := ours
+	overridden.PrevStatus, overridden.SetStatus, overridden.DNDEnd = "", "", time.Time{}
+	overridden.Handled = marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, true).String()
+	states := map[string]State{"none": {}, "ours": ours, "ours, prev online": func() State { s := ours; s.PrevStatus = Online; return s }(),
+		"ours, prev manual": func() State { s := ours; s.PrevManual = true; return s }(), "pinned": pinned, "overridden": overridden}
+	nows := map[string]time.Time{"mid": t0, "end": meeting.End, "late": meeting.End.Add(ExpiryGrace)}
 	n := 0
 	for _, cs := range statuses {
-		for _, cur := range currents {
+		for _, r := range rows {
 			for cname, custom := range customs {
 				for sname, st := range states {
-					for _, tentBusy := range []bool{true, false} {
-						for _, disabled := range []bool{false, true} {
-							n++
-							e := ev(cs)
-							if cs == calendar.Busy {
-								e = meeting
-							}
-							current := Current{Status: cur, Custom: custom}
-							if cur == DND && sname == "ours" {
-								current.DNDEndTime = meeting.End // the DND we set
-							}
-							in := Input{Now: t0, Availability: av(e), Current: current, State: st,
-								Policy: Policy{TentativeAsBusy: tentBusy}, Settings: Settings{Disabled: disabled}}
-							if cs == calendar.Free {
-								in.Availability = av()
-							}
-							d := Decide(in)
-							where := fmt.Sprintf("%s/%s/custom %s/state %s/tentative-busy %v/disabled %v: %+v", cs, cur, cname, sname, tentBusy, disabled, show(d))
-							// A user's own custom status is never overwritten or cleared.
-							if cname == "user's" && (d.SetCustom != nil || d.ClearCustom) {
-								t.Fatalf("touched the user's own custom status: %s", where)
-							}
-							// An event already handled is never acted on again; at most we note what the user took over.
-							if !disabled && st.EventKey == EventKey(e) && cs != calendar.Free && in.Policy.Handled(e) &&
-								(d.Changes() || (d.SaveState && d.NewState != st.takenOver(in.Current))) {
-								t.Fatalf("acted twice on one event: %s", where)
-							}
-							// A status we did not set is never "restored".
-							if d.SetStatus != nil && d.SetStatus.Status != DND && !st.ownsStatus(in.Current) {
-								t.Fatalf("restored a status we did not set: %s", where)
-							}
-							// A user in DND on their own stays in DND.
-							if cur == DND && !st.ownsStatus(in.Current) && d.SetStatus != nil {
-								t.Fatalf("changed the user's own DND: %s", where)
-							}
-							// Whatever we set, we remember how to give it back.
-							if d.SetStatus != nil && d.SetStatus.Status == DND && (d.NewState.SetStatus != DND || d.NewState.PrevStatus == "" ||
-								d.NewState.PrevStatus == DND || !d.NewState.DNDEnd.Equal(d.SetStatus.DNDEndTime)) {
-								t.Fatalf("set DND without keeping the previous status: %s", where)
-							}
-							if d.SetCustom != nil && d.NewState.CustomText != d.SetCustom.Text {
-								t.Fatalf("set a custom status without remembering it: %s", where)
-							}
-							// Disabled users and free calendars end with nothing held.
-							if (disabled || !in.Policy.Handled(e) || cs == calendar.Free) && d.SaveState && d.NewState.Held() {
-								t.Fatalf("kept state while giving back: %s", where)
+					for nname, now := range nows {
+						for _, tentBusy := range []bool{true, false} {
+							for _, disabled := range []bool{false, true} {
+								n++
+								e := ev(cs)
+								cur := r.cur
+								cur.Custom = custom
+								in := Input{Now: now, Availability: av(e), Current: cur, State: st,
+									Policy: Policy{TentativeAsBusy: tentBusy}, Settings: Settings{Disabled: disabled}}
+								where := fmt.Sprintf("%s/%s/custom %s/state %s/%s/tentative-busy %v/disabled %v", cs, r.name, cname, sname, nname, tentBusy, disabled)
+								checkInvariants(t, in, where)
 							}
 						}
 					}
@@ -208,6 +282,200 @@ func TestInvariants(t *testing.T) {
 		}
 	}
 	t.Logf("%d combinations checked", n)
+}
+
+func checkInvariants(t *testing.T, in Input, where string) {
+	t.Helper()
+	d := Decide(in)
+	cur, st := in.Current, in.State
+	fail := func(what string) { t.Fatalf("%s: %s\n  decision %s", what, where, show(d)) }
+	curCustom := cur.Custom
+	if s := d.SetStatus; s != nil {
+		// Automatic replies are never turned off, and dnd is never set on top of dnd.
+		if cur.Status == OutOfOffice {
+			fail("changed the status of a user on automatic replies")
+		}
+		if cur.Status == DND && s.Status == DND && s.Via == "" {
+			fail("set dnd on top of dnd (Mattermost would remember dnd as the status to return to)")
+		}
+		// A DND whose end we cannot read may be the user's: never written over.
+		if cur.Status == DND && cur.DNDEndTime.IsZero() {
+			fail("wrote over a DND with an unknown end")
+		}
+		// A status is only set by hand (away/offline → manual) where the user had it by hand.
+		for _, set := range []string{s.Via, s.Status} {
+			if (set == Away || set == Offline) && !(st.PrevStatus == set && (st.PrevManual || s.Status == DND)) {
+				fail("set " + set + " by hand where the user did not have it so")
+			}
+		}
+		// Whatever we set, we remember how to give it back.
+		if s.Status == DND && s.DNDEndTime.After(in.Now) && (d.NewState.SetStatus != DND || d.NewState.PrevStatus == "" ||
+			d.NewState.PrevStatus == DND || !d.NewState.DNDEnd.Equal(s.DNDEndTime)) {
+			fail("set DND without keeping the previous status")
+		}
+	}
+	// What the user overrode (or decided for themselves) is never imposed again.
+	if st.SetStatus == "" && d.SetStatus != nil &&
+		!parseMarks(st.Handled).pruned(in.Availability, in.Now).mayImpose(in.Availability.ItemsAt(in.Now), in.Policy, true) {
+		fail("imposed a status the user overrode")
+	}
+	// A user's own custom status is never overwritten or cleared.
+	ours := st.CustomText != "" && curCustom != nil && curCustom.Text == st.CustomText
+	if curCustom != nil && !ours && (d.SetCustom != nil || d.ClearCustom) {
+		fail("touched the user's own custom status")
+	}
+	if d.SetCustom != nil && d.NewState.CustomText != d.SetCustom.Text {
+		fail("set a custom status without remembering it")
+	}
+	// Disabled users end with nothing held but a DND Mattermost is still to end.
+	if in.Settings.Disabled && (d.NewState.Handled != "" || d.NewState.CustomText != "") {
+		fail("kept state for a disabled user")
+	}
+	// Applying the decision and deciding again at the same time changes nothing (quiet).
+	sim := &mmSim{status: cur.Status, manual: cur.Manual, end: cur.DNDEndTime, custom: curCustom}
+	sim.apply(d, in.Now)
+	again := in
+	again.Current, again.State = sim.current(), d.NewState
+	if d2 := Decide(again); d2.Changes() || d2.SaveState {
+		fail("not stable: deciding again gives " + show(d2))
+	}
+	// Nothing is lost: what we hold we can give back — once the calendar is free, giving back
+	// ends with the user's previous status (manual flag included) or leaves it to Mattermost.
+	if d.NewState.SetStatus == DND && d.NewState.PrevStatus == "" {
+		fail("holds DND without a status to give back")
+	}
+}
+
+// mmSim is a Mattermost status row, changed the way v6.7.2's API and DND expiry change it.
+type mmSim struct {
+	status, prev string
+	manual       bool
+	end          time.Time
+	custom       *CustomStatus
+}
+
+func (m *mmSim) current() Current {
+	return Current{Status: m.status, Manual: m.manual, DNDEndTime: m.end, Custom: m.custom}
+}
+
+// set is PUT /users/{id}/status.
+func (m *mmSim) set(status string) {
+	m.status, m.manual = status, status != Online
+}
+
+func (m *mmSim) setDND(end time.Time) {
+	m.prev, m.status, m.manual, m.end = m.status, DND, true, end
+}
+
+func (m *mmSim) apply(d Decision, now time.Time) {
+	if s := d.SetStatus; s != nil {
+		if s.Via != "" {
+			m.set(s.Via)
+		}
+		if s.Status == DND {
+			m.setDND(s.DNDEndTime)
+		} else {
+			m.set(s.Status)
+		}
+	}
+	if d.SetCustom != nil {
+		c := *d.SetCustom
+		m.custom = &c
+	}
+	if d.ClearCustom {
+		m.custom = nil
+	}
+}
+
+// expire is Mattermost's DND expiry job.
+func (m *mmSim) expire(now time.Time) {
+	if m.status == DND && !m.end.IsZero() && !m.end.After(now) {
+		m.status, m.prev, m.end, m.manual = m.prev, DND, time.Time{}, false
+	}
+}
+
+func TestADayOfTransitionsGivesBackExactly(t *testing.T) {
+	// For each way a user can be before a meeting, run the meeting through (start, middle, end,
+	// Mattermost's expiry, next cycle) and check the row afterwards is exactly what they had.
+	for _, before := range []Current{{Status: Online}, {Status: Away}, {Status: Away, Manual: true}, {Status: Offline}, {Status: Offline, Manual: true}} {
+		for _, cancelled := range []bool{false, true} {
+			name := fmt.Sprintf("%s manual=%v cancelled=%v", before.Status, before.Manual, cancelled)
+			sim := &mmSim{status: before.Status, manual: before.Manual}
+			var st State
+			cal := av(meeting)
+			steps := []time.Time{meeting.Start, t0, meeting.End, meeting.End.Add(5 * time.Minute), meeting.End.Add(10 * time.Minute)}
+			for i, now := range steps {
+				if cancelled && i == 1 {
+					cal = av()
+				}
+				d := Decide(Input{Now: now, Availability: cal, Current: sim.current(), State: st, Policy: DefaultPolicy})
+				sim.apply(d, now)
+				st = d.NewState
+				sim.expire(now)
+				if i == 0 && (sim.status != DND || sim.prev != before.Status) {
+					t.Fatalf("%s: at the start %+v", name, sim)
+				}
+			}
+			if sim.status != before.Status || sim.manual != before.Manual || sim.custom != nil || st.Held() {
+				t.Fatalf("%s: after the meeting %+v (state %+v), want %s manual=%v and nothing held", name, sim, st, before.Status, before.Manual)
+			}
+		}
+	}
+}
+
+func TestAppliedKeepsWhatWasDone(t *testing.T) {
+	in := Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: DefaultPolicy}
+	d := Decide(in)
+	// DND set, custom status refused (custom statuses disabled): we hold the DND, not the custom status.
+	s := Applied(State{}, d, Result{Status: true})
+	if s.SetStatus != DND || s.CustomText != "" || s.Handled != "" {
+		t.Fatalf("status done, custom failed: %+v", s)
+	}
+	// Nothing done: as before.
+	if s := Applied(State{}, d, Result{}); s.Held() {
+		t.Fatalf("nothing done: %+v", s)
+	}
+	// An extension whose via was set but not its DND: the previous status is pinned, to be given back.
+	next := calendar.Event{Start: meeting.End, End: meeting.End.Add(time.Hour), Status: calendar.Busy}
+	d = Decide(Input{Now: t0, Availability: av(meeting, next), Current: ourDND, State: ours, Policy: DefaultPolicy})
+	s = Applied(ours, d, Result{Via: true, Custom: true})
+	if s.SetStatus != Away || s.PrevStatus != Away || !s.DNDEnd.IsZero() {
+		t.Fatalf("via done, dnd failed: %+v", s)
+	}
+	d2 := Decide(Input{Now: t0, Availability: av(meeting, next), Current: Current{Status: Away, Manual: true, Custom: &inMtg}, State: s, Policy: DefaultPolicy})
+	if d2.SetStatus == nil || d2.SetStatus.Via != "" || d2.SetStatus.Status != DND {
+		t.Fatalf("the next run must finish the DND without going through away again: %s", show(d2))
+	}
+}
+
+func TestResolveClaim(t *testing.T) {
+	prev := State{}
+	d := Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, Policy: DefaultPolicy})
+	c := Claim{Owner: "run-1", Until: t0.Add(time.Minute), Prev: prev}
+	// Applied before its owner died: the claim stands.
+	applied := Current{Status: DND, Manual: true, DNDEndTime: meeting.End, Custom: &inMtg}
+	if got := Resolve(d.NewState, c, applied, t0); got != d.NewState {
+		t.Fatalf("applied claim: %+v", got)
+	}
+	// Never applied: decide again from the state before, which applies it — not read as the user's choice.
+	got := Resolve(d.NewState, c, Current{Status: Online}, t0)
+	if got != prev {
+		t.Fatalf("unapplied claim: %+v", got)
+	}
+	if again := Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, State: got, Policy: DefaultPolicy}); again.SetStatus == nil {
+		t.Fatalf("an unapplied claim must be completed: %s", show(again))
+	}
+}
+
+func TestMarksRoundTrip(t *testing.T) {
+	ms := marks(nil).add([]calendar.Event{meeting, {Status: calendar.WorkingElsewhere, Start: t0, End: t0.Add(time.Hour), FromView: true}}, DefaultPolicy, true, false)
+	s := ms.String()
+	if back := parseMarks(s).String(); back != s || !strings.Contains(s, "!s") || !strings.Contains(s, "@view-") {
+		t.Fatalf("round trip %q → %q", s, back)
+	}
+	if got := parseMarks("garbage busy@x-y " + s); got.String() != s {
+		t.Fatalf("unreadable parts must be dropped: %q", got.String())
+	}
 }
 
 func TestShortAbsenceShowsTheTime(t *testing.T) {

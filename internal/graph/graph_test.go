@@ -2,10 +2,13 @@ package graph_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/internal/calendar"
@@ -143,6 +146,11 @@ func TestWrongSecretFailsClearly(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "AADSTS7000215") {
 		t.Fatalf("want an error naming AADSTS7000215, got %v", err)
 	}
+	t.Logf("wrong secret: %v", err)
+	var authErr *azidentity.AuthenticationFailedError
+	if !errors.As(err, &authErr) || strings.Count(err.Error(), "graph: ") != 1 || strings.Contains(err.Error(), "\n") {
+		t.Fatalf("want one line, prefixed once, wrapping azidentity's error: %q", err)
+	}
 	if sim.Stats().Requests["$batch"] != 0 {
 		t.Fatal("a $batch was sent without a token")
 	}
@@ -178,8 +186,8 @@ func TestThrottledSubRequestsWaitForRetryAfter(t *testing.T) {
 	st := sim.Stats()
 	t.Logf("4,000 users, 10%% throttled: %d $batch calls, %d throttled, %d early retries, %v",
 		st.Requests["$batch"], st.Throttled, st.EarlyRetries, time.Since(start).Round(time.Millisecond))
-	if st.SubRequests == 0 || float64(st.Throttled)/float64(st.SubRequests) < 0.05 || res.Throttled != int(st.Throttled) {
-		t.Fatalf("simulator throttled %d sub-requests, client saw %d", st.Throttled, res.Throttled)
+	if st.SubRequests == 0 || float64(st.Throttled)/float64(st.SubRequests) < 0.05 {
+		t.Fatalf("simulator throttled %d of %d sub-requests, want about 10%%", st.Throttled, st.SubRequests)
 	}
 	if st.EarlyRetries != 0 || st.EarlyRetriesSameRequest != 0 {
 		t.Fatalf("%d requests re-sent before their Retry-After", st.EarlyRetries)
@@ -274,6 +282,9 @@ func TestPersistentServerErrorsFailWithinBudget(t *testing.T) {
 	t.Logf("persistent 503: gave up after %v and %d $batch calls: %v", time.Since(start).Round(time.Millisecond), calls, err)
 	if calls > 4 || time.Since(start) > 20*time.Second {
 		t.Fatalf("%d calls in %v: retries are not bounded", calls, time.Since(start))
+	}
+	if !strings.HasPrefix(err.Error(), "graph: ") || strings.Count(err.Error(), "graph: ") != 1 || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("error %q: want it prefixed once and naming the status", err)
 	}
 	if len(res.Availability) != 380 {
 		t.Fatalf("%d users resolved; the 380 users of healthy sub-requests must be kept", len(res.Availability))

@@ -2,15 +2,17 @@ package mattermost
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 )
 
-// The real server is exercised by the e2e suites; this pins down the retry behaviour, which the
-// test server (rate limiting off) never triggers.
+// The real server is exercised by the e2e suites; these pin down retries, which the test server
+// (rate limiting off, never failing) does not trigger.
 func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 	var calls atomic.Int32
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -21,13 +23,13 @@ func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 		case 2:
 			w.WriteHeader(http.StatusBadGateway)
 		default:
-			_, _ = w.Write([]byte(`{"user_id":"u","status":"dnd"}`))
+			_, _ = w.Write([]byte(`{"user_id":"u","status":"online"}`))
 		}
 	}))
 	defer srv.Close()
 	c := New(srv.URL, "token", nil)
 	start := time.Now()
-	if err := c.SetStatus(context.Background(), "u", "dnd", time.Now().Add(time.Hour)); err != nil {
+	if _, err := c.SetStatus(context.Background(), "u", StatusChange{Status: "online"}); err != nil {
 		t.Fatal(err)
 	}
 	if calls.Load() != 3 || c.Writes.Load() != 3 {
@@ -46,11 +48,90 @@ func TestDoesNotRetryClientErrors(t *testing.T) {
 		_, _ = w.Write([]byte(`{"id":"api.context.permissions.app_error","message":"You do not have the appropriate permissions.","status_code":403}`))
 	}))
 	defer srv.Close()
-	err := New(srv.URL, "token", nil).SetStatus(context.Background(), "u", "dnd", time.Time{})
+	_, err := New(srv.URL, "token", nil).SetStatus(context.Background(), "u", StatusChange{Status: "dnd", DNDEnd: time.Now().Add(time.Hour)})
 	if err == nil || calls.Load() != 1 {
 		t.Fatalf("403: %v after %d calls", err, calls.Load())
 	}
 	if e, ok := err.(*Error); !ok || e.Status != 403 {
 		t.Fatalf("error %#v", err)
+	}
+}
+
+// statusServer keeps one status row the way Mattermost does for PUT dnd (remembering the status it
+// replaces) and can lose the answer to the first PUT after applying it.
+type statusServer struct {
+	mu            sync.Mutex
+	status, prev  string
+	end           int64
+	puts          int
+	loseFirst     bool
+	failFirstOnly bool
+}
+
+func (s *statusServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r.Method == http.MethodPut {
+		s.puts++
+		if s.failFirstOnly && s.puts == 1 {
+			w.WriteHeader(http.StatusServiceUnavailable) // not applied
+			return
+		}
+		var in struct {
+			Status string `json:"status"`
+			End    int64  `json:"dnd_end_time"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&in)
+		if in.Status == "dnd" {
+			s.prev, s.end = s.status, in.End
+		}
+		s.status = in.Status
+		if s.loseFirst && s.puts == 1 {
+			w.WriteHeader(http.StatusBadGateway) // applied, answer lost
+			return
+		}
+	}
+	_ = json.NewEncoder(w).Encode(map[string]any{"user_id": "u", "status": s.status, "dnd_end_time": s.end})
+}
+
+func TestDNDIsNotRepeatedAfterALostAnswer(t *testing.T) {
+	s := &statusServer{status: "online", loseFirst: true}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	end := time.Now().Add(time.Hour).Truncate(time.Second)
+	if _, err := New(srv.URL, "token", nil).SetStatus(context.Background(), "u", StatusChange{Status: "dnd", DNDEnd: end}); err != nil {
+		t.Fatal(err)
+	}
+	if s.puts != 1 || s.prev != "online" {
+		t.Fatalf("%d PUTs, remembered %q: a repeated dnd PUT would remember dnd as the status to return to", s.puts, s.prev)
+	}
+}
+
+func TestDNDIsRetriedWhenItDidNotLand(t *testing.T) {
+	s := &statusServer{status: "away", failFirstOnly: true}
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	end := time.Now().Add(time.Hour).Truncate(time.Second)
+	if _, err := New(srv.URL, "token", nil).SetStatus(context.Background(), "u", StatusChange{Status: "dnd", DNDEnd: end}); err != nil {
+		t.Fatal(err)
+	}
+	if s.puts != 2 || s.status != "dnd" || s.prev != "away" || s.end != end.Unix() {
+		t.Fatalf("%d PUTs, row %s prev %s end %d", s.puts, s.status, s.prev, s.end)
+	}
+}
+
+func TestViaIsReportedWhenTheDNDFails(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			_, _ = w.Write([]byte(`{"user_id":"u","status":"away"}`))
+			return
+		}
+		w.WriteHeader(http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	via, err := New(srv.URL, "token", nil).SetStatus(context.Background(), "u", StatusChange{Via: "away", Status: "dnd", DNDEnd: time.Now()})
+	if err == nil || !via {
+		t.Fatalf("via %v, err %v: want the via reported done and the error", via, err)
 	}
 }

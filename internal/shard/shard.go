@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/calstatus/calstatus/internal/graph"
 )
 
 const (
-	// MaxUsers is the shard size: one Graph $batch covers 400 users.
-	MaxUsers = 400
+	// MaxUsers is the shard size: what one Graph $batch covers (graph.RequestsPerBatch getSchedule
+	// sub-requests of graph.SchedulesPerRequest users each).
+	MaxUsers = graph.UsersPerBatch
 	// Version is the message format version.
 	Version = 1
 	// MaxMessageBytes keeps a message well under the queue's 64 KB limit after base64 encoding

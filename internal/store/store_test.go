@@ -42,14 +42,15 @@ func TestStatesRoundTripInTransactions(t *testing.T) {
 	var changes []store.StateChange
 	for _, id := range users {
 		changes = append(changes, store.StateChange{UserID: id, New: engine.State{PrevStatus: "away", SetStatus: "dnd",
-			CustomEmoji: "calendar", CustomText: "In a meeting", EventKey: "busy@1", Until: until}})
+			PrevManual: true, DNDEnd: until, CustomUntil: until, CustomEmoji: "calendar", CustomText: "In a meeting",
+			Handled: "busy@1-2!s", Until: until}})
 	}
-	w0 := s.Writes
-	if err := s.SaveStates(ctx, changes); err != nil {
-		t.Fatal(err)
+	w0 := s.Writes.Load()
+	if saved, err := s.SaveStates(ctx, changes); err != nil || len(saved) != 250 {
+		t.Fatalf("saved %d: %v", len(saved), err)
 	}
-	if s.Writes-w0 != 250 {
-		t.Fatalf("%d entity writes", s.Writes-w0)
+	if n := s.Writes.Load() - w0; n != 250 {
+		t.Fatalf("%d entity writes", n)
 	}
 	got, err := s.LoadStates(ctx, users)
 	if err != nil || len(got) != 250 {
@@ -68,7 +69,7 @@ func TestStatesRoundTripInTransactions(t *testing.T) {
 	for _, id := range users {
 		del = append(del, store.StateChange{UserID: id, Old: got[id]})
 	}
-	if err := s.SaveStates(ctx, del); err != nil {
+	if _, err := s.SaveStates(ctx, del); err != nil {
 		t.Fatal(err)
 	}
 	if left, _ := s.LoadStates(ctx, users); len(left) != 0 {
@@ -80,22 +81,64 @@ func TestConcurrentWritersConflict(t *testing.T) {
 	s := open(t)
 	ctx := context.Background()
 	users := ids("y", 3)
-	first := []store.StateChange{{UserID: users[0], New: engine.State{EventKey: "busy@1"}}}
-	if err := s.SaveStates(ctx, first); err != nil {
+	first := []store.StateChange{{UserID: users[0], New: engine.State{Handled: "busy@1-2"}}}
+	if _, err := s.SaveStates(ctx, first); err != nil {
 		t.Fatal(err)
 	}
 	// A second writer that read "nothing" before the first wrote must not overwrite it.
-	if err := s.SaveStates(ctx, first); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("insert over an existing state: %v, want ErrConflict", err)
+	if saved, err := s.SaveStates(ctx, first); !errors.Is(err, store.ErrConflict) || saved[users[0]] {
+		t.Fatalf("insert over an existing state: %v (saved %v), want ErrConflict", err, saved)
 	}
 	read, _ := s.LoadStates(ctx, users[:1])
-	update := []store.StateChange{{UserID: users[0], Old: read[users[0]], New: engine.State{EventKey: "busy@2"}}}
-	if err := s.SaveStates(ctx, update); err != nil {
+	update := []store.StateChange{{UserID: users[0], Old: read[users[0]], New: engine.State{Handled: "busy@2-3"}}}
+	if _, err := s.SaveStates(ctx, update); err != nil {
 		t.Fatal(err)
 	}
 	// The same stale ETag again: refused.
-	if err := s.SaveStates(ctx, update); !errors.Is(err, store.ErrConflict) {
+	if _, err := s.SaveStates(ctx, update); !errors.Is(err, store.ErrConflict) {
 		t.Fatalf("update at a stale ETag: %v, want ErrConflict", err)
+	}
+}
+
+func TestAFailedPartitionDoesNotStopTheOthers(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	a, b := ids("v", 2), ids("w", 2)
+	// Partition w already has a state the writer did not read: its transaction fails, v's commits.
+	if _, err := s.SaveStates(ctx, []store.StateChange{{UserID: b[0], New: engine.State{Handled: "busy@1-2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	var changes []store.StateChange
+	for _, id := range append(append([]string{}, a...), b...) {
+		changes = append(changes, store.StateChange{UserID: id, New: engine.State{Handled: "busy@3-4"}})
+	}
+	saved, err := s.SaveStates(ctx, changes)
+	if !errors.Is(err, store.ErrConflict) || !saved[a[0]] || !saved[a[1]] || saved[b[0]] || saved[b[1]] {
+		t.Fatalf("saved %v, err %v: want v's users saved and w's refused", saved, err)
+	}
+}
+
+func TestClaimsRoundTripAndComplete(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	users := ids("t", 2)
+	until := time.Now().Add(time.Minute).Truncate(time.Second).UTC()
+	claim := &engine.Claim{Owner: "run-1", Until: until, Prev: engine.State{PrevStatus: "online", SetStatus: "dnd", Handled: "busy@1-2"}}
+	// A claim to give everything back (New empty) is stored too.
+	if _, err := s.SaveStates(ctx, []store.StateChange{{UserID: users[0], Claim: claim}, {UserID: users[1], New: engine.State{SetStatus: "dnd"}, Claim: claim}}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.LoadStates(ctx, users)
+	if err != nil || len(got) != 2 || got[users[0]].Claim == nil || *got[users[0]].Claim != *claim || got[users[1]].SetStatus != "dnd" {
+		t.Fatalf("claims read back as %+v (%v)", got, err)
+	}
+	// Completing: replaced without ETags; an empty state deletes.
+	if _, err := s.CompleteStates(ctx, []store.StateChange{{UserID: users[0]}, {UserID: users[1], New: engine.State{SetStatus: "dnd", Handled: "busy@5-6"}}}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = s.LoadStates(ctx, users)
+	if _, left := got[users[0]]; left || got[users[1]].Claim != nil || got[users[1]].Handled != "busy@5-6" {
+		t.Fatalf("after completing: %+v", got)
 	}
 }
 
@@ -105,10 +148,10 @@ func TestPurgeEnded(t *testing.T) {
 	users := ids("x", 3)
 	now := time.Now().UTC()
 	ended, current := now.Add(-48*time.Hour), now.Add(time.Hour)
-	if err := s.SaveStates(ctx, []store.StateChange{
-		{UserID: users[0], New: engine.State{EventKey: "busy@1", Until: ended}},
-		{UserID: users[1], New: engine.State{EventKey: "busy@2", Until: ended}},
-		{UserID: users[2], New: engine.State{EventKey: "busy@3", Until: current}},
+	if _, err := s.SaveStates(ctx, []store.StateChange{
+		{UserID: users[0], New: engine.State{Handled: "busy@1-2", Until: ended}},
+		{UserID: users[1], New: engine.State{Handled: "busy@2-3", Until: ended}},
+		{UserID: users[2], New: engine.State{Handled: "busy@3-4", Until: current}},
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +160,7 @@ func TestPurgeEnded(t *testing.T) {
 		t.Fatalf("purged %d: %v", n, err)
 	}
 	left, _ := s.LoadStates(ctx, users)
-	if len(left) != 1 || left[users[2]].EventKey != "busy@3" {
+	if len(left) != 1 || left[users[2]].Handled != "busy@3-4" {
 		t.Fatalf("left %+v: only the current event must remain", left)
 	}
 	day := now.AddDate(0, 0, 400+int(now.UnixNano()%100_000)) // a day no other run has used

@@ -5,10 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
-
-	mmodel "github.com/mattermost/mattermost-server/v6/model"
 
 	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/engine"
@@ -24,10 +23,9 @@ import (
 
 type fakeMM struct {
 	users    []mattermost.User
-	statuses map[string]string
+	statuses map[string]mattermost.Status
 	reads    int
-	dndEnd   map[string]int64
-	custom   map[string]*mmodel.CustomStatus
+	custom   map[string]*mattermost.CustomStatus
 	sets     []string
 	customs  []string
 	failSet  map[string]bool
@@ -52,29 +50,29 @@ func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, erro
 	}
 	return out, nil
 }
-func (f *fakeMM) Statuses(context.Context, []string) (map[string]mmodel.Status, error) {
+func (f *fakeMM) Statuses(context.Context, []string) (map[string]mattermost.Status, error) {
 	f.reads++
-	out := map[string]mmodel.Status{}
+	out := map[string]mattermost.Status{}
 	for id, s := range f.statuses {
-		out[id] = mmodel.Status{UserId: id, Status: s, DNDEndTime: f.dndEnd[id]}
+		out[id] = s
 	}
 	return out, nil
 }
-func (f *fakeMM) SetStatusVia(_ context.Context, id, via, status string, end time.Time) error {
+func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusChange) (bool, error) {
 	if f.failSet[id] {
-		return errors.New("boom")
+		return false, errors.New("boom")
 	}
-	f.sets = append(f.sets, id+"="+status)
-	f.statuses[id] = status
-	f.dndEnd[id] = 0
-	if !end.IsZero() {
-		f.dndEnd[id] = end.Unix()
+	f.sets = append(f.sets, id+"="+ch.Status)
+	st := mattermost.Status{Status: ch.Status, Manual: ch.Status != engine.Online}
+	if ch.Status == engine.DND {
+		st.DNDEnd = ch.DNDEnd
 	}
-	return nil
+	f.statuses[id] = st
+	return ch.Via != "", nil
 }
-func (f *fakeMM) SetCustomStatus(_ context.Context, id, emoji, text string, expires time.Time) error {
-	f.customs = append(f.customs, id+"="+text)
-	f.custom[id] = &mmodel.CustomStatus{Emoji: emoji, Text: text, ExpiresAt: expires}
+func (f *fakeMM) SetCustomStatus(_ context.Context, id string, cs mattermost.CustomStatus) error {
+	f.customs = append(f.customs, id+"="+cs.Text)
+	f.custom[id] = &cs
 	return nil
 }
 func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
@@ -111,30 +109,47 @@ func (g fakeGraph) GetSchedules(_ context.Context, emails []string, _ graph.Wind
 }
 
 type fakeStore struct {
-	states  map[string]engine.State
-	writes  int
-	reports []store.ShardReport
+	states map[string]store.UserState
+	writes int
+	// failPartitions makes SaveStates fail for users whose ids start with these characters.
+	failPartitions string
+	reports        []store.ShardReport
 }
 
 func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]store.UserState, error) {
 	out := map[string]store.UserState{}
 	for _, id := range ids {
 		if st, ok := s.states[id]; ok {
-			out[id] = store.UserState{State: st}
+			out[id] = st
 		}
 	}
 	return out, nil
 }
-func (s *fakeStore) SaveStates(_ context.Context, cs []store.StateChange) error {
+func (s *fakeStore) SaveStates(ctx context.Context, cs []store.StateChange) (map[string]bool, error) {
+	var ok []store.StateChange
+	var err error
+	for _, c := range cs {
+		if strings.ContainsRune(s.failPartitions, rune(c.UserID[0])) {
+			err = errors.New("storage down")
+			continue
+		}
+		ok = append(ok, c)
+	}
+	saved, _ := s.CompleteStates(ctx, ok)
+	return saved, err
+}
+func (s *fakeStore) CompleteStates(_ context.Context, cs []store.StateChange) (map[string]bool, error) {
+	saved := map[string]bool{}
 	for _, c := range cs {
 		s.writes++
-		if c.New.Held() {
-			s.states[c.UserID] = c.New
+		saved[c.UserID] = true
+		if c.New.Held() || c.Claim != nil {
+			s.states[c.UserID] = store.UserState{State: c.New, Claim: c.Claim}
 		} else {
 			delete(s.states, c.UserID)
 		}
 	}
-	return nil
+	return saved, nil
 }
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
 func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return false, nil }
@@ -156,22 +171,22 @@ func (s *fakeStore) ShardReport(_ context.Context, cycle string, shard int) (sto
 func id(i int) string { return fmt.Sprintf("%026d", i) }
 
 func setup(now time.Time) (*Worker, *fakeMM, *fakeStore, shard.Message) {
-	mm := &fakeMM{statuses: map[string]string{}, dndEnd: map[string]int64{}, custom: map[string]*mmodel.CustomStatus{}, failSet: map[string]bool{}}
+	mm := &fakeMM{statuses: map[string]mattermost.Status{}, custom: map[string]*mattermost.CustomStatus{}, failSet: map[string]bool{}}
 	av := map[string]calendar.Availability{}
 	var ids []string
 	for i := 0; i < 4; i++ {
 		email := fmt.Sprintf("u%d@x.test", i)
 		mm.users = append(mm.users, mattermost.User{ID: id(i), Email: email, Username: fmt.Sprintf("u%d", i)})
-		mm.statuses[id(i)] = engine.Online
+		mm.statuses[id(i)] = mattermost.Status{Status: engine.Online}
 		ids = append(ids, id(i))
 		if i%2 == 0 { // even users are in a meeting now
-			av[email] = calendar.Availability{Email: email, Events: []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}}}
+			av[email] = calendar.NewAvailability(email, []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}})
 		} else {
-			av[email] = calendar.Availability{Email: email}
+			av[email] = calendar.NewAvailability(email, nil)
 		}
 	}
 	delete(av, "u3@x.test") // one unknown mailbox
-	st := &fakeStore{states: map[string]engine.State{}}
+	st := &fakeStore{states: map[string]store.UserState{}}
 	w := &Worker{Mattermost: mm, Graph: fakeGraph{av: av}, Store: st, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
 		Now: func() time.Time { return now }}
 	msg := shard.Split("c1", now, now.Add(5*time.Minute), ids)[0]
@@ -208,11 +223,11 @@ func TestWorkerRevertsStateWhenMattermostFails(t *testing.T) {
 	if rep.Changed != 1 || rep.Failures["mattermost"] != 1 {
 		t.Fatalf("report %+v", rep)
 	}
-	if _, held := st.states[id(0)]; held {
-		t.Fatalf("state kept for a user whose status was not set: %+v", st.states[id(0)])
+	if got, held := st.states[id(0)]; held && (got.SetStatus != "" || got.Claim != nil) {
+		t.Fatalf("state claims a status that was not set: %+v", got)
 	}
-	if _, held := st.states[id(2)]; !held {
-		t.Fatal("state lost for a user whose status was set")
+	if got := st.states[id(2)]; got.SetStatus != engine.DND || got.Claim != nil {
+		t.Fatalf("state of a user whose status was set: %+v", got)
 	}
 }
 
@@ -276,5 +291,58 @@ func TestPlannerStaleAfterFollowsSchedule(t *testing.T) {
 	msgs, _ = p.Plan(context.Background(), slog.New(slog.DiscardHandler), host)
 	if !msgs[0].StaleAfter.Equal(host) {
 		t.Fatalf("the host's Next must win: %v", msgs[0].StaleAfter)
+	}
+}
+
+func TestWorkerAppliesWhatItClaimedWhenAPartitionFails(t *testing.T) {
+	// A state write that fails after another partition committed: the users whose claims were
+	// stored are applied and done; the others are left for the queue's retry, which applies them.
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	for i := range 4 { // two partitions: ids starting with 0 and 1
+		u := mm.users[i]
+		if i >= 2 {
+			delete(mm.statuses, u.ID)
+			u.ID = "1" + u.ID[1:]
+			mm.users[i] = u
+			mm.statuses[u.ID] = mattermost.Status{Status: engine.Online}
+		}
+		msg.UserIDs[i] = u.ID
+	}
+	st.failPartitions = "1"
+	log := slog.New(slog.DiscardHandler)
+	rep, err := w.Process(context.Background(), log, msg, 1)
+	if err == nil || len(mm.sets) != 1 || rep.Done[2] {
+		t.Fatalf("first attempt: err %v, sets %v, done %v", err, mm.sets, rep.Done)
+	}
+	st.failPartitions = ""
+	mm.sets = nil
+	if _, err := w.Process(context.Background(), log, msg, 2); err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.sets) != 1 || mm.sets[0] != mm.users[2].ID+"=dnd" {
+		t.Fatalf("retry set %v, want only the user of the failed partition", mm.sets)
+	}
+}
+
+func TestWorkerLeavesUsersClaimedByALiveRunAndCompletesADeadOnesClaim(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	// User 0 is claimed by a run still going (its claim stands): left to it. User 2 was claimed by
+	// a run that died before applying: the claim is completed (DND set), not read as the user's.
+	busy := engine.Decide(engine.Input{Now: now, Availability: calendar.NewAvailability("u0@x.test",
+		[]calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}}),
+		Current: engine.Current{Status: engine.Online}, Policy: engine.DefaultPolicy})
+	st.states[id(0)] = store.UserState{State: busy.NewState, Claim: &engine.Claim{Owner: "other", Until: now.Add(time.Minute)}}
+	st.states[id(2)] = store.UserState{State: busy.NewState, Claim: &engine.Claim{Owner: "dead", Until: now.Add(-time.Second)}}
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.sets) != 1 || mm.sets[0] != id(2)+"=dnd" || !rep.Done[0] {
+		t.Fatalf("sets %v done %v: want user 2 completed and user 0 left to its live run", mm.sets, rep.Done)
+	}
+	if got := st.states[id(2)]; got.Claim != nil || got.SetStatus != engine.DND {
+		t.Fatalf("completed claim stored as %+v", got)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -132,14 +133,14 @@ func run(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-fire:
-			if _, err := host.RunFunction(ctx, "SyncTimer"); err != nil {
+			if _, err := host.RunFunction(ctx, handler.SyncTimerFunction); err != nil {
 				say("SyncTimer failed: %v", err)
 			}
 		case ev := <-host.Events():
 			if ev.Kind == funchost.EventHandlerExit {
 				return fmt.Errorf("the handler exited: %v", ev.Err)
 			}
-			if ev.Kind != funchost.EventInvocation || ev.Function != "SyncTimer" || !ev.OK {
+			if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncTimerFunction || !ev.OK {
 				continue
 			}
 			cycles++

@@ -1,0 +1,203 @@
+package graph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/calstatus/calstatus/internal/calendar"
+)
+
+// subRequest is one getSchedule call for up to 20 users.
+type subRequest struct {
+	emails []string
+	// mailbox is the user named in the URL; tried are those already refused as such.
+	mailbox string
+	tried   map[string]bool
+	// attempts counts sends; throttles those answered 429, which are retried while the invocation's
+	// time allows (up to maxThrottles) rather than MaxAttempts.
+	attempts, throttles int
+	notBefore           time.Time
+}
+
+// GetSchedules fetches availability for emails over w, in as few $batch calls as Graph allows, and
+// retries throttled and failed sub-requests alone, never before their Retry-After. Per-user problems
+// are reported in Result.Failures. An error means some users could not be fetched at all (Graph or
+// the network kept failing, the credential was refused, the context ended): the Result still holds
+// everything that was fetched, so a caller can act on those users and retry only the rest.
+func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (Result, error) {
+	res := Result{Availability: make(map[string]calendar.Availability, len(emails))}
+	var pending []*subRequest
+	for i := 0; i < len(emails); i += SchedulesPerRequest {
+		chunk := emails[i:min(i+SchedulesPerRequest, len(emails))]
+		// Each sub-request names one of its own users as the mailbox in the URL: Outlook limits
+		// concurrent requests per mailbox, so one service mailbox for all would throttle us.
+		pending = append(pending, &subRequest{emails: chunk, mailbox: chunk[0], tried: map[string]bool{}})
+	}
+	var fatal error
+	for len(pending) > 0 && fatal == nil {
+		now := time.Now()
+		var ready, waiting []*subRequest
+		earliest := time.Time{}
+		for _, sr := range pending {
+			if !sr.notBefore.After(now) && len(ready) < RequestsPerBatch {
+				ready = append(ready, sr)
+				continue
+			}
+			waiting = append(waiting, sr)
+			if earliest.IsZero() || sr.notBefore.Before(earliest) {
+				earliest = sr.notBefore
+			}
+		}
+		if len(ready) == 0 {
+			if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+				fatal = fmt.Errorf("retry due at %s is past the invocation's deadline", earliest.Format(time.RFC3339))
+				break
+			}
+			if err := c.cfg.Sleep(ctx, time.Until(earliest)+coalesce); err != nil {
+				fatal = fmt.Errorf("waiting to retry: %w", err)
+			}
+			continue
+		}
+		retry, pause, err := c.sendBatch(ctx, ready, w, &res)
+		fatal = err
+		pending = append(waiting, retry...)
+		// A whole $batch throttled means the app is throttled: nothing goes out before Retry-After.
+		for _, sr := range pending {
+			if sr.notBefore.Before(pause) {
+				sr.notBefore = pause
+			}
+		}
+	}
+	if fatal != nil {
+		n := 0
+		for _, sr := range pending {
+			n += len(sr.emails)
+		}
+		return res, fmt.Errorf("graph: %d users not fetched: %w", n, fatal)
+	}
+	return res, nil
+}
+
+// sendBatch sends one $batch and sorts its sub-responses: answers and failures into res,
+// sub-requests to try again into the returned slice. An error means a sub-request is out of
+// attempts, or the credential is refused; every other sub-request of the batch is still sorted.
+//
+// pause, when set, is the end of a Retry-After given to the whole batch.
+func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, res *Result) (retry []*subRequest, pause time.Time, fatal error) {
+	batch, err := c.newBatch(ctx, reqs, w)
+	if err != nil {
+		return reqs, time.Time{}, err
+	}
+	for _, sr := range reqs {
+		sr.attempts++
+	}
+	res.Calls++
+	subs, err := c.exchange(ctx, batch)
+	if err != nil {
+		return c.batchFailed(ctx, reqs, err)
+	}
+	for _, sub := range subs {
+		sr := batch.byID[sub.id]
+		if sr == nil {
+			continue
+		}
+		delete(batch.byID, sub.id)
+		switch {
+		case sub.ok() && sub.problem == "":
+			interpret(sr, sub.status, sub.body, w, c.cfg.Interval, res)
+		case sub.ok() || sub.status == 0:
+			// Graph answered, but not readably: retrying would get the same answer.
+			failAll(sr, malformedFailure(sub.status, sub.problem, sub.raw), res)
+		case sub.status == http.StatusTooManyRequests || sub.status >= 500:
+			if c.retryLater(sr, sub.status, c.backoff(sr.attempts, sub.status, sub.retryAfter())) {
+				retry = append(retry, sr)
+			} else if sub.status == http.StatusTooManyRequests {
+				failAll(sr, errorFailure(sub, "throttled"), res)
+			} else {
+				retry = append(retry, sr)
+				if fatal == nil {
+					fatal = fmt.Errorf("sub-request through %s failed %d times: %w", sr.mailbox, sr.attempts, sub.err())
+				}
+			}
+		case mailboxRefused(sub.status, sub.body):
+			c.cfg.Log.Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", sub.status)
+			if reroute(sr) {
+				sr.attempts = 0
+				retry = append(retry, sr)
+			} else {
+				failAll(sr, errorFailure(sub, ""), res)
+			}
+		default:
+			failAll(sr, errorFailure(sub, ""), res)
+		}
+	}
+	// A sub-request the batch did not answer is retried like a 5xx.
+	for _, sr := range batch.byID {
+		retry = append(retry, sr)
+		if !c.retryLater(sr, 0, c.backoff(sr.attempts, 0, 0)) && fatal == nil {
+			fatal = fmt.Errorf("no answer for the sub-request through %s after %d attempts", sr.mailbox, sr.attempts)
+		}
+	}
+	return retry, time.Time{}, fatal
+}
+
+// exchange posts the $batch and reads its sub-responses. An error is about the whole call.
+func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subResponse, error) {
+	ans, err := c.postBatch(ctx, batch)
+	if err != nil {
+		return nil, err
+	}
+	if ans.status < 200 || ans.status > 299 {
+		return nil, batchStatusError(ans)
+	}
+	subs, err := parseBatch(ans.body)
+	if err != nil {
+		return nil, fmt.Errorf("reading the $batch answer: %w", err)
+	}
+	return subs, nil
+}
+
+// batchFailed handles a $batch call that failed as a whole (network, 5xx, a 429 for the whole
+// batch, an unreadable answer): every sub-request goes back after the batch's Retry-After or a
+// backoff, bounded by its attempts.
+func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error) (retry []*subRequest, pause time.Time, fatal error) {
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		return reqs, time.Time{}, &credentialError{err}
+	}
+	if ctx.Err() != nil {
+		return reqs, time.Time{}, ctx.Err()
+	}
+	status, retryAfter := errorStatus(err)
+	c.cfg.Log.Warn("graph batch failed", "status", status, "error", err.Error(), "subrequests", len(reqs), "attempt", reqs[0].attempts)
+	delay := c.backoff(reqs[0].attempts, status, retryAfter) // one delay: they go out together again
+	for _, sr := range reqs {
+		if !c.retryLater(sr, status, delay) {
+			return reqs, time.Time{}, fmt.Errorf("$batch failed %d times: %w", sr.attempts, err)
+		}
+	}
+	if status == http.StatusTooManyRequests {
+		pause = time.Now().Add(delay)
+	}
+	return reqs, pause, nil
+}
+
+// reroute names another of the sub-request's users in the URL after the current one was refused
+// (no mailbox, not licensed), so its 20 users are not lost for one bad mailbox.
+func reroute(sr *subRequest) bool {
+	sr.tried[strings.ToLower(sr.mailbox)] = true
+	for _, e := range sr.emails {
+		if !sr.tried[strings.ToLower(e)] {
+			sr.mailbox = e
+			sr.notBefore = time.Time{}
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,138 @@
+// Package mattermost is calstatus's adapter to the Mattermost REST API (model.Client4). The token
+// needs the edit_other_users permission to set other users' statuses: a system admin's personal
+// access token, or a bot account given the system_admin role.
+//
+// Mattermost's model types stay inside this package: callers get calstatus's own values (User,
+// Status, CustomStatus). One file per remote operation.
+package mattermost
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+)
+
+// Client talks to one Mattermost server.
+type Client struct {
+	api      *model.Client4
+	log      *slog.Logger
+	attempts int
+	selfMu   sync.Mutex
+	selfID   string
+	// Reads and Writes count API calls, so callers can report (and tests assert) the cost of a shard.
+	Reads, Writes atomic.Int64
+}
+
+// New returns a client for the server at baseURL acting with token; log receives its warnings
+// (retries), nil discards them.
+func New(baseURL, token string, log *slog.Logger) *Client {
+	api := model.NewAPIv4Client(strings.TrimRight(baseURL, "/"))
+	api.SetToken(token)
+	api.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Client{api: api, log: log, attempts: 4}
+}
+
+// call runs one API call, retrying throttling (429), server errors and lost answers with backoff.
+// Only idempotent calls go through it: a dnd status is not (see SetStatus).
+func (c *Client) call(ctx context.Context, what string, write bool, fn func() (*model.Response, error)) error {
+	for attempt := 1; ; attempt++ {
+		err := c.once(what, write, fn)
+		if err == nil || !err.Retryable() || attempt >= c.attempts {
+			return errOrNil(err)
+		}
+		if werr := c.backoff(ctx, err, attempt); werr != nil {
+			return werr
+		}
+	}
+}
+
+// once makes one call and counts it.
+func (c *Client) once(what string, write bool, fn func() (*model.Response, error)) *Error {
+	if write {
+		c.Writes.Add(1)
+	} else {
+		c.Reads.Add(1)
+	}
+	resp, err := fn()
+	if err == nil {
+		return nil
+	}
+	e := &Error{Op: what, Err: errors.New(brief(err))}
+	if resp != nil {
+		e.Status = resp.StatusCode
+		if s, perr := strconv.Atoi(resp.Header.Get("X-Ratelimit-Reset")); perr == nil && s > 0 {
+			e.retryAfter = time.Duration(s) * time.Second
+		}
+	}
+	return e
+}
+
+// backoff waits before another attempt (the server's rate-limit reset, or jittered exponential).
+func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
+	wait := time.Duration(1<<attempt) * 200 * time.Millisecond
+	if e.retryAfter > 0 {
+		wait = e.retryAfter
+	}
+	wait = wait/2 + rand.N(wait/2+1)
+	c.log.Warn("mattermost call failed, retrying", "op", e.Op, "status", e.Status, "attempt", attempt, "wait", wait.String())
+	select {
+	case <-ctx.Done():
+		return &Error{Op: e.Op, Status: e.Status, Err: ctx.Err()}
+	case <-time.After(wait):
+		return nil
+	}
+}
+
+func errOrNil(e *Error) error {
+	if e == nil {
+		return nil
+	}
+	return e
+}
+
+// Error is a failed Mattermost call.
+type Error struct {
+	Op         string
+	Status     int // 0: no answer
+	Err        error
+	retryAfter time.Duration
+}
+
+func (e *Error) Error() string {
+	if e.Status == 0 {
+		return fmt.Sprintf("mattermost: %s: %v", e.Op, e.Err)
+	}
+	return fmt.Sprintf("mattermost: %s: HTTP %d: %v", e.Op, e.Status, e.Err)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Retryable reports whether trying again may help: throttling, a server error, or no answer.
+func (e *Error) Retryable() bool {
+	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
+}
+
+// brief shortens Client4's errors (an *AppError with a long detailed message) to one line.
+func brief(err error) string {
+	var ae *model.AppError
+	if errors.As(err, &ae) {
+		if ae.Message != "" {
+			return ae.Message
+		}
+		return ae.Id
+	}
+	return err.Error()
+}

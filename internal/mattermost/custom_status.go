@@ -1,0 +1,55 @@
+package mattermost
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+)
+
+// SetCustomStatus sets a custom status that clients stop showing at expiresAt (Mattermost v6 keeps
+// it stored: calstatus clears its own), then takes it out of the user's recent custom statuses, so
+// calstatus's statuses (and meeting subjects) don't push the user's own out of that short list.
+func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomStatus) error {
+	mcs := &model.CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
+	if !cs.ExpiresAt.IsZero() {
+		mcs.Duration, mcs.ExpiresAt = "date_and_time", cs.ExpiresAt.UTC().Truncate(time.Second)
+	}
+	if err := c.call(ctx, "set custom status", true, func() (*model.Response, error) {
+		_, resp, err := c.api.UpdateUserCustomStatus(userID, mcs)
+		return resp, err
+	}); err != nil {
+		return err
+	}
+	return c.removeRecent(ctx, userID, mcs)
+}
+
+// removeRecent removes a custom status from the user's recent ones. Client4's
+// RemoveRecentUserCustomStatus sends no body, which the server refuses; the server's POST form
+// takes the status, matched by its exact JSON.
+func (c *Client) removeRecent(ctx context.Context, userID string, cs *model.CustomStatus) error {
+	body, err := json.Marshal(cs)
+	if err != nil {
+		return err
+	}
+	route := "/users/" + userID + "/status/custom/recent/delete"
+	return c.call(ctx, "remove recent custom status", true, func() (*model.Response, error) {
+		r, err := c.api.DoAPIPost(route, string(body))
+		if r != nil && r.Body != nil {
+			r.Body.Close()
+		}
+		if r != nil && r.StatusCode == http.StatusBadRequest {
+			return model.BuildResponse(r), nil // not among the recents (already removed): done
+		}
+		return model.BuildResponse(r), err
+	})
+}
+
+// ClearCustomStatus removes a user's custom status.
+func (c *Client) ClearCustomStatus(ctx context.Context, userID string) error {
+	return c.call(ctx, "clear custom status", true, func() (*model.Response, error) {
+		return c.api.RemoveUserCustomStatus(userID)
+	})
+}

@@ -1,0 +1,48 @@
+package mattermost
+
+import (
+	"context"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+)
+
+// Notify sends a user a direct message from the token's account (a bot, typically).
+func (c *Client) Notify(ctx context.Context, userID, message string) error {
+	self, err := c.self(ctx)
+	if err != nil {
+		return err
+	}
+	var ch *model.Channel
+	if err := c.call(ctx, "open direct channel", true, func() (*model.Response, error) {
+		var resp *model.Response
+		var err error
+		ch, resp, err = c.api.CreateDirectChannel(self, userID)
+		return resp, err
+	}); err != nil {
+		return err
+	}
+	return c.call(ctx, "post message", true, func() (*model.Response, error) {
+		_, resp, err := c.api.CreatePost(&model.Post{ChannelId: ch.Id, Message: message})
+		return resp, err
+	})
+}
+
+// self is the token's user id, read once.
+func (c *Client) self(ctx context.Context) (string, error) {
+	c.selfMu.Lock()
+	defer c.selfMu.Unlock()
+	if c.selfID != "" {
+		return c.selfID, nil
+	}
+	var me *model.User
+	if err := c.call(ctx, "get me", false, func() (*model.Response, error) {
+		var resp *model.Response
+		var err error
+		me, resp, err = c.api.GetMe("")
+		return resp, err
+	}); err != nil {
+		return "", err
+	}
+	c.selfID = me.Id
+	return c.selfID, nil
+}

@@ -1,0 +1,79 @@
+package mattermost
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
+)
+
+// User is a Mattermost user as calstatus needs it.
+type User struct {
+	ID       string
+	Username string
+	Email    string
+	// CustomStatus is the user's custom status, nil when none is set. Mattermost keeps one that
+	// expired (clients hide it): ExpiresAt says.
+	CustomStatus *CustomStatus
+}
+
+// CustomStatus is a Mattermost custom status.
+type CustomStatus struct {
+	Emoji, Text string
+	// ExpiresAt is when clients stop showing it; zero for never.
+	ExpiresAt time.Time
+}
+
+// ListSyncUsers returns every active, non-bot user with an email, paging through the user list.
+func (c *Client) ListSyncUsers(ctx context.Context) ([]User, error) {
+	const perPage = 200
+	var out []User
+	for page := 0; ; page++ {
+		var users []*model.User
+		err := c.call(ctx, "list users", false, func() (*model.Response, error) {
+			var resp *model.Response
+			var err error
+			users, resp, err = c.api.GetUsers(page, perPage, "")
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range users {
+			if u.DeleteAt == 0 && !u.IsBot && u.Email != "" {
+				out = append(out, toUser(u))
+			}
+		}
+		if len(users) < perPage {
+			return out, nil
+		}
+	}
+}
+
+// Users fetches users by id (one call), with their custom statuses.
+func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
+	var users []*model.User
+	err := c.call(ctx, "get users", false, func() (*model.Response, error) {
+		var resp *model.Response
+		var err error
+		users, resp, err = c.api.GetUsersByIds(ids)
+		return resp, err
+	})
+	out := make([]User, 0, len(users))
+	for _, u := range users {
+		out = append(out, toUser(u))
+	}
+	return out, err
+}
+
+func toUser(u *model.User) User {
+	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email)}
+	if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
+		out.CustomStatus = &CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
+		if cs.Duration != "" {
+			out.CustomStatus.ExpiresAt = cs.ExpiresAt.UTC()
+		}
+	}
+	return out
+}

@@ -1,0 +1,188 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+)
+
+// DueForPurge records today's purge and reports whether it was due (once per day, whichever
+// instance's timer gets there first).
+func (s *Store) DueForPurge(ctx context.Context, now time.Time) (bool, error) {
+	today := now.UTC().Format("2006-01-02")
+	resp, err := s.cycles.GetEntity(ctx, "maintenance", "purge", nil)
+	var etag *azcore.ETag
+	if err == nil {
+		var e aztables.EDMEntity
+		if err := json.Unmarshal(resp.Value, &e); err != nil {
+			return false, err
+		}
+		if last, _ := e.Properties["Day"].(string); last == today {
+			return false, nil
+		}
+		etag = &resp.ETag
+	} else if !hasCode(err, aztables.ResourceNotFound) {
+		return false, &Error{Op: "reading the purge marker", Err: err}
+	}
+	entity, _ := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: "maintenance", RowKey: "purge"},
+		Properties: map[string]any{"Day": today}})
+	if etag == nil {
+		_, err = s.cycles.AddEntity(ctx, entity, nil)
+	} else {
+		_, err = s.cycles.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: etag, UpdateMode: aztables.UpdateModeReplace})
+	}
+	if err != nil {
+		if isConflict(err) {
+			return false, nil // another instance took it
+		}
+		return false, &Error{Op: "writing the purge marker", Err: err}
+	}
+	return true, nil
+}
+
+// ShardReport is what one shard did in one cycle.
+type ShardReport struct {
+	CycleID    string
+	Shard      int
+	Users      int
+	Changed    int
+	Unchanged  int
+	Failed     int
+	Failures   map[string]int // by class
+	GraphCalls int
+	Outcome    string // ok | stale | failed
+	Error      string
+	Duration   time.Duration
+	Attempt    int
+	// Done marks, by position in the shard message, the users this shard has dealt with, so a
+	// retried delivery does only the rest.
+	Done []bool
+}
+
+// CycleReport is what the timer planned for one cycle.
+type CycleReport struct {
+	CycleID string
+	Started time.Time
+	Users   int
+	Shards  int
+}
+
+// RecordCycle writes the cycle's plan row.
+func (s *Store) RecordCycle(ctx context.Context, r CycleReport) error {
+	return s.upsertCycleRow(ctx, r.CycleID, "plan", map[string]any{
+		"Started": aztables.EDMDateTime(r.Started), "Users": int32(r.Users), "Shards": int32(r.Shards),
+	})
+}
+
+// RecordShard writes (or overwrites, on a retry) the shard's row of its cycle.
+func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
+	failures, _ := json.Marshal(r.Failures)
+	return s.upsertCycleRow(ctx, r.CycleID, shardRowKey(r.Shard), map[string]any{
+		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
+		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Outcome": r.Outcome, "Error": truncate(r.Error, 1000),
+		"DurationMs": int32(r.Duration.Milliseconds()), "Attempt": int32(r.Attempt), "Done": packBits(r.Done),
+	})
+}
+
+// ShardReport reads one shard's row of a cycle; found is false when the shard has no row yet.
+func (s *Store) ShardReport(ctx context.Context, cycleID string, shard int) (r ShardReport, found bool, err error) {
+	resp, err := s.cycles.GetEntity(ctx, cycleID, shardRowKey(shard), nil)
+	if err != nil {
+		if hasCode(err, aztables.ResourceNotFound) {
+			return ShardReport{}, false, nil
+		}
+		return ShardReport{}, false, &Error{Op: fmt.Sprintf("reading shard %d of cycle %s", shard, cycleID), Err: err}
+	}
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(resp.Value, &e); err != nil {
+		return ShardReport{}, false, err
+	}
+	return shardFromEntity(cycleID, e), true, nil
+}
+
+func shardRowKey(shard int) string { return fmt.Sprintf("shard-%05d", shard) }
+
+// packBits stores a []bool compactly (a shard's 400 users in 67 characters).
+func packBits(bits []bool) string {
+	b := make([]byte, (len(bits)+7)/8)
+	for i, v := range bits {
+		if v {
+			b[i/8] |= 1 << (i % 8)
+		}
+	}
+	return fmt.Sprintf("%d:%s", len(bits), base64.StdEncoding.EncodeToString(b))
+}
+
+func unpackBits(s string) []bool {
+	n, enc, ok := strings.Cut(s, ":")
+	count, err := strconv.Atoi(n)
+	if !ok || err != nil {
+		return nil
+	}
+	b, err := base64.StdEncoding.DecodeString(enc)
+	if err != nil || len(b) < (count+7)/8 {
+		return nil
+	}
+	out := make([]bool, count)
+	for i := range out {
+		out[i] = b[i/8]&(1<<(i%8)) != 0
+	}
+	return out
+}
+
+// ShardReports reads back a cycle's shard rows (for tests and the status page).
+func (s *Store) ShardReports(ctx context.Context, cycleID string) ([]ShardReport, error) {
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge 'shard-' and RowKey lt 'shard.'", odataQuote(cycleID))
+	pager := s.cycles.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
+	var out []ShardReport
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, &Error{Op: "reading cycle " + cycleID, Err: err}
+		}
+		for _, raw := range page.Entities {
+			var e aztables.EDMEntity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return nil, err
+			}
+			r := shardFromEntity(cycleID, e)
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
+	num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
+	r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
+		Failed: num("Failed"), GraphCalls: num("GraphCalls"), Attempt: num("Attempt"),
+		Duration: time.Duration(num("DurationMs")) * time.Millisecond}
+	r.Outcome, _ = e.Properties["Outcome"].(string)
+	r.Error, _ = e.Properties["Error"].(string)
+	if f, ok := e.Properties["Failures"].(string); ok {
+		_ = json.Unmarshal([]byte(f), &r.Failures)
+	}
+	if d, ok := e.Properties["Done"].(string); ok {
+		r.Done = unpackBits(d)
+	}
+	fmt.Sscanf(e.RowKey, "shard-%d", &r.Shard)
+	return r
+}
+
+func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[string]any) error {
+	entity, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: pk, RowKey: rk}, Properties: props})
+	if err != nil {
+		return err
+	}
+	if _, err := s.cycles.UpsertEntity(ctx, entity, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		return &Error{Op: "recording cycle " + pk, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,419 @@
+package syncer
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/calstatus/calstatus/internal/engine"
+	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/mattermost"
+	"github.com/calstatus/calstatus/internal/shard"
+	"github.com/calstatus/calstatus/internal/store"
+)
+
+// Worker processes shards.
+type Worker struct {
+	Mattermost Mattermost
+	Graph      Graph
+	Store      Store
+	// Transitions receives the delayed messages that apply meeting starts and ends on time; nil
+	// leaves them to the next cycle.
+	Transitions Scheduler
+	Policy      engine.Policy
+	// Lookahead is how far past now availability is fetched.
+	Lookahead time.Duration
+	// Budget bounds one shard's work, below the function timeout (host.json functionTimeout), so
+	// that retries give up in time to record the outcome. Zero means DefaultBudget.
+	Budget time.Duration
+	Now    func() time.Time
+}
+
+// DefaultBudget leaves a minute of host.json's five-minute functionTimeout.
+const DefaultBudget = 4 * time.Minute
+
+// claimMargin is how long past its budget a run's claims stand: it may still be finishing the
+// Mattermost call under way and storing what it applied.
+const claimMargin = time.Minute
+
+// maxUserLogs caps the per-user log lines of one run; the rest are counted.
+const maxUserLogs = 20
+
+// run is one Process call's working data.
+type run struct {
+	w     *Worker
+	m     shard.Message
+	now   time.Time
+	log   *slog.Logger
+	rep   store.ShardReport
+	owner string // names this run's claims
+	claim time.Time
+	// position maps a user id to its index in the message (for progress).
+	position  map[string]int
+	userLogs  int
+	lastError string
+}
+
+// Process works one shard (or one transition). It returns an error only when the message should be
+// retried by the queue (a dependency is down, or another run holds some of its users' state);
+// per-user problems are logged, counted and reported.
+func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message, attempt int) (store.ShardReport, error) {
+	start := time.Now()
+	budget := w.Budget
+	if budget <= 0 {
+		budget = DefaultBudget
+	}
+	outer := ctx
+	ctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	r := &run{w: w, m: m, now: w.Now().UTC(), log: log.With("cycle", m.CycleID, "shard", m.Shard), owner: newOwner(),
+		rep: store.ShardReport{CycleID: m.CycleID, Shard: m.Shard, Users: len(m.UserIDs), Attempt: attempt, Failures: map[string]int{}}}
+	r.claim = w.Now().Add(budget + claimMargin)
+	what := "shard"
+	if m.IsTransition() {
+		what = "transition"
+		r.log = r.log.With("apply_at", m.ApplyAt.Format(time.RFC3339))
+		// A message may be delivered a little before its time: decide as of the transition.
+		if r.now.Before(m.ApplyAt) {
+			r.now = m.ApplyAt
+		}
+	}
+	var err error
+	outcome := "ok"
+	if r.now.After(m.StaleAfter) {
+		outcome = "stale"
+		r.log.Warn("dropping stale "+what+": a newer cycle covers these users", "issued", m.IssuedAt.Format(time.RFC3339))
+	} else if err = r.process(ctx, attempt); err != nil {
+		outcome = "failed"
+		r.rep.Error = err.Error()
+	}
+	r.rep.Outcome, r.rep.Duration = outcome, time.Since(start)
+	// Transitions are small, frequent and not resumable: their outcome is in the logs only.
+	if !m.IsTransition() {
+		recCtx, cancel := context.WithTimeout(context.WithoutCancel(outer), 15*time.Second) // even past the budget
+		defer cancel()
+		if rerr := w.Store.RecordShard(recCtx, r.rep); rerr != nil {
+			r.log.Warn("could not record shard outcome", "error", rerr.Error())
+		}
+	}
+	if r.userLogs > maxUserLogs {
+		r.log.Warn("more per-user problems not logged", "count", r.userLogs-maxUserLogs, "last_error", r.lastError)
+	}
+	rep := r.rep
+	r.log.Info(what+" "+outcome, "users", rep.Users, "changed", rep.Changed, "unchanged", rep.Unchanged,
+		"failed", rep.Failed, "graph_calls", rep.GraphCalls, "duration_ms", rep.Duration.Milliseconds(), "attempt", attempt)
+	return rep, err
+}
+
+func newOwner() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// loaded is what a run reads before deciding.
+type loaded struct {
+	users    []mattermost.User
+	statuses map[string]mattermost.Status
+	schedule graph.Result
+	graphErr error
+	states   map[string]store.UserState
+}
+
+// decided is one user's decision.
+type decided struct {
+	user mattermost.User
+	from string
+	old  store.UserState
+	base engine.State // the state decided from (a dead run's claim resolved)
+	d    engine.Decision
+}
+
+func (r *run) process(ctx context.Context, attempt int) error {
+	todo, err := r.todo(ctx, attempt)
+	if err != nil || len(todo) == 0 {
+		return err
+	}
+	in, err := r.load(ctx, todo)
+	if err != nil {
+		return err
+	}
+	plan, transitions := r.decide(in)
+	err = r.commit(ctx, plan)
+	r.schedule(ctx, transitions)
+	return errors.Join(err, in.graphErr)
+}
+
+// load reads the users, their statuses, their availability and their stored state.
+func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
+	w := r.w
+	var in loaded
+	var err error
+	if in.users, err = w.Mattermost.Users(ctx, todo); err != nil {
+		return in, err
+	}
+	if in.statuses, err = w.Mattermost.Statuses(ctx, todo); err != nil {
+		return in, err
+	}
+	known := map[string]bool{}
+	emails := make([]string, 0, len(in.users))
+	for _, u := range in.users {
+		emails = append(emails, u.Email)
+		known[u.ID] = true
+	}
+	for _, id := range todo {
+		if !known[id] { // no longer a user: nothing to do for them
+			r.fail(id, "no_user", true)
+		}
+	}
+	window := graph.Window{Start: r.now.Truncate(time.Minute), End: r.now.Add(w.Lookahead)}
+	in.schedule, in.graphErr = w.Graph.GetSchedules(ctx, emails, window)
+	r.rep.GraphCalls = in.schedule.Calls
+	if in.graphErr != nil && len(in.schedule.Availability) == 0 && len(in.schedule.Failures) == 0 {
+		return in, in.graphErr
+	}
+	for _, f := range in.schedule.Failures {
+		attrs := []any{"email", f.Email, "mailbox", f.Mailbox, "class", f.Class, "status", f.Status, "code", f.Code, "message", f.Message}
+		if f.Detail != "" {
+			attrs = append(attrs, "detail", f.Detail)
+		}
+		r.userLog(slog.LevelWarn, "no availability for user", f.Message, attrs...)
+		r.rep.Failures[f.Class]++
+	}
+	in.states, err = w.Store.LoadStates(ctx, todo)
+	return in, err
+}
+
+// decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming
+// meeting boundaries to apply on time.
+func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
+	answered := map[string]bool{}
+	for _, f := range in.schedule.Failures {
+		answered[f.Email] = true
+	}
+	var plan []decided
+	transitions := map[time.Time][]string{}
+	for _, u := range in.users {
+		av, ok := in.schedule.Availability[u.Email]
+		if !ok {
+			if answered[u.Email] { // Graph answered for this user: retrying will not help
+				r.rep.Failed++
+				r.done(u.ID)
+			}
+			continue
+		}
+		st, ok := in.statuses[u.ID]
+		if !ok {
+			r.fail(u.ID, "no_status", false)
+			continue
+		}
+		if !r.m.IsTransition() {
+			// Up to the next cycle, which applies what falls on its own start.
+			for _, t := range engine.Transitions(av, r.w.Policy, r.now, r.m.StaleAfter.Add(-time.Second)) {
+				transitions[t] = append(transitions[t], u.ID)
+			}
+		}
+		cur := current(st, u)
+		old := in.states[u.ID]
+		base := old.State
+		if c := old.Claim; c != nil {
+			if r.now.Before(c.Until) {
+				// Another run is applying a decision for this user right now: it is theirs.
+				r.userLog(slog.LevelInfo, "user is being updated by another run", "", "user", u.Username, "until", c.Until.Format(time.RFC3339))
+				r.rep.Unchanged++
+				r.done(u.ID)
+				continue
+			}
+			base = engine.Resolve(old.State, *c, cur, r.now)
+		}
+		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Policy: r.w.Policy})
+		if old.Claim != nil {
+			d.SaveState = true // the claim is settled either way
+		}
+		plan = append(plan, decided{user: u, from: st.Status, old: old, base: base, d: d})
+	}
+	return plan, transitions
+}
+
+// commit stores state first — a change to Mattermost is stored as a claim, so a second delivery
+// of this shard finds it taken (or fails on the ETag) and a crash mid-way is completed by the next
+// run, never read as the user's own choice — then applies the changes, then stores what was
+// applied. A user is done once their change is applied and stored.
+func (r *run) commit(ctx context.Context, plan []decided) error {
+	var writes []store.StateChange
+	for _, p := range plan {
+		switch {
+		case p.d.Changes():
+			claim := &engine.Claim{Owner: r.owner, Until: r.claim, Prev: p.base}
+			writes = append(writes, store.StateChange{UserID: p.user.ID, Old: p.old, New: p.d.NewState, Claim: claim})
+		case p.d.SaveState:
+			writes = append(writes, store.StateChange{UserID: p.user.ID, Old: p.old, New: p.d.NewState})
+		}
+	}
+	saved, saveErr := r.w.Store.SaveStates(ctx, writes)
+	if saveErr != nil && errors.Is(saveErr, store.ErrConflict) {
+		r.log.Warn("another run is applying some of these users; the queue retries them", "error", saveErr.Error())
+	}
+	var applied []store.StateChange
+	for _, p := range plan {
+		id := p.user.ID
+		if !p.d.Changes() && (!p.d.SaveState || saved[id]) {
+			r.rep.Unchanged++
+			r.done(id)
+			continue
+		}
+		if !saved[id] {
+			continue // not claimed: left for the retry
+		}
+		res := r.apply(ctx, p)
+		applied = append(applied, store.StateChange{UserID: id, New: engine.Applied(p.base, p.d, res)})
+	}
+	if len(applied) == 0 {
+		return saveErr
+	}
+	// Stored even past the budget: an unstored result waits for its claim to expire.
+	doneCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if _, err := r.w.Store.CompleteStates(doneCtx, applied); err != nil {
+		r.log.Warn("could not store what was applied; the next run completes it when the claims expire", "error", err.Error())
+	}
+	return saveErr
+}
+
+// apply makes one user's changes in Mattermost and reports which parts were made.
+func (r *run) apply(ctx context.Context, p decided) engine.Result {
+	mm, id, d := r.w.Mattermost, p.user.ID, p.d
+	var res engine.Result
+	err := func() error {
+		if s := d.SetStatus; s != nil {
+			via, err := mm.SetStatus(ctx, id, mattermost.StatusChange{Via: s.Via, Status: s.Status, DNDEnd: s.DNDEndTime})
+			res.Via = via
+			if err != nil {
+				return err
+			}
+			res.Status = true
+		}
+		var err error
+		switch {
+		case d.SetCustom != nil:
+			err = mm.SetCustomStatus(ctx, id, mattermost.CustomStatus{Emoji: d.SetCustom.Emoji, Text: d.SetCustom.Text, ExpiresAt: d.SetCustom.ExpiresAt})
+		case d.ClearCustom:
+			err = mm.ClearCustomStatus(ctx, id)
+		}
+		res.Custom = err == nil
+		return err
+	}()
+	if err != nil {
+		r.fail(id, "mattermost", false)
+		r.userLog(slog.LevelError, "could not update user", err.Error(), "user", p.user.Username, "error", err.Error(),
+			"status_done", res.Status, "custom_done", res.Custom)
+		return res
+	}
+	r.rep.Changed++
+	r.done(id)
+	attrs := []any{"user", p.user.Username, "reason", d.Reason}
+	if s := d.SetStatus; s != nil {
+		attrs = append(attrs, "from", p.from, "to", s.Status)
+		if s.Via != "" {
+			attrs = append(attrs, "via", s.Via)
+		}
+		if s.Status == engine.DND {
+			attrs = append(attrs, "until", s.DNDEndTime.Format(time.RFC3339))
+		}
+	}
+	if d.SetCustom != nil {
+		attrs = append(attrs, "custom_status", d.SetCustom.Text)
+	}
+	if d.ClearCustom {
+		attrs = append(attrs, "custom_status", "cleared")
+	}
+	r.userLog(slog.LevelInfo, "user updated", "", attrs...)
+	if d.Notify != "" {
+		if err := mm.Notify(ctx, id, d.Notify); err != nil {
+			r.userLog(slog.LevelWarn, "could not notify user", err.Error(), "user", p.user.Username, "error", err.Error())
+		}
+	}
+	return res
+}
+
+// todo sets up progress tracking and returns the users still to do: all of them, except on a
+// retried delivery of a cycle shard, which does only those an earlier attempt did not finish.
+func (r *run) todo(ctx context.Context, attempt int) ([]string, error) {
+	m := r.m
+	r.rep.Done = make([]bool, len(m.UserIDs))
+	if attempt > 1 && !m.IsTransition() {
+		prev, found, err := r.w.Store.ShardReport(ctx, m.CycleID, m.Shard)
+		if err != nil {
+			return nil, err
+		}
+		if found && len(prev.Done) == len(m.UserIDs) {
+			r.rep.Done = prev.Done
+		}
+	}
+	r.position = make(map[string]int, len(m.UserIDs))
+	var todo []string
+	for i, id := range m.UserIDs {
+		r.position[id] = i
+		if !r.rep.Done[i] {
+			todo = append(todo, id)
+		}
+	}
+	if len(todo) < len(m.UserIDs) {
+		r.log.Info("resuming shard", "already_done", len(m.UserIDs)-len(todo), "todo", len(todo))
+	}
+	return todo, nil
+}
+
+func (r *run) done(userID string) { r.rep.Done[r.position[userID]] = true }
+
+func (r *run) fail(userID, class string, done bool) {
+	r.rep.Failed++
+	r.rep.Failures[class]++
+	r.rep.Done[r.position[userID]] = done
+}
+
+// userLog logs a per-user line, up to maxUserLogs per run (the rest are counted).
+func (r *run) userLog(level slog.Level, msg, errText string, attrs ...any) {
+	if errText != "" {
+		r.lastError = errText
+	}
+	r.userLogs++
+	if r.userLogs <= maxUserLogs {
+		r.log.Log(context.Background(), level, msg, attrs...)
+	}
+}
+
+// current is what the engine needs of a user's Mattermost state.
+func current(st mattermost.Status, u mattermost.User) engine.Current {
+	c := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd}
+	if cs := u.CustomStatus; cs != nil {
+		c.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
+	}
+	return c
+}
+
+// schedule enqueues one delayed transition message per upcoming meeting boundary, so a meeting that
+// starts or ends before the next cycle is applied on time.
+func (r *run) schedule(ctx context.Context, transitions map[time.Time][]string) {
+	if r.w.Transitions == nil || len(transitions) == 0 {
+		return
+	}
+	times := make([]time.Time, 0, len(transitions))
+	for t := range transitions {
+		times = append(times, t)
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i].Before(times[j]) })
+	for _, t := range times {
+		msg := r.m.Transition(t, transitions[t], r.now)
+		if err := r.w.Transitions.SendLater(ctx, msg, t.Sub(r.w.Now())); err != nil {
+			r.log.Warn("could not schedule a transition; the next cycle will apply it", "at", t.Format(time.RFC3339), "error", err.Error())
+			continue
+		}
+		r.log.Debug("transition scheduled", "at", t.Format(time.RFC3339), "users", len(transitions[t]))
+	}
+	r.log.Info("transitions scheduled", "count", len(times))
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/mmstate"
+	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/shard"
@@ -367,6 +368,26 @@ func TestScenarios(t *testing.T) {
 				w.expect(u, autoRow(model.StatusOnline), "")
 			}
 		}
+	})
+
+	scenario("a run that died between claiming and applying: its claim is completed, a live one left alone", func(t *testing.T) {
+		us := users(2)
+		for _, u := range us {
+			w.calendar(u, event("busy", nine, ten))
+		}
+		items := []calendar.Event{{Start: nine, End: ten, Status: calendar.Busy}}
+		d := engine.Decide(engine.Input{Now: nine, Availability: calendar.NewAvailability("", items),
+			Current: engine.Current{Status: engine.Online}, Policy: engine.DefaultPolicy})
+		claims := []store.StateChange{
+			{UserID: us[0].Id, New: d.NewState, Claim: &engine.Claim{Owner: "crashed", Until: nine.Add(-time.Second)}},
+			{UserID: us[1].Id, New: d.NewState, Claim: &engine.Claim{Owner: "still running", Until: nine.Add(5 * time.Minute)}},
+		}
+		if _, err := w.store.SaveStates(context.Background(), claims); err != nil {
+			t.Fatal(err)
+		}
+		w.runAt(nine.Add(time.Minute), us...)
+		w.expect(us[0], dndRow(model.StatusOnline, ten), "In a meeting")
+		w.expect(us[1], autoRow(model.StatusOnline), "") // its run applies it
 	})
 
 	scenario("a working-elsewhere day interrupted by a meeting: what the user removed stays removed", func(t *testing.T) {

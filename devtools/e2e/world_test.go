@@ -109,7 +109,7 @@ func (w *world) calendar(u *model.User, events ...graphsim.Event) {
 }
 
 // seeded returns n seeded users, skipping the first skip, and puts them in a known state: online, no
-// custom status, nothing stored, a free calendar. Tests take disjoint ranges so they never share users.
+// custom status nor recent ones, nothing stored, a free calendar. Tests take disjoint ranges so they never share users.
 func (w *world) seeded(skip, n int) []*model.User {
 	w.t.Helper()
 	var out []*model.User
@@ -141,6 +141,10 @@ func (w *world) seeded(skip, n int) []*model.User {
 		w.setStatus(u, model.StatusOnline)
 		if _, err := w.admin.RemoveUserCustomStatus(u.Id); err != nil {
 			w.t.Errorf("clearing %s's custom status: %v", u.Username, err)
+		}
+		recents := model.Preferences{{UserId: u.Id, Category: model.PreferenceCategoryCustomStatus, Name: model.PreferenceNameRecentCustomStatuses}}
+		if _, err := w.admin.DeletePreferences(u.Id, recents); err != nil {
+			w.t.Errorf("clearing %s's recent custom statuses: %v", u.Username, err)
 		}
 	})
 	return out

@@ -101,7 +101,7 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		}
 	}
 	if r.userLogs > maxUserLogs {
-		r.log.Warn("more per-user problems not logged", "count", r.userLogs-maxUserLogs, "last_error", r.lastError)
+		r.log.Warn("more per-user lines not logged", "count", r.userLogs-maxUserLogs, "last_error", r.lastError)
 	}
 	rep := r.rep
 	r.log.Info(what+" "+outcome, "users", rep.Users, "changed", rep.Changed, "unchanged", rep.Unchanged,

@@ -6,7 +6,7 @@ STACK := devtools/stack/stack.sh
 REPORT := $(CURDIR)/.stack/test-report.txt
 export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
 
-.PHONY: all build run test unit vet stack-up stack-down stack-status clean
+.PHONY: all build run test unit vet package stack-up stack-down stack-status clean
 
 all: build
 
@@ -28,6 +28,11 @@ test: build vet
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)
 unit:
 	$(GO) test -short -count=1 ./handler/... ./internal/... ./devtools/...
+
+## package: the deployment zip for Azure Functions (Flex Consumption one-deploy; azd deploys it):
+## host.json, <Function>/function.json and the linux/amd64 handler (mode 0755) at its root
+package:
+	$(GO) run ./devtools/pack/cmd/pack -o dist/calstatus.zip
 
 vet:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi

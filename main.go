@@ -33,12 +33,14 @@ import (
 )
 
 func main() {
-	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	// Outside an invocation (start, shutdown) the process's own lines go to stderr as JSON, which the
+	// host also forwards; inside one, every line goes to the invocation's logs (logctx).
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
 	if len(os.Args) > 1 && os.Args[1] == "check" {
-		err = check(ctx)
+		err = check(ctx, log)
 	} else {
 		err = serve(ctx, log)
 	}
@@ -57,7 +59,7 @@ type app struct {
 	transitions *queue.Queue
 }
 
-func wire(ctx context.Context) (*app, error) {
+func wire(ctx context.Context, log *slog.Logger) (*app, error) {
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return nil, err
@@ -66,25 +68,25 @@ func wire(ctx context.Context) (*app, error) {
 	if err != nil {
 		return nil, err
 	}
-	gc, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, Credential: cred})
+	gc, err := graph.New(graph.Config{BaseURL: cfg.GraphBaseURL, Credential: cred, Log: log})
 	if err != nil {
 		return nil, err
 	}
 	openCtx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	st, err := store.Open(openCtx, cfg.StorageConnectionString)
+	st, err := store.Open(openCtx, cfg.Storage)
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	q, err := queue.Open(openCtx, cfg.StorageConnectionString, handler.ShardQueue)
+	q, err := queue.Open(openCtx, cfg.Storage, handler.ShardQueue)
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	return &app{cfg: cfg, cred: cred, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, nil), graph: gc, store: st, transitions: q}, nil
+	return &app{cfg: cfg, cred: cred, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, log), graph: gc, store: st, transitions: q}, nil
 }
 
 func serve(ctx context.Context, log *slog.Logger) error {
-	a, err := wire(ctx)
+	a, err := wire(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -96,7 +98,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	now := time.Now
 	h := handler.New(handler.Deps{
-		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Now: now},
+		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
 			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
 				Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone},
@@ -122,8 +124,8 @@ func serve(ctx context.Context, log *slog.Logger) error {
 }
 
 // check verifies every dependency and says in one line what is wrong.
-func check(ctx context.Context) error {
-	a, err := wire(ctx)
+func check(ctx context.Context, log *slog.Logger) error {
+	a, err := wire(ctx, log)
 	if err != nil {
 		return err
 	}
@@ -141,6 +143,6 @@ func check(ctx context.Context) error {
 
 func credentialConfig(c config.Config) graph.CredentialConfig {
 	return graph.CredentialConfig{TenantID: c.TenantID, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
-		CertificatePath: c.CertificatePath, CertificatePassword: c.CertificatePassword,
+		CertificatePath: c.CertificatePath, Certificate: c.Certificate, CertificatePassword: c.CertificatePassword,
 		ManagedIdentity: c.ManagedIdentity, AuthorityHost: c.AuthorityHost}
 }

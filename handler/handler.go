@@ -71,7 +71,10 @@ func New(d Deps) http.Handler {
 		}
 		msgs, err := d.Planner.Plan(ctx, c.Log, next)
 		if err != nil {
-			return err
+			// The planner has logged why. A timer is not retried, and the host drops the logs of
+			// a failed invocation: answer success (no shards) so the line reaches Application
+			// Insights, where the alerts read it.
+			return nil
 		}
 		// An array under a queue output binding becomes one message per element.
 		return c.SetOutput(ShardsOutBinding, msgs)

@@ -24,6 +24,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/store"
 )
 
@@ -84,13 +85,23 @@ type harnessOptions struct {
 	// realPolling keeps host.json's queue settings (maxPollingInterval 10 s) instead of fast test
 	// polling: for measuring delays as they are in Azure.
 	realPolling bool
+	// appDir and handlerPath, when set, replace the repository root (host.json and the function
+	// folders) and the handler built from it: to run an unpacked deployment package.
+	appDir      string
+	handlerPath string
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	env := teststack.Require(t)
 	h := &harness{t: t, env: env}
-	bin := handlerBinary(t)
+	appDir, bin := o.appDir, o.handlerPath
+	if appDir == "" {
+		appDir = repoRoot()
+	}
+	if bin == "" {
+		bin = handlerBinary(t)
+	}
 	dir := t.TempDir()
 	var err error
 	h.sim, err = graphsim.Start(graphsim.Config{Scenario: o.scenario, CAFile: filepath.Join(dir, "ca.pem"), Faults: o.faults})
@@ -102,7 +113,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	h.mm = model.NewAPIv4Client(env.MattermostURL)
 	h.mm.SetToken(env.MattermostToken)
 	ctx := context.Background()
-	if h.store, err = store.Open(ctx, env.StorageConnectionString); err != nil {
+	if h.store, err = store.Open(ctx, azstorage.Account{ConnectionString: env.StorageConnectionString}); err != nil {
 		t.Fatal(err)
 	}
 	if h.queue, err = azqueue.NewServiceClientFromConnectionString(env.StorageConnectionString, nil); err != nil {
@@ -126,7 +137,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		settings[k] = v
 	}
 	opts := funchost.Options{
-		AppDir: repoRoot(), HandlerPath: bin, Settings: settings, HTTPAddr: "127.0.0.1:0", DisableTimers: true,
+		AppDir: appDir, HandlerPath: bin, Settings: settings, HTTPAddr: "127.0.0.1:0", DisableTimers: true,
 		Logf: func(f string, a ...any) {
 			if testing.Verbose() {
 				t.Logf(f, a...)

@@ -15,6 +15,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/mmstate"
 	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
@@ -63,7 +64,7 @@ func newWorld(t *testing.T, policy engine.Policy) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if w.store, err = store.Open(context.Background(), env.StorageConnectionString); err != nil {
+	if w.store, err = store.Open(context.Background(), azstorage.Account{ConnectionString: env.StorageConnectionString}); err != nil {
 		t.Fatal(err)
 	}
 	w.admin = model.NewAPIv4Client(env.MattermostURL)

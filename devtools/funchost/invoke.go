@@ -55,7 +55,7 @@ func (h *Host) invoke(ctx context.Context, fn *function, in invocationInput) *Re
 	err := h.callHandler(ctx, fn, id, res)
 	if err == nil {
 		for _, line := range res.Logs {
-			h.logf("[%s] %s", fn.Name, line)
+			h.logf("[%s] %s", fn.Name, readable(line))
 		}
 		if !in.httpTrigger {
 			err = h.applyOutputs(ctx, fn, res)

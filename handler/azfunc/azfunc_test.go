@@ -139,7 +139,7 @@ func TestServeQueueOutputsAndLogs(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("status %d", code)
 	}
-	if len(resp.Logs) != 1 || resp.Logs[0] != `level=INFO msg="shard done" users=400 changed=3` {
+	if len(resp.Logs) != 1 || resp.Logs[0] != `{"level":"INFO","msg":"shard done","users":400,"changed":3}` {
 		t.Fatalf("logs %q", resp.Logs)
 	}
 	if out, ok := resp.Outputs["out"].([]any); !ok || len(out) != 2 {
@@ -183,5 +183,16 @@ func TestServeHTTP(t *testing.T) {
 	_, resp = post(t, ret, httpPayload)
 	if rv, _ := resp.ReturnValue.(map[string]any); rv["statusCode"] != float64(500) {
 		t.Fatalf("return value %v", resp.ReturnValue)
+	}
+}
+
+func TestFailedInvocationLinesKeepTheirFieldsOnStderr(t *testing.T) {
+	got := tagged(`{"level":"ERROR","msg":"shard done","outcome":"failed"}`, "SyncShard", "abc")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(got), &m); err != nil || m["msg"] != "shard done" || m["function"] != "SyncShard" || m["invocation"] != "abc" {
+		t.Fatalf("tagged line %s (%v)", got, err)
+	}
+	if got := tagged("not json", "SyncShard", "abc"); got != "SyncShard invocation=abc not json" {
+		t.Fatalf("plain line %q", got)
 	}
 }

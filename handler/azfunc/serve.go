@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"sync"
+
+	"github.com/calstatus/calstatus/internal/logctx"
 )
 
 // Call is what a function sees of its invocation: a logger whose lines become the invocation's Logs
@@ -36,7 +38,7 @@ func (c *Call) SetOutput(binding string, v any) error {
 	return nil
 }
 
-// Write receives one formatted log record from slog's text handler.
+// Write receives one formatted log record from slog's JSON handler.
 func (c *Call) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -46,7 +48,9 @@ func (c *Call) Write(p []byte) (int, error) {
 
 func newCall(r *http.Request, level slog.Leveler) *Call {
 	c := &Call{InvocationID: r.Header.Get("X-Azure-Functions-InvocationId"), outputs: map[string]any{}}
-	c.Log = slog.New(slog.NewTextHandler(c, &slog.HandlerOptions{
+	// One JSON object a line: Application Insights keeps a line as a trace's message, where
+	// parse_json(message) gives every field by name (see infra/queries).
+	c.Log = slog.New(slog.NewJSONHandler(c, &slog.HandlerOptions{
 		Level: level,
 		// The host stamps every log line with its own time.
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
@@ -93,7 +97,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn func(ctx conte
 	var ret any
 	if err == nil {
 		inv.InvocationID = c.InvocationID
-		ret, err = fn(r.Context(), c, inv)
+		ret, err = fn(logctx.With(r.Context(), c.Log), c, inv)
 	}
 	status := http.StatusOK
 	if err != nil {
@@ -110,7 +114,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request, fn func(ctx conte
 			stderr = os.Stderr
 		}
 		for _, l := range c.lines {
-			fmt.Fprintf(stderr, "%s invocation=%s %s\n", r.URL.Path, c.InvocationID, l)
+			fmt.Fprintln(stderr, tagged(l, strings.TrimPrefix(r.URL.Path, "/"), c.InvocationID))
 		}
 		c.mu.Unlock()
 	}
@@ -171,4 +175,19 @@ func (s *Server) HTTP(binding, out string, fn func(ctx context.Context, c *Call,
 			return nil, c.SetOutput(out, resp)
 		})
 	}
+}
+
+// tagged adds the function and invocation to a JSON log line, for stderr: the host drops a failed
+// invocation's Logs but logs the handler's console output, where the line must still say whose it is
+// (and still be one JSON object for the queries).
+func tagged(line, function, invocation string) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal([]byte(line), &fields) != nil {
+		return fmt.Sprintf("%s invocation=%s %s", function, invocation, line)
+	}
+	fn, _ := json.Marshal(function)
+	id, _ := json.Marshal(invocation)
+	fields["function"], fields["invocation"] = fn, id
+	out, _ := json.Marshal(fields)
+	return string(out)
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/ncrontab"
 )
@@ -18,17 +19,19 @@ import (
 type Config struct {
 	Port string // FUNCTIONS_CUSTOMHANDLER_PORT
 
-	StorageConnectionString string // AzureWebJobsStorage
+	// Storage is AzureWebJobsStorage: a connection string, or AzureWebJobsStorage__accountName
+	// (+ __credential, __clientId) reached with a managed identity.
+	Storage azstorage.Account
 
 	TenantID, ClientID string // AZURE_TENANT_ID, AZURE_CLIENT_ID
 	// One of: ClientSecret (AZURE_CLIENT_SECRET), a certificate (AZURE_CLIENT_CERTIFICATE_PATH,
 	// AZURE_CLIENT_CERTIFICATE_PASSWORD), or the app's managed identity federated with the app
 	// registration (AZURE_MANAGED_IDENTITY: "system" or a user-assigned identity's client id).
-	ClientSecret                         string
-	CertificatePath, CertificatePassword string
-	ManagedIdentity                      string
-	AuthorityHost                        string // AZURE_AUTHORITY_HOST
-	GraphBaseURL                         string // GRAPH_BASE_URL (default graph.DefaultBaseURL)
+	ClientSecret                                      string
+	CertificatePath, Certificate, CertificatePassword string
+	ManagedIdentity                                   string
+	AuthorityHost                                     string // AZURE_AUTHORITY_HOST
+	GraphBaseURL                                      string // GRAPH_BASE_URL (default graph.DefaultBaseURL)
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
 
@@ -51,7 +54,12 @@ const (
 // Load reads the settings through getenv and reports every problem at once, each naming its setting.
 func Load(getenv func(string) string) (Config, error) {
 	var problems []string
-	get := func(name string) string { return strings.TrimSpace(getenv(name)) }
+	get := func(name string) string {
+		if !known(name) {
+			panic("config: " + name + " is not in Settings") // the list is the contract
+		}
+		return strings.TrimSpace(getenv(name))
+	}
 	required := func(name string) string {
 		v := get(name)
 		if v == "" {
@@ -60,25 +68,26 @@ func Load(getenv func(string) string) (Config, error) {
 		return v
 	}
 	c := Config{
-		Port:                    get("FUNCTIONS_CUSTOMHANDLER_PORT"),
-		StorageConnectionString: ExpandStorageConnectionString(required("AzureWebJobsStorage")),
-		TenantID:                required("AZURE_TENANT_ID"),
-		ClientID:                required("AZURE_CLIENT_ID"),
-		ClientSecret:            get("AZURE_CLIENT_SECRET"),
-		CertificatePath:         get("AZURE_CLIENT_CERTIFICATE_PATH"),
-		CertificatePassword:     get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
-		ManagedIdentity:         get("AZURE_MANAGED_IDENTITY"),
-		AuthorityHost:           get("AZURE_AUTHORITY_HOST"),
-		GraphBaseURL:            get("GRAPH_BASE_URL"),
-		MattermostURL:           required("MATTERMOST_URL"),
-		MattermostToken:         required("MATTERMOST_TOKEN"),
-		SyncSchedule:            get("SYNC_SCHEDULE"),
-		Lookahead:               DefaultLookahead,
-		TentativeAsBusy:         true,
-		LogLevel:                get("LOG_LEVEL"),
+		Port:                get("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		Storage:             storage(get, &problems),
+		TenantID:            required("AZURE_TENANT_ID"),
+		ClientID:            required("AZURE_CLIENT_ID"),
+		ClientSecret:        get("AZURE_CLIENT_SECRET"),
+		CertificatePath:     get("AZURE_CLIENT_CERTIFICATE_PATH"),
+		Certificate:         get("AZURE_CLIENT_CERTIFICATE"),
+		CertificatePassword: get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		ManagedIdentity:     get("AZURE_MANAGED_IDENTITY"),
+		AuthorityHost:       get("AZURE_AUTHORITY_HOST"),
+		GraphBaseURL:        get("GRAPH_BASE_URL"),
+		MattermostURL:       required("MATTERMOST_URL"),
+		MattermostToken:     required("MATTERMOST_TOKEN"),
+		SyncSchedule:        get("SYNC_SCHEDULE"),
+		Lookahead:           DefaultLookahead,
+		TentativeAsBusy:     true,
+		LogLevel:            get("LOG_LEVEL"),
 	}
-	if c.ClientSecret == "" && c.CertificatePath == "" && c.ManagedIdentity == "" {
-		problems = append(problems, "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_MANAGED_IDENTITY")
+	if c.ClientSecret == "" && c.CertificatePath == "" && c.Certificate == "" && c.ManagedIdentity == "" {
+		problems = append(problems, "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE(_PATH) or AZURE_MANAGED_IDENTITY")
 	}
 	if c.Port == "" {
 		c.Port = "8080"
@@ -126,13 +135,33 @@ func Load(getenv func(string) string) (Config, error) {
 			problems = append(problems, fmt.Sprintf("%s %q is not an http(s) URL", name, v))
 		}
 	}
-	if c.StorageConnectionString != "" && !strings.Contains(c.StorageConnectionString, "AccountName=") {
-		problems = append(problems, "AzureWebJobsStorage is not a storage connection string (want AccountName=…;AccountKey=… or UseDevelopmentStorage=true)")
-	}
 	if len(problems) > 0 {
 		return c, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// storage reads AzureWebJobsStorage the way the Functions host does: a connection string, or the
+// identity-based form (AzureWebJobsStorage__accountName, __credential, __clientId, and the service
+// URIs of sovereign clouds).
+func storage(get func(string) string, problems *[]string) azstorage.Account {
+	const name = "AzureWebJobsStorage"
+	if cs := get(name); cs != "" {
+		cs = ExpandStorageConnectionString(cs)
+		if !strings.Contains(cs, "AccountName=") {
+			*problems = append(*problems, name+" is not a storage connection string (want AccountName=…;AccountKey=… or UseDevelopmentStorage=true)")
+		}
+		return azstorage.Account{ConnectionString: cs}
+	}
+	a := azstorage.Account{Name: get(name + "__accountName"), ClientID: get(name + "__clientId"),
+		TableURL: get(name + "__tableServiceUri"), QueueURL: get(name + "__queueServiceUri")}
+	if a.Name == "" {
+		*problems = append(*problems, name+" is not set (a connection string, or "+name+"__accountName with a managed identity)")
+	}
+	if cred := get(name + "__credential"); cred != "" && !strings.EqualFold(cred, "managedidentity") {
+		*problems = append(*problems, fmt.Sprintf("%s__credential %q: only managedidentity is supported", name, cred))
+	}
+	return a
 }
 
 // DevelopmentStorage is the Azurite connection string that UseDevelopmentStorage=true stands for.

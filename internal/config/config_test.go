@@ -22,7 +22,7 @@ func TestLoadDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.StorageConnectionString != DevelopmentStorage || c.GraphBaseURL != graph.DefaultBaseURL || c.SyncSchedule != DefaultSchedule ||
+	if c.Storage.ConnectionString != DevelopmentStorage || c.GraphBaseURL != graph.DefaultBaseURL || c.SyncSchedule != DefaultSchedule ||
 		c.Lookahead != DefaultLookahead || !c.TentativeAsBusy || c.Port != "8080" {
 		t.Fatalf("defaults: %+v", c)
 	}
@@ -55,7 +55,49 @@ func TestLoadOverrides(t *testing.T) {
 	m["TENTATIVE_AS_BUSY"] = "false"
 	m["AzureWebJobsStorage"] = "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"
 	c, err := Load(env(m))
-	if err != nil || c.Lookahead != 15*time.Minute || c.TentativeAsBusy || !strings.Contains(c.StorageConnectionString, "AccountName=a") {
+	if err != nil || c.Lookahead != 15*time.Minute || c.TentativeAsBusy || !strings.Contains(c.Storage.ConnectionString, "AccountName=a") {
 		t.Fatalf("%+v %v", c, err)
+	}
+}
+
+func TestLoadIdentityBasedStorage(t *testing.T) {
+	m := full()
+	delete(m, "AzureWebJobsStorage")
+	m["AzureWebJobsStorage__accountName"] = "calstatusabc"
+	m["AzureWebJobsStorage__credential"] = "managedidentity"
+	m["AzureWebJobsStorage__clientId"] = "11111111-2222-3333-4444-555555555555"
+	c, err := Load(env(m))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.Storage.UsesIdentity() || c.Storage.Name != "calstatusabc" || c.Storage.ClientID != m["AzureWebJobsStorage__clientId"] {
+		t.Fatalf("storage %+v", c.Storage)
+	}
+	m["AzureWebJobsStorage__credential"] = "connectionstring"
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "AzureWebJobsStorage__credential") {
+		t.Fatalf("unsupported credential kind: %v", err)
+	}
+	delete(m, "AzureWebJobsStorage__accountName")
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "AzureWebJobsStorage is not set") {
+		t.Fatalf("no storage: %v", err)
+	}
+}
+
+func TestLoadReadsOnlyTheListedSettings(t *testing.T) {
+	read := map[string]bool{}
+	identity := full()
+	delete(identity, "AzureWebJobsStorage")
+	for _, m := range []map[string]string{full(), identity} {
+		_, _ = Load(func(name string) string { read[name] = true; return m[name] })
+	}
+	for _, s := range Settings {
+		if !read[s.Name] {
+			t.Errorf("%s is listed but Load never reads it", s.Name)
+		}
+	}
+	for name := range read {
+		if !known(name) {
+			t.Errorf("Load reads %s, which Settings does not list", name)
+		}
 	}
 }

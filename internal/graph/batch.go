@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/calstatus/calstatus/internal/calendar"
+	"github.com/calstatus/calstatus/internal/logctx"
 )
 
 // subRequest is one getSchedule call for up to 20 users.
@@ -22,7 +23,9 @@ type subRequest struct {
 	// attempts counts sends; throttles those answered 429, which are retried while the invocation's
 	// time allows (up to maxThrottles) rather than MaxAttempts.
 	attempts, throttles int
-	notBefore           time.Time
+	// sent counts every send, for Result.Retries.
+	sent      int
+	notBefore time.Time
 }
 
 // GetSchedules fetches availability for emails over w, in as few $batch calls as Graph allows, and
@@ -96,11 +99,15 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 	}
 	for _, sr := range reqs {
 		sr.attempts++
+		if sr.sent > 0 {
+			res.Retries++
+		}
+		sr.sent++
 	}
 	res.Calls++
 	subs, err := c.exchange(ctx, batch)
 	if err != nil {
-		return c.batchFailed(ctx, reqs, err)
+		return c.batchFailed(ctx, reqs, err, res)
 	}
 	for _, sub := range subs {
 		sr := batch.byID[sub.id]
@@ -115,6 +122,9 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 			// Graph answered, but not readably: retrying would get the same answer.
 			failAll(sr, malformedFailure(sub.status, sub.problem, sub.raw), res)
 		case sub.status == http.StatusTooManyRequests || sub.status >= 500:
+			if sub.status == http.StatusTooManyRequests {
+				res.Throttled++
+			}
 			if c.retryLater(sr, sub.status, c.backoff(sr.attempts, sub.status, sub.retryAfter())) {
 				retry = append(retry, sr)
 			} else if sub.status == http.StatusTooManyRequests {
@@ -126,7 +136,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 				}
 			}
 		case mailboxRefused(sub.status, sub.body):
-			c.cfg.Log.Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", sub.status)
+			logctx.From(ctx, c.cfg.Log).Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", sub.status)
 			if reroute(sr) {
 				sr.attempts = 0
 				retry = append(retry, sr)
@@ -166,7 +176,7 @@ func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subRespo
 // batchFailed handles a $batch call that failed as a whole (network, 5xx, a 429 for the whole
 // batch, an unreadable answer): every sub-request goes back after the batch's Retry-After or a
 // backoff, bounded by its attempts.
-func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error) (retry []*subRequest, pause time.Time, fatal error) {
+func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error, res *Result) (retry []*subRequest, pause time.Time, fatal error) {
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {
 		return reqs, time.Time{}, &credentialError{err}
@@ -175,7 +185,10 @@ func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error)
 		return reqs, time.Time{}, ctx.Err()
 	}
 	status, retryAfter := errorStatus(err)
-	c.cfg.Log.Warn("graph batch failed", "status", status, "error", err.Error(), "subrequests", len(reqs), "attempt", reqs[0].attempts)
+	if status == http.StatusTooManyRequests {
+		res.Throttled += len(reqs)
+	}
+	logctx.From(ctx, c.cfg.Log).Warn("graph batch failed", "status", status, "error", err.Error(), "subrequests", len(reqs), "attempt", reqs[0].attempts)
 	delay := c.backoff(reqs[0].attempts, status, retryAfter) // one delay: they go out together again
 	for _, sr := range reqs {
 		if !c.retryLater(sr, status, delay) {

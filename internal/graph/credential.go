@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"os"
@@ -17,13 +18,16 @@ import (
 // CredentialConfig is how calstatus authenticates to Entra ID as its app registration. Exactly one
 // of three ways is used, in this order:
 //   - a client secret (ClientSecret);
-//   - a certificate (CertificatePath, PEM or PKCS#12, with CertificatePassword if it has one);
+//   - a certificate: a file (CertificatePath, PEM or PKCS#12, with CertificatePassword if it has
+//     one), or its content (Certificate: PEM, or base64 PKCS#12 — what a Key Vault reference to a
+//     Key Vault certificate gives);
 //   - workload identity federation with the function app's managed identity (ManagedIdentity):
 //     the managed identity's token is the app's client assertion, so no secret exists anywhere.
 type CredentialConfig struct {
 	TenantID, ClientID  string
 	ClientSecret        string
 	CertificatePath     string
+	Certificate         string
 	CertificatePassword string
 	// ManagedIdentity is "system" for the system-assigned identity or a user-assigned identity's
 	// client id.
@@ -39,7 +43,7 @@ func (c CredentialConfig) Mode() string {
 	switch {
 	case c.ClientSecret != "":
 		return "secret"
-	case c.CertificatePath != "":
+	case c.CertificatePath != "", c.Certificate != "":
 		return "certificate"
 	case c.ManagedIdentity != "":
 		return "managed-identity"
@@ -80,9 +84,9 @@ func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
 		return wrap(cred, err)
 	case "certificate":
-		data, err := os.ReadFile(c.CertificatePath)
+		data, source, err := c.certificate()
 		if err != nil {
-			return nil, fmt.Errorf("graph: AZURE_CLIENT_CERTIFICATE_PATH: %w", err)
+			return nil, err
 		}
 		var password []byte
 		if c.CertificatePassword != "" {
@@ -90,7 +94,7 @@ func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 		}
 		certs, key, err := azidentity.ParseCertificates(data, password)
 		if err != nil {
-			return nil, fmt.Errorf("graph: AZURE_CLIENT_CERTIFICATE_PATH %s: %w", c.CertificatePath, err)
+			return nil, fmt.Errorf("graph: %s: %w", source, err)
 		}
 		cred, err := azidentity.NewClientCertificateCredential(c.TenantID, c.ClientID, certs, key,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
@@ -112,7 +116,26 @@ func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 			&azidentity.ClientAssertionCredentialOptions{ClientOptions: opts, DisableInstanceDiscovery: disableDiscovery})
 		return wrap(cred, err)
 	}
-	return nil, errors.New("graph: no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE_PATH or AZURE_MANAGED_IDENTITY")
+	return nil, errors.New("graph: no credential configured: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE(_PATH) or AZURE_MANAGED_IDENTITY")
+}
+
+// certificate returns the certificate's bytes and the setting they come from.
+func (c CredentialConfig) certificate() ([]byte, string, error) {
+	if c.CertificatePath != "" {
+		data, err := os.ReadFile(c.CertificatePath)
+		if err != nil {
+			return nil, "", fmt.Errorf("graph: AZURE_CLIENT_CERTIFICATE_PATH: %w", err)
+		}
+		return data, "AZURE_CLIENT_CERTIFICATE_PATH " + c.CertificatePath, nil
+	}
+	if strings.Contains(c.Certificate, "-----BEGIN") {
+		return []byte(c.Certificate), "AZURE_CLIENT_CERTIFICATE", nil
+	}
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(c.Certificate))
+	if err != nil {
+		return nil, "", errors.New("graph: AZURE_CLIENT_CERTIFICATE is neither PEM nor base64 PKCS#12")
+	}
+	return data, "AZURE_CLIENT_CERTIFICATE", nil
 }
 
 // aadsts finds Entra's error code and message ("AADSTS7000215: Invalid client secret provided.")

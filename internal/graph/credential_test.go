@@ -6,10 +6,12 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"encoding/pem"
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -52,6 +54,17 @@ func TestCertificateCredential(t *testing.T) {
 	cfg.CertificatePath = filepath.Join(t.TempDir(), "missing.pem")
 	if err := getToken(t, cfg); err == nil {
 		t.Fatal("a missing certificate file was accepted")
+	}
+	// The certificate's content (AZURE_CLIENT_CERTIFICATE, e.g. a Key Vault reference): PEM, or base64.
+	for _, content := range []string{string(pemData), base64.StdEncoding.EncodeToString(pemData)} {
+		cfg.CertificatePath, cfg.Certificate = "", content
+		if err := getToken(t, cfg); err != nil {
+			t.Fatalf("certificate content: %v", err)
+		}
+	}
+	cfg.Certificate = "not a certificate"
+	if err := getToken(t, cfg); err == nil || !strings.Contains(err.Error(), "AZURE_CLIENT_CERTIFICATE") {
+		t.Fatalf("bad certificate content: %v", err)
 	}
 }
 

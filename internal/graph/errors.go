@@ -133,3 +133,10 @@ func classify(status int, code string) string {
 	}
 	return "unknown"
 }
+
+// IsCredentialError reports whether err is Entra ID refusing the app's credentials (or its
+// consent), which no retry fixes.
+func IsCredentialError(err error) bool {
+	var c *credentialError
+	return errors.As(err, &c)
+}

@@ -46,6 +46,8 @@ type Result struct {
 	// Availability by lower-cased email, for every user Graph answered for readably.
 	Availability map[string]calendar.Availability
 	Failures     []Failure
-	// Calls counts $batch HTTP calls made.
-	Calls int
+	// Calls counts $batch HTTP calls made; Retries the sub-requests sent again (throttled, failed,
+	// unanswered); Throttled the sub-requests answered 429 (a whole $batch answered 429 counts
+	// each of its sub-requests).
+	Calls, Retries, Throttled int
 }

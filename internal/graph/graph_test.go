@@ -192,6 +192,10 @@ func TestThrottledSubRequestsWaitForRetryAfter(t *testing.T) {
 	if st.EarlyRetries != 0 || st.EarlyRetriesSameRequest != 0 {
 		t.Fatalf("%d requests re-sent before their Retry-After", st.EarlyRetries)
 	}
+	if res.Throttled != int(st.Throttled) || res.Retries != int(st.Throttled) || res.Calls != int(st.Requests["$batch"]) {
+		t.Fatalf("reported %d throttled, %d retries, %d calls; the simulator saw %d throttled, %d $batch calls",
+			res.Throttled, res.Retries, res.Calls, st.Throttled, st.Requests["$batch"])
+	}
 	if len(res.Availability) != len(list) || len(res.Failures) != 0 {
 		t.Fatalf("%d of %d users resolved, %d failures", len(res.Availability), len(list), len(res.Failures))
 	}

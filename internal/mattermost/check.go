@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+
+	"github.com/calstatus/calstatus/internal/logctx"
 )
 
 // Check verifies that the server answers and the token is accepted, with one clear error if not.
@@ -19,7 +21,7 @@ func (c *Client) Check(ctx context.Context) error {
 		return fmt.Errorf("Mattermost at %s: checking MATTERMOST_TOKEN: %s", c.api.URL, brief(err))
 	}
 	if !me.IsSystemAdmin() {
-		c.log.Warn("the Mattermost token's user is not a system admin: setting other users' statuses needs edit_other_users",
+		logctx.From(ctx, c.log).Warn("the Mattermost token's user is not a system admin: setting other users' statuses needs edit_other_users",
 			"user", me.Username)
 	}
 	return nil

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/mattermost/mattermost-server/v6/model"
+
+	"github.com/calstatus/calstatus/internal/logctx"
 )
 
 // Client talks to one Mattermost server.
@@ -87,7 +89,7 @@ func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
 		wait = e.retryAfter
 	}
 	wait = wait/2 + rand.N(wait/2+1)
-	c.log.Warn("mattermost call failed, retrying", "op", e.Op, "status", e.Status, "attempt", attempt, "wait", wait.String())
+	logctx.From(ctx, c.log).Warn("mattermost call failed, retrying", "op", e.Op, "status", e.Status, "attempt", attempt, "wait", wait.String())
 	select {
 	case <-ctx.Done():
 		return &Error{Op: e.Op, Status: e.Status, Err: ctx.Err()}
@@ -135,4 +137,10 @@ func brief(err error) string {
 		return ae.Id
 	}
 	return err.Error()
+}
+
+// Rejected reports whether Mattermost refused the token (401) or its permissions (403): no retry
+// fixes that, an admin must.
+func (e *Error) Rejected() bool {
+	return e.Status == http.StatusUnauthorized || e.Status == http.StatusForbidden
 }

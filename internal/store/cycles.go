@@ -57,10 +57,17 @@ type ShardReport struct {
 	Failed     int
 	Failures   map[string]int // by class
 	GraphCalls int
-	Outcome    string // ok | stale | failed
-	Error      string
+	// Throttled counts Graph sub-requests answered 429; Retries those sent again.
+	Throttled, Retries int
+	Outcome            string // ok | stale | failed
+	Error              string
+	// ErrorClass names what failed the shard: graph_auth, mattermost_auth, graph, mattermost,
+	// storage ("" when it did not fail).
+	ErrorClass string
 	Duration   time.Duration
-	Attempt    int
+	// Finished is when the shard's run ended.
+	Finished time.Time
+	Attempt  int
 	// Done marks, by position in the shard message, the users this shard has dealt with, so a
 	// retried delivery does only the rest.
 	Done []bool
@@ -74,11 +81,36 @@ type CycleReport struct {
 	Shards  int
 }
 
-// RecordCycle writes the cycle's plan row.
+// RecordCycle writes the cycle's plan row and makes it the latest cycle.
 func (s *Store) RecordCycle(ctx context.Context, r CycleReport) error {
-	return s.upsertCycleRow(ctx, r.CycleID, "plan", map[string]any{
-		"Started": aztables.EDMDateTime(r.Started), "Users": int32(r.Users), "Shards": int32(r.Shards),
-	})
+	props := map[string]any{"Started": aztables.EDMDateTime(r.Started.UTC()), "Users": int32(r.Users), "Shards": int32(r.Shards)}
+	if err := s.upsertCycleRow(ctx, r.CycleID, "plan", props); err != nil {
+		return err
+	}
+	props["Cycle"] = r.CycleID
+	return s.upsertCycleRow(ctx, "maintenance", "last-cycle", props)
+}
+
+// LastCycle reads the plan of the latest cycle recorded; found is false before the first.
+func (s *Store) LastCycle(ctx context.Context) (r CycleReport, found bool, err error) {
+	resp, err := s.cycles.GetEntity(ctx, "maintenance", "last-cycle", nil)
+	if err != nil {
+		if hasCode(err, aztables.ResourceNotFound) {
+			return CycleReport{}, false, nil
+		}
+		return CycleReport{}, false, &Error{Op: "reading the latest cycle", Err: err}
+	}
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(resp.Value, &e); err != nil {
+		return CycleReport{}, false, &Error{Op: "reading the latest cycle", Err: err}
+	}
+	num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
+	r = CycleReport{Users: num("Users"), Shards: num("Shards")}
+	r.CycleID, _ = e.Properties["Cycle"].(string)
+	if t, ok := e.Properties["Started"].(aztables.EDMDateTime); ok {
+		r.Started = time.Time(t).UTC()
+	}
+	return r, r.CycleID != "", nil
 }
 
 // RecordShard writes (or overwrites, on a retry) the shard's row of its cycle.
@@ -86,8 +118,9 @@ func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
 	failures, _ := json.Marshal(r.Failures)
 	return s.upsertCycleRow(ctx, r.CycleID, shardRowKey(r.Shard), map[string]any{
 		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
-		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Outcome": r.Outcome, "Error": truncate(r.Error, 1000),
-		"DurationMs": int32(r.Duration.Milliseconds()), "Attempt": int32(r.Attempt), "Done": packBits(r.Done),
+		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Throttled": int32(r.Throttled), "Retries": int32(r.Retries),
+		"Outcome": r.Outcome, "Error": truncate(r.Error, 1000), "ErrorClass": r.ErrorClass,
+		"DurationMs": int32(r.Duration.Milliseconds()), "Finished": aztables.EDMDateTime(r.Finished.UTC()), "Attempt": int32(r.Attempt), "Done": packBits(r.Done),
 	})
 }
 
@@ -162,10 +195,14 @@ func (s *Store) ShardReports(ctx context.Context, cycleID string) ([]ShardReport
 func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
 	num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
 	r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
-		Failed: num("Failed"), GraphCalls: num("GraphCalls"), Attempt: num("Attempt"),
+		Failed: num("Failed"), GraphCalls: num("GraphCalls"), Throttled: num("Throttled"), Retries: num("Retries"), Attempt: num("Attempt"),
 		Duration: time.Duration(num("DurationMs")) * time.Millisecond}
 	r.Outcome, _ = e.Properties["Outcome"].(string)
 	r.Error, _ = e.Properties["Error"].(string)
+	r.ErrorClass, _ = e.Properties["ErrorClass"].(string)
+	if f, ok := e.Properties["Finished"].(aztables.EDMDateTime); ok {
+		r.Finished = time.Time(f).UTC()
+	}
 	if f, ok := e.Properties["Failures"].(string); ok {
 		_ = json.Unmarshal([]byte(f), &r.Failures)
 	}

@@ -15,6 +15,8 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
+	"github.com/calstatus/calstatus/internal/azstorage"
 )
 
 const (
@@ -32,9 +34,9 @@ type Store struct {
 	Writes atomic.Int64
 }
 
-// Open connects with a storage connection string and creates the tables if they are missing.
-func Open(ctx context.Context, connectionString string) (*Store, error) {
-	svc, err := aztables.NewServiceClientFromConnectionString(connectionString, nil)
+// Open connects to the account and creates the tables if they are missing.
+func Open(ctx context.Context, account azstorage.Account) (*Store, error) {
+	svc, err := account.Tables()
 	if err != nil {
 		return nil, &Error{Op: "connecting", Err: err}
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -17,7 +18,7 @@ import (
 func open(t *testing.T) *store.Store {
 	t.Helper()
 	env := teststack.Require(t)
-	s, err := store.Open(context.Background(), env.StorageConnectionString)
+	s, err := store.Open(context.Background(), azstorage.Account{ConnectionString: env.StorageConnectionString})
 	if err != nil {
 		t.Fatal(err)
 	}

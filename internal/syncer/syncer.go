@@ -61,15 +61,22 @@ type Planner struct {
 	// Schedule is SYNC_SCHEDULE, for when the host does not say when the timer fires next (it sends
 	// no ScheduleStatus on a first run or for schedules more often than once a minute).
 	Schedule ncrontab.Schedule
-	Now      func() time.Time
+	// Cycles and Queue, when set, give each cycle's log the last cycle's summary and the queue's
+	// health.
+	Cycles Cycles
+	Queue  QueueHealth
+	Now    func() time.Time
 }
 
 // Plan lists the users to sync and cuts them into shard messages. next is when the timer fires
 // again (zero if the host did not say): shards not started by then are stale.
 func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([]shard.Message, error) {
 	now := p.Now().UTC()
+	p.logLastCycle(ctx, log)
+	p.logQueueHealth(ctx, log, now)
 	users, err := p.Mattermost.ListSyncUsers(ctx)
 	if err != nil {
+		log.Error("cycle not planned: could not list the users", "error", err.Error(), "error_class", errorClass(err))
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
 	ids := make([]string, len(users))

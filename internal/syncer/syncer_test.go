@@ -14,6 +14,7 @@ import (
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/ncrontab"
+	"github.com/calstatus/calstatus/internal/queue"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -344,5 +345,71 @@ func TestWorkerLeavesUsersClaimedByALiveRunAndCompletesADeadOnesClaim(t *testing
 	}
 	if got := st.states[id(2)]; got.Claim != nil || got.SetStatus != engine.DND {
 		t.Fatalf("completed claim stored as %+v", got)
+	}
+}
+
+func TestSummarize(t *testing.T) {
+	start := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	plan := store.CycleReport{CycleID: "c", Started: start, Users: 1000, Shards: 3}
+	s := Summarize(plan, []store.ShardReport{
+		{Outcome: "ok", Changed: 5, GraphCalls: 1, Throttled: 2, Retries: 2, Failures: map[string]int{"not_found": 1}, Finished: start.Add(2 * time.Second)},
+		{Outcome: "failed", Failed: 3, GraphCalls: 2, Failures: map[string]int{"not_found": 2, "server": 1}, Finished: start.Add(5 * time.Second)},
+	})
+	if s.ShardsOK != 1 || s.ShardsFailed != 1 || s.ShardsMissing != 1 || s.Complete || s.Changed != 5 || s.GraphCalls != 3 ||
+		s.Throttled != 2 || s.Failures["not_found"] != 3 || s.Duration != 5*time.Second {
+		t.Fatalf("summary %+v", s)
+	}
+	if !Summarize(store.CycleReport{Shards: 1}, []store.ShardReport{{Outcome: "ok"}}).Complete {
+		t.Fatal("one ok shard of one: complete")
+	}
+}
+
+func TestErrorClass(t *testing.T) {
+	for err, want := range map[error]string{
+		nil: "",
+		fmt.Errorf("listing users: %w", &mattermost.Error{Op: "list users", Status: 401}): "mattermost_auth",
+		&mattermost.Error{Op: "get users", Status: 502}:                                   "mattermost",
+		&store.Error{Op: "reading user state", Err: errors.New("503")}:                    "storage",
+		errors.New("graph: 20 users not fetched"):                                         "graph",
+	} {
+		if got := errorClass(err); got != want {
+			t.Errorf("errorClass(%v) = %q, want %q", err, got, want)
+		}
+	}
+}
+
+type fakeCycles struct {
+	plan   store.CycleReport
+	shards []store.ShardReport
+}
+
+func (f fakeCycles) LastCycle(context.Context) (store.CycleReport, bool, error) {
+	return f.plan, f.plan.CycleID != "", nil
+}
+func (f fakeCycles) ShardReports(context.Context, string) ([]store.ShardReport, error) {
+	return f.shards, nil
+}
+
+type fakeQueue struct{ h queue.Health }
+
+func (f fakeQueue) Health(context.Context, time.Time) (queue.Health, error) { return f.h, nil }
+
+func TestPlannerLogsTheLastCycleAndTheQueue(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	p := &Planner{Mattermost: &fakeMM{}, Store: &fakeStore{states: map[string]store.UserState{}}, Now: func() time.Time { return now },
+		Cycles: fakeCycles{plan: store.CycleReport{CycleID: "prev", Started: now.Add(-5 * time.Minute), Shards: 1},
+			shards: []store.ShardReport{{Outcome: "ok", Changed: 4, Finished: now.Add(-4 * time.Minute)}}},
+		Queue: fakeQueue{queue.Health{Depth: 3, PoisonDepth: 1, OldestAge: 90 * time.Second}}}
+	if _, err := p.Plan(context.Background(), log, time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	for _, want := range []string{`"msg":"cycle summary","cycle":"prev"`, `"changed":4`, `"complete":true`, `"duration_ms":60000`,
+		`"level":"WARN","msg":"queue health","queue_depth":3,"poison_depth":1,"oldest_message_age_s":90`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %s:\n%s", want, out)
+		}
 	}
 }

@@ -89,9 +89,9 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 		r.log.Warn("dropping stale "+what+": a newer cycle covers these users", "issued", m.IssuedAt.Format(time.RFC3339))
 	} else if err = r.process(ctx, attempt); err != nil {
 		outcome = "failed"
-		r.rep.Error = err.Error()
+		r.rep.Error, r.rep.ErrorClass = err.Error(), errorClass(err)
 	}
-	r.rep.Outcome, r.rep.Duration = outcome, time.Since(start)
+	r.rep.Outcome, r.rep.Duration, r.rep.Finished = outcome, time.Since(start), w.Now().UTC()
 	// Transitions are small, frequent and not resumable: their outcome is in the logs only.
 	if !m.IsTransition() {
 		recCtx, cancel := context.WithTimeout(context.WithoutCancel(outer), 15*time.Second) // even past the budget
@@ -103,10 +103,8 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	if r.userLogs > maxUserLogs {
 		r.log.Warn("more per-user lines not logged", "count", r.userLogs-maxUserLogs, "last_error", r.lastError)
 	}
-	rep := r.rep
-	r.log.Info(what+" "+outcome, "users", rep.Users, "changed", rep.Changed, "unchanged", rep.Unchanged,
-		"failed", rep.Failed, "graph_calls", rep.GraphCalls, "duration_ms", rep.Duration.Milliseconds(), "attempt", attempt)
-	return rep, err
+	logShard(r.log, what, r.rep)
+	return r.rep, err
 }
 
 func newOwner() string {
@@ -172,7 +170,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	}
 	window := graph.Window{Start: r.now.Truncate(time.Minute), End: r.now.Add(w.Lookahead)}
 	in.schedule, in.graphErr = w.Graph.GetSchedules(ctx, emails, window)
-	r.rep.GraphCalls = in.schedule.Calls
+	r.rep.GraphCalls, r.rep.Throttled, r.rep.Retries = in.schedule.Calls, in.schedule.Throttled, in.schedule.Retries
 	if in.graphErr != nil && len(in.schedule.Availability) == 0 && len(in.schedule.Failures) == 0 {
 		return in, in.graphErr
 	}

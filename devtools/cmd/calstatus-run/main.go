@@ -26,6 +26,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -118,7 +119,7 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer host.Close()
-	st, err := store.Open(ctx, config.ExpandStorageConnectionString(settings["AzureWebJobsStorage"]))
+	st, err := store.Open(ctx, azstorage.Account{ConnectionString: config.ExpandStorageConnectionString(settings["AzureWebJobsStorage"])})
 	if err != nil {
 		return err
 	}

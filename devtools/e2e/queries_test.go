@@ -1,0 +1,124 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calstatus/calstatus/devtools/funchost"
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/handler"
+)
+
+// The monitoring queries (infra/queries/*.kql: the alerts, the workbook, the README's KQL) read
+// fields of the JSON lines the handler writes. Kusto cannot run here, so this runs what the queries
+// rely on against lines the real handler wrote through the local host: every message a query
+// filters on is written, and every field it reads is in those lines.
+func TestQueriesReadTheLinesTheHandlerWrites(t *testing.T) {
+	lines := append(handlerLines(t, nil), handlerLines(t, map[string]string{"MATTERMOST_TOKEN": "rejected-token"})...)
+	files, err := filepath.Glob(filepath.Join(repoRoot(), "infra", "queries", "*.kql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no queries in infra/queries (%v)", err)
+	}
+	msgRef := regexp.MustCompile(`msg\)?\s*(?:==|=~|in\s*\()\s*"([^"]+)"`)
+	fieldRef := regexp.MustCompile(`\bd\.([a-z_]+)(?:\.([a-z_]+))?`)
+	checked := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		q := string(data)
+		if !strings.Contains(q, "parse_json(message)") {
+			continue // reads the host's own tables (requests)
+		}
+		checked++
+		name := filepath.Base(f)
+		var msgs []string
+		for _, m := range msgRef.FindAllStringSubmatch(q, -1) {
+			msgs = append(msgs, m[1])
+			if len(linesWith(lines, []string{m[1]})) == 0 {
+				t.Errorf("%s filters on msg %q, which the handler never wrote", name, m[1])
+			}
+		}
+		scope := linesWith(lines, msgs)
+		for _, m := range fieldRef.FindAllStringSubmatch(q, -1) {
+			field, sub := m[1], m[2]
+			if field == "msg" || field == "level" {
+				continue
+			}
+			found := false
+			for _, l := range scope {
+				v, ok := l[field]
+				if ok && sub != "" {
+					_, ok = v.(map[string]any) // a failure class appears only when it occurs
+				}
+				found = found || ok
+			}
+			if !found {
+				t.Errorf("%s reads d.%s, which no %v line the handler wrote has", name, strings.TrimSuffix(field+"."+sub, "."), msgs)
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no query parses the handler's lines")
+	}
+	t.Logf("%d queries checked against %d lines", checked, len(lines))
+}
+
+func linesWith(lines []map[string]any, msgs []string) []map[string]any {
+	if len(msgs) == 0 {
+		return lines
+	}
+	var out []map[string]any
+	for _, l := range lines {
+		for _, m := range msgs {
+			if l["msg"] == m {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+// handlerLines runs two cycles (the second summarises the first) through the local host and
+// returns every log line of every invocation, decoded.
+func handlerLines(t *testing.T, settings map[string]string) []map[string]any {
+	t.Helper()
+	h := newHarness(t, harnessOptions{scenario: graphsim.DefaultScenario(), settings: settings})
+	ctx := context.Background()
+	var raw []string
+	for cycle := 0; cycle < 2; cycle++ {
+		res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, res.Logs...)
+		var msgs []json.RawMessage
+		_ = json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs)
+		done := 0
+		if len(msgs) > 0 {
+			h.waitEvents(2*time.Minute, func(ev funchost.Event) bool {
+				if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
+					raw = append(raw, ev.Logs...)
+					done++
+				}
+				return done >= len(msgs)
+			})
+		}
+	}
+	var out []map[string]any
+	for _, l := range raw {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("a log line is not one JSON object: %q", l)
+		}
+		out = append(out, m)
+	}
+	return out
+}

@@ -1,0 +1,83 @@
+// Command pack builds calstatus's deployment zip (`make package`):
+//
+//	go run ./devtools/pack/cmd/pack -o dist/calstatus.zip
+//
+// It builds the linux/amd64 handler and writes host.json, the function folders and the executable
+// (mode 0755) at the zip's root, then prints the zip's path, size and entries.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/calstatus/calstatus/devtools/pack"
+)
+
+func main() {
+	out := flag.String("o", "dist/calstatus.zip", "zip to write")
+	root := flag.String("C", "", "repository root (default: the nearest folder above the working directory holding go.mod)")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "pack: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if err := run(*root, *out); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(root, out string) error {
+	if root == "" {
+		var err error
+		if root, err = repoRoot(); err != nil {
+			return err
+		}
+	}
+	if err := pack.Build(root, out); err != nil {
+		return err
+	}
+	st, err := os.Stat(out)
+	if err != nil {
+		return err
+	}
+	entries, err := pack.Layout(out)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d bytes (%s), %d entries\n", out, st.Size(), human(st.Size()), len(entries))
+	for _, e := range entries {
+		fmt.Printf("  %s\n", e)
+	}
+	return nil
+}
+
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("pack: no go.mod above the working directory (use -C)")
+		}
+		dir = parent
+	}
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,63 @@
+// Key Vault in RBAC mode holding the Mattermost token (and, for an existing app registration that
+// authenticates with a certificate, that certificate). The function app reads them through Key
+// Vault references with its managed identity, which gets Key Vault Secrets User on the vault.
+
+param name string
+param location string
+param tags object
+
+@description('Principal id of the function app\'s managed identity.')
+param principalId string
+
+@secure()
+@description('Mattermost access token stored as secret mattermost-token.')
+param mattermostToken string
+
+var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
+
+resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
+  name: name
+  location: location
+  tags: tags
+  properties: {
+    tenantId: tenant().tenantId
+    sku: {
+      family: 'A'
+      name: 'standard'
+    }
+    enableRbacAuthorization: true
+    enableSoftDelete: true
+    softDeleteRetentionInDays: 90
+    enabledForDeployment: false
+    enabledForDiskEncryption: false
+    enabledForTemplateDeployment: false
+    publicNetworkAccess: 'Enabled'
+    networkAcls: {
+      bypass: 'AzureServices'
+      defaultAction: 'Allow'
+    }
+  }
+
+  resource mattermostTokenSecret 'secrets' = {
+    name: 'mattermost-token'
+    properties: {
+      value: mattermostToken
+      contentType: 'Mattermost personal access token or bot token'
+    }
+  }
+}
+
+resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
+  name: guid(vault.id, principalId, keyVaultSecretsUser)
+  scope: vault
+  properties: {
+    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', keyVaultSecretsUser)
+    principalId: principalId
+    principalType: 'ServicePrincipal'
+  }
+}
+
+output name string = vault.name
+output vaultUri string = vault.properties.vaultUri
+// Versionless: a new version of the secret is picked up without redeploying.
+output mattermostTokenSecretUri string = vault::mattermostTokenSecret.properties.secretUri

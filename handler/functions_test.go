@@ -43,6 +43,15 @@ var wantFunctions = map[string][]binding{
 	SyncShardFunction: {
 		{Name: ShardTriggerBinding, Type: "queueTrigger", Direction: "in", QueueName: ShardQueue},
 	},
+	AdminConsentFunction:         httpBindings,
+	AdminConsentCallbackFunction: httpBindings,
+	StatusFunction:               httpBindings,
+	SlashCommandFunction:         httpBindings,
+}
+
+var httpBindings = []binding{
+	{Name: HTTPTriggerBinding, Type: "httpTrigger", Direction: "in"},
+	{Name: HTTPOutBinding, Type: "http", Direction: "out"},
 }
 
 // readFunctions reads dir/*/function.json: function name (folder) → bindings.
@@ -280,6 +289,9 @@ func TestInvocationsUseTheFunctionJSONNames(t *testing.T) {
 					"ScheduleStatus": map[string]string{"Last": "2026-11-22T09:55:00+00:00", "Next": "2026-11-22T10:05:00+00:00", "LastUpdated": "2026-11-22T09:55:00+00:00"}}
 			case b.Type == "queueTrigger":
 				data[b.Name] = string(body) // the host sends the message as a JSON string
+			case b.Type == "httpTrigger":
+				data[b.Name] = map[string]any{"Url": "https://app.example/api/" + name, "Method": "GET", "Query": map[string]string{},
+					"Headers": map[string][]string{}, "Params": map[string]string{}, "Body": nil}
 			default:
 				t.Errorf("functions/%s: binding %q of type %s: this test does not know how to feed it", name, b.Name, b.Type)
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
+	"github.com/calstatus/calstatus/internal/web"
 )
 
 // The names the Functions host and the handler share: function names (folders under functions/),
@@ -36,7 +37,26 @@ const (
 
 	// ShardQueue carries cycle shards and delayed transitions to SyncShard.
 	ShardQueue = "sync-shards"
+
+	// The pages: HTTP-triggered functions, served by the host under /api/<Function>.
+	// AdminConsentFunction shows what calstatus reads and writes and sends an admin to Microsoft's
+	// admin consent; AdminConsentCallbackFunction is where Microsoft sends them back.
+	AdminConsentFunction         = "AdminConsent"
+	AdminConsentCallbackFunction = "AdminConsentCallback"
+	// StatusFunction is the sync's health at a glance (function key).
+	StatusFunction = "Status"
+	// SlashCommandFunction answers Mattermost's /calstatus slash command.
+	SlashCommandFunction = "SlashCommand"
+
+	// HTTPTriggerBinding and HTTPOutBinding are every page's request and response.
+	HTTPTriggerBinding = "req"
+	HTTPOutBinding     = "res"
 )
+
+// Pages are the HTTP-triggered functions; a nil one answers 404.
+type Pages struct {
+	AdminConsent, AdminConsentCallback, Status, SlashCommand web.Page
+}
 
 // Planner plans a sync cycle (syncer.Planner).
 type Planner interface {
@@ -52,6 +72,7 @@ type Worker interface {
 type Deps struct {
 	Planner  Planner
 	Worker   Worker
+	Pages    Pages
 	LogLevel slog.Leveler
 }
 
@@ -87,5 +108,28 @@ func New(d Deps) http.Handler {
 		_, err = d.Worker.Process(ctx, c.Log, msg, m.DequeueCount)
 		return err
 	}))
+	for name, page := range map[string]web.Page{AdminConsentFunction: d.Pages.AdminConsent,
+		AdminConsentCallbackFunction: d.Pages.AdminConsentCallback, StatusFunction: d.Pages.Status,
+		SlashCommandFunction: d.Pages.SlashCommand} {
+		r.Post("/"+name, s.HTTP(HTTPTriggerBinding, HTTPOutBinding, serve(page)))
+	}
 	return r
+}
+
+// serve adapts a page to an HTTP trigger.
+func serve(page web.Page) func(ctx context.Context, c *azfunc.Call, r azfunc.HTTPRequest) (azfunc.HTTPResponse, error) {
+	return func(ctx context.Context, c *azfunc.Call, r azfunc.HTTPRequest) (azfunc.HTTPResponse, error) {
+		if page == nil {
+			return azfunc.HTTPResponse{StatusCode: http.StatusNotFound, Body: "not configured\n",
+				Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8"}}, nil
+		}
+		resp, err := page(ctx, c.Log, web.Request{Method: r.Method, URL: r.URL, Query: r.Query, Headers: r.Headers, Body: r.Body})
+		if err != nil {
+			return azfunc.HTTPResponse{}, err
+		}
+		if resp.Status == 0 {
+			resp.Status = http.StatusOK
+		}
+		return azfunc.HTTPResponse{StatusCode: resp.Status, Body: resp.Body, Headers: resp.Headers}, nil
+	}
 }

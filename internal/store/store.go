@@ -22,13 +22,16 @@ import (
 const (
 	UsersTable  = "calstatususers"
 	CyclesTable = "calstatuscycles"
+	// AppTable keeps the app's own records: the admin consent, the consent pages' signing key and
+	// used states.
+	AppTable = "calstatussettings"
 	// MaxTransaction is Table Storage's limit of entities in one transaction.
 	MaxTransaction = 100
 )
 
 // Store is the Table Storage adapter.
 type Store struct {
-	users, cycles *aztables.Client
+	users, cycles, app *aztables.Client
 	// Writes counts user-state entity writes, so callers can report (and tests assert) the cost
 	// of a shard.
 	Writes atomic.Int64
@@ -40,12 +43,12 @@ func Open(ctx context.Context, account azstorage.Account) (*Store, error) {
 	if err != nil {
 		return nil, &Error{Op: "connecting", Err: err}
 	}
-	for _, name := range []string{UsersTable, CyclesTable} {
+	for _, name := range []string{UsersTable, CyclesTable, AppTable} {
 		if _, err := svc.CreateTable(ctx, name, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
 			return nil, &Error{Op: "creating table " + name, Err: err}
 		}
 	}
-	return &Store{users: svc.NewClient(UsersTable), cycles: svc.NewClient(CyclesTable)}, nil
+	return &Store{users: svc.NewClient(UsersTable), cycles: svc.NewClient(CyclesTable), app: svc.NewClient(AppTable)}, nil
 }
 
 func hasCode(err error, code aztables.TableErrorCode) bool {

@@ -136,7 +136,9 @@ install_system_packages() {
   have curl || pkgs+=(curl)
   have flock || pkgs+=(util-linux)
   have runuser || pkgs+=(util-linux)
-  [ ${#pkgs[@]} -eq 0 ] || apt_install "${pkgs[@]}"
+  # A real browser for the pages' tests (driven with chromedp).
+  have chromium || pkgs+=(chromium fonts-dejavu-core)
+  [ ${#pkgs[@]} -eq 0 ] || { say "installing ${pkgs[*]} (apt)"; apt_install "${pkgs[@]}"; }
   pg_bindir >/dev/null || die "PostgreSQL server binaries not found under /usr/lib/postgresql/*/bin after install"
   have node || die "node (20.x) is required for Azurite and is not installed"
 }

@@ -35,9 +35,13 @@ func ExecPath() (string, error) {
 	return "", errors.New("no Chromium on PATH: devtools/stack/stack.sh install puts Debian's chromium there")
 }
 
+// IgnoreCertificateErrors lets the browser follow links to the local Entra simulator, whose TLS
+// certificate comes from a CA made for the test run.
+var IgnoreCertificateErrors = chromedp.Flag("ignore-certificate-errors", true)
+
 // Start launches a browser for the test; it is closed when the test ends. Screenshots go to
-// shots (the test run keeps them for review).
-func Start(t testing.TB, shots string) *Browser {
+// shots (the test run keeps them for review); extra adds command line options.
+func Start(t testing.TB, shots string, extra ...chromedp.ExecAllocatorOption) *Browser {
 	t.Helper()
 	path, err := ExecPath()
 	if err != nil {
@@ -45,6 +49,7 @@ func Start(t testing.TB, shots string) *Browser {
 	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(path), chromedp.NoSandbox,
 		chromedp.WindowSize(1200, 900), chromedp.Flag("disable-gpu", true))
+	opts = append(opts, extra...)
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(alloc)
 	if _, err := chromedp.Run(ctx, chromedp.Title()); err != nil { // starts the browser (no timeout on this first run)

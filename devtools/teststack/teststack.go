@@ -44,7 +44,7 @@ func Path() (string, error) {
 	if p := os.Getenv(EnvFileVar); p != "" {
 		return p, nil
 	}
-	root, err := repoRoot()
+	root, err := RepoRoot()
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +165,8 @@ func parse(sc *bufio.Scanner) (map[string]string, error) {
 	return vars, sc.Err()
 }
 
-func repoRoot() (string, error) {
+// RepoRoot is the nearest directory above the working directory holding a go.mod.
+func RepoRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err

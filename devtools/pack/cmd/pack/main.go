@@ -7,13 +7,12 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/calstatus/calstatus/devtools/pack"
+	"github.com/calstatus/calstatus/devtools/teststack"
 )
 
 func main() {
@@ -33,7 +32,7 @@ func main() {
 func run(root, out string) error {
 	if root == "" {
 		var err error
-		if root, err = repoRoot(); err != nil {
+		if root, err = teststack.RepoRoot(); err != nil {
 			return err
 		}
 	}
@@ -53,23 +52,6 @@ func run(root, out string) error {
 		fmt.Printf("  %s\n", e)
 	}
 	return nil
-}
-
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("pack: no go.mod above the working directory (use -C)")
-		}
-		dir = parent
-	}
 }
 
 func human(n int64) string {

@@ -6,6 +6,7 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -25,6 +26,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/azstorage"
+	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
 
@@ -318,4 +320,45 @@ func report(t *testing.T, format string, args ...any) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "%s: %s\n", t.Name(), fmt.Sprintf(format, args...))
+}
+
+// cycle fires SyncTimer through the host and waits until every shard message it emitted has been
+// processed (a failed invocation fails the test). It returns the messages, the shards' records and
+// every invocation's log lines.
+func (h *harness) cycle(timeout time.Duration) ([]shard.Message, []store.ShardReport, []string) {
+	h.t.Helper()
+	res, err := h.host.RunFunction(context.Background(), handler.SyncTimerFunction)
+	if err != nil || !res.OK {
+		h.t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
+	}
+	logs := append([]string(nil), res.Logs...)
+	var msgs []shard.Message
+	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil && len(res.Outputs[handler.ShardsOutBinding]) > 0 {
+		h.t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs[handler.ShardsOutBinding])
+	}
+	if len(msgs) == 0 {
+		return nil, nil, logs
+	}
+	seen := map[string]bool{}
+	h.waitEvents(timeout, func(ev funchost.Event) bool {
+		if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncShardFunction {
+			return false
+		}
+		if !ev.OK {
+			h.t.Fatalf("SyncShard failed: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
+		}
+		logs = append(logs, ev.Logs...)
+		seen[ev.MessageID] = true
+		return len(seen) == len(msgs)
+	})
+	reps, err := h.store.ShardReports(context.Background(), msgs[0].CycleID)
+	if err != nil || len(reps) != len(msgs) {
+		h.t.Fatalf("cycle record: %d shard rows, want %d (%v)", len(reps), len(msgs), err)
+	}
+	for _, r := range reps {
+		if r.Outcome != "ok" {
+			h.t.Fatalf("shard %d outcome %q: %s", r.Shard, r.Outcome, r.Error)
+		}
+	}
+	return msgs, reps, logs
 }

@@ -1,8 +1,6 @@
 package e2e
 
 import (
-	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,11 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/pack"
 	"github.com/calstatus/calstatus/devtools/teststack"
-	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/shard"
 )
 
@@ -69,40 +65,12 @@ func TestPackageRunsOnHost(t *testing.T) {
 
 	users := h.syncUsers()
 	wantShards := (len(users) + shard.MaxUsers - 1) / shard.MaxUsers
-	ctx := context.Background()
-	res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
-	if err != nil || !res.OK {
-		t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
-	}
-	var msgs []shard.Message
-	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil {
-		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs[handler.ShardsOutBinding])
-	}
+	msgs, reps, _ := h.cycle(3 * time.Minute)
 	if len(msgs) != wantShards || wantShards == 0 {
 		t.Fatalf("SyncTimer emitted %d shards for %d users, want %d", len(msgs), len(users), wantShards)
 	}
-
-	seen := map[string]bool{}
-	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncShardFunction {
-			return false
-		}
-		if !ev.OK {
-			t.Fatalf("SyncShard failed: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
-		}
-		seen[ev.MessageID] = true
-		return len(seen) == wantShards
-	})
-
-	reps, err := h.store.ShardReports(ctx, msgs[0].CycleID)
-	if err != nil || len(reps) != wantShards {
-		t.Fatalf("cycle record: %d shard rows, want %d (%v)", len(reps), wantShards, err)
-	}
 	synced := 0
 	for _, r := range reps {
-		if r.Outcome != "ok" {
-			t.Errorf("shard %d outcome %q: %s", r.Shard, r.Outcome, r.Error)
-		}
 		synced += r.Users
 	}
 	if synced != len(users) {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -10,9 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
-	"github.com/calstatus/calstatus/handler"
 )
 
 // The monitoring queries (infra/queries/*.kql: the alerts, the workbook, the README's KQL) read
@@ -91,26 +88,10 @@ func linesWith(lines []map[string]any, msgs []string) []map[string]any {
 func handlerLines(t *testing.T, settings map[string]string) []map[string]any {
 	t.Helper()
 	h := newHarness(t, harnessOptions{scenario: graphsim.DefaultScenario(), settings: settings})
-	ctx := context.Background()
 	var raw []string
 	for cycle := 0; cycle < 2; cycle++ {
-		res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw = append(raw, res.Logs...)
-		var msgs []json.RawMessage
-		_ = json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs)
-		done := 0
-		if len(msgs) > 0 {
-			h.waitEvents(2*time.Minute, func(ev funchost.Event) bool {
-				if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
-					raw = append(raw, ev.Logs...)
-					done++
-				}
-				return done >= len(msgs)
-			})
-		}
+		_, _, logs := h.cycle(2 * time.Minute)
+		raw = append(raw, logs...)
 	}
 	var out []map[string]any
 	for _, l := range raw {

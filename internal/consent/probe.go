@@ -1,0 +1,127 @@
+package consent
+
+import (
+	"context"
+	"errors"
+	"regexp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/calstatus/calstatus/internal/graph"
+)
+
+// Outcome is what a check of calstatus's Graph access found.
+type Outcome string
+
+const (
+	// ProbeOK: Graph answered a one-user getSchedule.
+	ProbeOK Outcome = "ok"
+	// ProbeNotPropagated: Entra ID does not see the consent yet (it takes a minute or more to
+	// reach every Microsoft service after it is granted).
+	ProbeNotPropagated Outcome = "not_propagated"
+	// ProbeNoPermission: Graph answered but refuses to read calendars: the application
+	// permission Calendars.ReadBasic.All is missing (or its consent has not reached Graph yet).
+	ProbeNoPermission Outcome = "no_permission"
+	// ProbeWrongTenant: Entra ID does not know the configured tenant.
+	ProbeWrongTenant Outcome = "wrong_tenant"
+	// ProbeError: anything else; Detail says what.
+	ProbeError Outcome = "error"
+)
+
+// ProbeResult is a check's outcome and, for people, what Microsoft said.
+type ProbeResult struct {
+	Outcome Outcome
+	// Detail is one line from Entra ID or Graph (an AADSTS message, a Graph error code); it is
+	// shown on the page (escaped) and, for ProbeError, recorded. It must never hold a secret.
+	Detail string
+}
+
+// Record is the result as ConsentRecord.Probe keeps it: the outcome, or "error: <detail>".
+func (p ProbeResult) Record() string {
+	if p.Outcome == ProbeError {
+		return "error: " + p.Detail
+	}
+	return string(p.Outcome)
+}
+
+// parseRecord reads ConsentRecord.Probe back ("" when no check ran).
+func parseRecord(s string) ProbeResult {
+	if d, ok := strings.CutPrefix(s, "error:"); ok {
+		return ProbeResult{Outcome: ProbeError, Detail: strings.TrimSpace(d)}
+	}
+	return ProbeResult{Outcome: Outcome(s)}
+}
+
+// Prober checks that calstatus can read availability through Graph now. An error means the check
+// could not run; the handler shows and records it as ProbeError.
+type Prober interface {
+	Probe(ctx context.Context) (ProbeResult, error)
+}
+
+// GraphProber checks Graph access with a one-user getSchedule.
+type GraphProber struct {
+	// Schedules asks Graph for one user's availability. class is the graph.Failure class Graph
+	// gave that user ("" when it answered); err is what graph.Client.GetSchedules returned.
+	Schedules func(ctx context.Context, email string) (class string, err error)
+	// Email names a user to check with (e.g. the first Mattermost user with an email).
+	Email func(ctx context.Context) (string, error)
+}
+
+// Entra ID's codes that mean the app is not (yet) consented in the tenant: AADSTS650xx (consent
+// missing or declined), 7000229 (no service principal for the app in the tenant yet), 500011 (the
+// resource's principal not found in the tenant), 700016 (the app not found in the directory).
+var (
+	notConsented = regexp.MustCompile(`AADSTS(650\d\d|7000229|500011|700016)\b`)
+	noTenant     = regexp.MustCompile(`AADSTS(90002|90023|900023)\b`)
+)
+
+// Probe runs the check.
+func (p GraphProber) Probe(ctx context.Context) (ProbeResult, error) {
+	if p.Schedules == nil || p.Email == nil {
+		return ProbeResult{}, errors.New("calstatus cannot check Graph access: not configured")
+	}
+	email, err := p.Email(ctx)
+	if err != nil {
+		return ProbeResult{}, errors.New("finding a user to check with: " + err.Error())
+	}
+	if email == "" {
+		return ProbeResult{Outcome: ProbeError, Detail: "no user with an email to check Graph access with"}, nil
+	}
+	class, err := p.Schedules(ctx, email)
+	switch {
+	case err != nil && graph.IsCredentialError(err):
+		msg := graph.BriefAuthError(err)
+		switch {
+		case noTenant.MatchString(msg):
+			return ProbeResult{Outcome: ProbeWrongTenant, Detail: brief(msg)}, nil
+		case notConsented.MatchString(msg) || strings.Contains(strings.ToLower(msg), "consent"):
+			return ProbeResult{Outcome: ProbeNotPropagated, Detail: brief(msg)}, nil
+		}
+		return ProbeResult{Outcome: ProbeError, Detail: brief(err.Error())}, nil
+	case class == "no_access" || class == "unauthorized":
+		d := "Graph refused to read the calendar (" + class + ")"
+		if err != nil {
+			d += ": " + err.Error()
+		}
+		return ProbeResult{Outcome: ProbeNoPermission, Detail: brief(d)}, nil
+	case err != nil:
+		return ProbeResult{Outcome: ProbeError, Detail: brief(err.Error())}, nil
+	case class != "":
+		// Graph let calstatus in but could not answer for this user (no mailbox, throttled, ...).
+		return ProbeResult{Outcome: ProbeError, Detail: "Graph could not answer for the user checked (" + class + ")"}, nil
+	}
+	return ProbeResult{Outcome: ProbeOK}, nil
+}
+
+// brief keeps the first line of a message, at most 300 bytes (whole runes).
+func brief(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) <= 300 {
+		return s
+	}
+	cut := 300
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

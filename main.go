@@ -103,6 +103,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
 				Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone},
 			Lookahead: a.cfg.Lookahead},
+		Pages:    a.pages(now),
 		LogLevel: level,
 	})
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", a.cfg.Port))

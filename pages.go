@@ -1,0 +1,47 @@
+package main
+
+import (
+	"context"
+	"time"
+
+	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/consent"
+	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/statuspage"
+	"github.com/calstatus/calstatus/internal/store"
+)
+
+// pages wires the HTTP-triggered functions.
+func (a *app) pages(now func() time.Time) handler.Pages {
+	cons := &consent.Handler{Store: a.store, TenantID: a.cfg.TenantID, ClientID: a.cfg.ClientID,
+		AuthorityHost: a.cfg.AuthorityHost, Now: now,
+		Prober: consent.GraphProber{Schedules: a.probeSchedule, Email: a.mm.SampleEmail}}
+	status := &statuspage.Page{History: a.store, Queue: a.transitions, Consent: consentRecords{a.store}, Now: now}
+	if a.cfg.Schedule != nil {
+		t := now()
+		status.Interval = a.cfg.Schedule.Next(a.cfg.Schedule.Next(t)).Sub(a.cfg.Schedule.Next(t))
+	}
+	return handler.Pages{AdminConsent: cons.Page, AdminConsentCallback: cons.Callback, Status: status.Serve}
+}
+
+// probeSchedule asks Graph for one user's availability: the failure class if Graph answered for
+// them with an error, the error if the call failed.
+func (a *app) probeSchedule(ctx context.Context, email string) (string, error) {
+	now := time.Now().UTC()
+	res, err := a.graph.GetSchedules(ctx, []string{email}, graph.Window{Start: now.Truncate(time.Minute), End: now.Add(time.Hour)})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Failures) > 0 {
+		return res.Failures[0].Class, nil
+	}
+	return "", nil
+}
+
+// consentRecords gives the status page the consent on record.
+type consentRecords struct{ store *store.Store }
+
+func (c consentRecords) Consent(ctx context.Context) (statuspage.Consent, bool, error) {
+	r, found, err := c.store.Consent(ctx)
+	return statuspage.Consent{Tenant: r.Tenant, At: r.At, Probe: r.Probe, ProbedAt: r.ProbedAt}, found, err
+}

@@ -119,6 +119,12 @@ func run(ctx context.Context) error {
 		return err
 	}
 	defer host.Close()
+	api := host.HTTPURL() + "/api/"
+	say("pages: admin consent %sAdminConsent · status %sStatus (add ?format=json) · slash command endpoint %sSlashCommand",
+		api, api, api)
+	if sim != nil {
+		say("the demo's consent flow ends at the Entra simulator (its TLS certificate is the local CA's: accept it in the browser)")
+	}
 	st, err := store.Open(ctx, azstorage.Account{ConnectionString: config.ExpandStorageConnectionString(settings["AzureWebJobsStorage"])})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -222,4 +223,63 @@ func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[str
 		return &Error{Op: "recording cycle " + pk, Err: err}
 	}
 	return nil
+}
+
+// PurgeCycles deletes the records of cycles started before cutoff (the status page shows a day;
+// a week is kept), in per-partition transactions — each cycle is its own partition.
+func (s *Store) PurgeCycles(ctx context.Context, cutoff time.Time) (int, error) {
+	filter := fmt.Sprintf("PartitionKey lt %s", odataQuote(cutoff.UTC().Format(cycleIDTime)))
+	sel := "PartitionKey,RowKey"
+	pager := s.cycles.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	byPartition := map[string][]aztables.TransactionAction{}
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return 0, &Error{Op: "listing old cycles", Err: err}
+		}
+		for _, raw := range page.Entities {
+			var e aztables.Entity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return 0, &Error{Op: "listing old cycles", Err: err}
+			}
+			key, _ := json.Marshal(aztables.Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey})
+			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})
+		}
+	}
+	written, failures := submitTo(ctx, s.cycles, byPartition)
+	n := 0
+	for _, chunks := range written {
+		for _, ch := range chunks {
+			n += ch[1] - ch[0]
+		}
+	}
+	if len(failures) > 0 {
+		return n, &Error{Op: "purging cycle " + failures[0].partition, Err: failures[0].err}
+	}
+	return n, nil
+}
+
+// submitTo writes actions to a table in transactions of at most MaxTransaction entities of one
+// partition, partitions in order, every one whatever happened to the others. It returns, per
+// partition, the index ranges of the actions written, and the failures.
+func submitTo(ctx context.Context, table *aztables.Client, byPartition map[string][]aztables.TransactionAction) (map[string][][2]int, []partitionFailure) {
+	partitions := make([]string, 0, len(byPartition))
+	for p := range byPartition {
+		partitions = append(partitions, p)
+	}
+	sort.Strings(partitions)
+	written := map[string][][2]int{}
+	var failures []partitionFailure
+	for _, p := range partitions {
+		actions := byPartition[p]
+		for i := 0; i < len(actions); i += MaxTransaction {
+			j := min(i+MaxTransaction, len(actions))
+			if _, err := table.SubmitTransaction(ctx, actions[i:j], nil); err != nil {
+				failures = append(failures, partitionFailure{p, err})
+				continue
+			}
+			written[p] = append(written[p], [2]int{i, j})
+		}
+	}
+	return written, failures
 }

@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -29,6 +30,7 @@ import (
 	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/store"
+	"github.com/calstatus/calstatus/internal/syncer"
 )
 
 const demoSchedule = "0 * * * * *" // every minute, so the demo shows changes quickly
@@ -160,61 +162,50 @@ func run(ctx context.Context) error {
 	}
 }
 
-// summarize waits for a cycle's shards and prints one line about it.
+// summarize waits for a cycle's shards and prints one line about it (the handler's own "cycle
+// summary" comes with the next cycle).
 func summarize(ctx context.Context, host *funchost.Host, st *store.Store, sim *graphsim.Server, ev funchost.Event) {
-	cycleID, shards := "", 0
+	var planned struct {
+		Msg    string `json:"msg"`
+		Cycle  string `json:"cycle"`
+		Shards int    `json:"shards"`
+	}
 	for _, l := range ev.Logs {
-		if strings.Contains(l, `msg="cycle planned"`) {
-			cycleID = field(l, "cycle")
-			shards, _ = strconv.Atoi(field(l, "shards"))
+		var line struct{ Msg string }
+		if json.Unmarshal([]byte(l), &line) == nil && line.Msg == "cycle planned" {
+			_ = json.Unmarshal([]byte(l), &planned)
 		}
 	}
-	if cycleID == "" {
+	if planned.Cycle == "" {
 		return
 	}
 	wait, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
 	var reps []store.ShardReport
 	for wait.Err() == nil {
-		reps, _ = st.ShardReports(wait, cycleID)
-		if len(reps) >= shards {
+		reps, _ = st.ShardReports(wait, planned.Cycle)
+		if len(reps) >= planned.Shards {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	var users, changed, failed, calls int
-	classes := map[string]int{}
+	sum := syncer.Summarize(store.CycleReport{CycleID: planned.Cycle, Shards: planned.Shards}, reps)
+	users := 0
 	for _, r := range reps {
 		users += r.Users
-		changed += r.Changed
-		failed += r.Failed
-		calls += r.GraphCalls
-		for c, n := range r.Failures {
-			classes[c] += n
-		}
 	}
 	var cls []string
-	for c, n := range classes {
+	for c, n := range sum.Failures {
 		cls = append(cls, fmt.Sprintf("%s=%d", c, n))
 	}
 	sort.Strings(cls)
 	line := fmt.Sprintf("cycle %s: %d/%d shards, %d users, %d status changes, %d Graph $batch calls, %d users without availability %v",
-		cycleID, len(reps), shards, users, changed, calls, failed, cls)
+		planned.Cycle, len(reps), planned.Shards, users, sum.Changed, sum.GraphCalls, sum.Failed, cls)
 	if sim != nil {
 		s := sim.Stats()
 		line += fmt.Sprintf(" (simulator so far: %d $batch, %d tokens)", s.Requests["$batch"], s.Requests["token"])
 	}
 	say("%s", line)
-}
-
-// field reads key=value from a logfmt line.
-func field(line, key string) string {
-	for _, f := range strings.Fields(line) {
-		if v, ok := strings.CutPrefix(f, key+"="); ok {
-			return strings.Trim(v, `"`)
-		}
-	}
-	return ""
 }
 
 func stack(ctx context.Context, root, cmd string) error {

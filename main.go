@@ -4,6 +4,7 @@
 // FUNCTIONS_CUSTOMHANDLER_PORT.
 //
 // `calstatus check` verifies the settings and that Mattermost, Entra ID, Graph and storage answer.
+// `calstatus register-command TEAM APP_URL` adds the /calstatus slash command to a Mattermost team.
 package main
 
 import (
@@ -39,9 +40,12 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	var err error
-	if len(os.Args) > 1 && os.Args[1] == "check" {
+	switch {
+	case len(os.Args) > 1 && os.Args[1] == "check":
 		err = check(ctx, log)
-	} else {
+	case len(os.Args) > 1 && os.Args[1] == "register-command":
+		err = registerCommand(ctx, log, os.Args[2:])
+	default:
 		err = serve(ctx, log)
 	}
 	if err != nil {
@@ -100,9 +104,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	h := handler.New(handler.Deps{
 		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
-			Policy: engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
-				Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone},
-			Lookahead: a.cfg.Lookahead},
+			Policy: a.policy(), Lookahead: a.cfg.Lookahead},
 		Pages:    a.pages(now),
 		LogLevel: level,
 	})
@@ -140,6 +142,12 @@ func check(ctx context.Context, log *slog.Logger) error {
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
 	return nil
+}
+
+// policy is the organisation's configuration of the rules.
+func (a *app) policy() engine.Policy {
+	return engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
+		Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone}
 }
 
 func credentialConfig(c config.Config) graph.CredentialConfig {

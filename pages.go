@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/consent"
 	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/slash"
 	"github.com/calstatus/calstatus/internal/statuspage"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -21,7 +25,31 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 		t := now()
 		status.Interval = a.cfg.Schedule.Next(a.cfg.Schedule.Next(t)).Sub(a.cfg.Schedule.Next(t))
 	}
-	return handler.Pages{AdminConsent: cons.Page, AdminConsentCallback: cons.Callback, Status: status.Serve}
+	slashCommand := &slash.Handler{Token: a.cfg.MattermostSlashToken, Store: a.store, Users: a.mm,
+		Schedules: slash.GraphSchedules(a.graph), Policy: a.policy(), Lookahead: a.cfg.Lookahead, Now: now}
+	return handler.Pages{AdminConsent: cons.Page, AdminConsentCallback: cons.Callback, Status: status.Serve,
+		SlashCommand: slashCommand.Serve}
+}
+
+// registerCommand is `calstatus register-command TEAM APP_URL`: it adds (or updates) the
+// /calstatus slash command in a team and prints the token for MATTERMOST_SLASH_TOKEN.
+func registerCommand(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: calstatus register-command TEAM https://<app host>")
+	}
+	a, err := wire(ctx, log)
+	if err != nil {
+		return err
+	}
+	token, err := slash.Register(ctx, a.mm, args[0], args[1], a.cfg.MattermostSlashToken)
+	if err != nil && !errors.Is(err, slash.ErrOtherToken) {
+		return err
+	}
+	fmt.Printf("/calstatus is registered in team %s.\n", args[0])
+	if err != nil || a.cfg.MattermostSlashToken == "" {
+		fmt.Printf("Add its token to MATTERMOST_SLASH_TOKEN (comma-separated with others): %s\n", token)
+	}
+	return nil
 }
 
 // probeSchedule asks Graph for one user's availability: the failure class if Graph answered for

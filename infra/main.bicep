@@ -31,6 +31,10 @@ param mattermostUrl string
 @description('Mattermost access token allowed to edit other users\' statuses (a system admin\'s personal access token, or a bot given the system_admin role). Stored in Key Vault as secret mattermost-token.')
 param mattermostToken string
 
+@secure()
+@description('Token of the /calstatus slash command (26 letters and digits), stored in Key Vault as secret mattermost-slash-token. Either the token Mattermost showed when the command was added in Integrations → Slash Commands, or one chosen up front (e.g. openssl rand -hex 13) that `calstatus register-command` then gives the command. Empty: the command is refused.')
+param mattermostSlashToken string = ''
+
 @description('Client id of an existing app registration to use instead of creating one (then no Microsoft Graph resources are deployed). It needs the application permission Calendars.ReadBasic.All, admin-consented, and either a federated credential trusting the managed identity (output MANAGED_IDENTITY_PRINCIPAL_ID) or a certificate (clientCertificateSecretName).')
 param existingAppClientId string = ''
 
@@ -160,6 +164,7 @@ module keyVault 'modules/keyvault.bicep' = {
     tags: tags
     principalId: identity.outputs.principalId
     mattermostToken: mattermostToken
+    mattermostSlashToken: mattermostSlashToken
   }
 }
 
@@ -194,6 +199,7 @@ module functionApp 'modules/function-app.bicep' = {
     clientCertificateSecretUri: useCertificate ? '${keyVault.outputs.vaultUri}secrets/${clientCertificateSecretName}' : ''
     mattermostUrl: mattermostUrl
     mattermostTokenSecretUri: keyVault.outputs.mattermostTokenSecretUri
+    mattermostSlashTokenSecretUri: keyVault.outputs.mattermostSlashTokenSecretUri
     syncSchedule: syncSchedule
     syncLookahead: syncLookahead
     tentativeAsBusy: tentativeAsBusy
@@ -239,6 +245,8 @@ output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = functionAppUrl
 output CONSENT_PAGE_URL string = '${functionAppUrl}/api/AdminConsent'
 output STATUS_PAGE_URL string = '${functionAppUrl}/api/Status'
+// The /calstatus slash command's request URL (calstatus register-command, or Integrations → Slash Commands).
+output SLASH_COMMAND_URL string = '${functionAppUrl}/api/SlashCommand'
 output AZURE_CLIENT_ID string = clientId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 // For an existing app registration: the subject of the federated credential it needs.

@@ -35,6 +35,9 @@ param mattermostUrl string
 @description('Key Vault secret URI of the Mattermost token.')
 param mattermostTokenSecretUri string
 
+@description('Key Vault secret URI of the /calstatus slash command\'s token. Empty: MATTERMOST_SLASH_TOKEN is empty and the command is refused.')
+param mattermostSlashTokenSecretUri string = ''
+
 param syncSchedule string
 param syncLookahead string
 param tentativeAsBusy string
@@ -139,6 +142,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'MATTERMOST_TOKEN'
           value: '@Microsoft.KeyVault(SecretUri=${mattermostTokenSecretUri})'
+        }
+        {
+          name: 'MATTERMOST_SLASH_TOKEN'
+          value: empty(mattermostSlashTokenSecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${mattermostSlashTokenSecretUri})'
         }
         {
           name: 'SYNC_SCHEDULE'

@@ -1,5 +1,6 @@
-// Key Vault in RBAC mode holding the Mattermost token (and, for an existing app registration that
-// authenticates with a certificate, that certificate). The function app reads them through Key
+// Key Vault in RBAC mode holding the Mattermost token, the /calstatus slash command's token (when
+// given) and, for an existing app registration that authenticates with a certificate, that
+// certificate. The function app reads them through Key
 // Vault references with its managed identity, which gets Key Vault Secrets User on the vault.
 
 param name string
@@ -12,6 +13,10 @@ param principalId string
 @secure()
 @description('Mattermost access token stored as secret mattermost-token.')
 param mattermostToken string
+
+@secure()
+@description('Token of the /calstatus slash command, stored as secret mattermost-slash-token. Empty: no secret (the command is refused).')
+param mattermostSlashToken string = ''
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
@@ -47,6 +52,15 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
   }
 }
 
+resource mattermostSlashTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = if (!empty(mattermostSlashToken)) {
+  parent: vault
+  name: 'mattermost-slash-token'
+  properties: {
+    value: mattermostSlashToken
+    contentType: 'Mattermost slash command token'
+  }
+}
+
 resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(vault.id, principalId, keyVaultSecretsUser)
   scope: vault
@@ -61,3 +75,5 @@ output name string = vault.name
 output vaultUri string = vault.properties.vaultUri
 // Versionless: a new version of the secret is picked up without redeploying.
 output mattermostTokenSecretUri string = vault::mattermostTokenSecret.properties.secretUri
+// Versionless too; empty when no slash command token was given.
+output mattermostSlashTokenSecretUri string = empty(mattermostSlashToken) ? '' : '${vault.properties.vaultUri}secrets/mattermost-slash-token'

@@ -34,6 +34,10 @@ type Config struct {
 	GraphBaseURL                                      string // GRAPH_BASE_URL (default graph.DefaultBaseURL)
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
+	// MattermostSlashToken is MATTERMOST_SLASH_TOKEN: the /calstatus command's token, or several
+	// comma-separated (one per team where the command was registered with its own token); empty
+	// turns the command away.
+	MattermostSlashToken string
 
 	SyncSchedule    string            // SYNC_SCHEDULE (read by the Functions host for the timer)
 	Schedule        ncrontab.Schedule // SYNC_SCHEDULE parsed
@@ -68,24 +72,26 @@ func Load(getenv func(string) string) (Config, error) {
 		return v
 	}
 	c := Config{
-		Port:                get("FUNCTIONS_CUSTOMHANDLER_PORT"),
-		Storage:             storage(get, &problems),
-		TenantID:            required("AZURE_TENANT_ID"),
-		ClientID:            required("AZURE_CLIENT_ID"),
-		ClientSecret:        get("AZURE_CLIENT_SECRET"),
-		CertificatePath:     get("AZURE_CLIENT_CERTIFICATE_PATH"),
-		Certificate:         get("AZURE_CLIENT_CERTIFICATE"),
-		CertificatePassword: get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
-		ManagedIdentity:     get("AZURE_MANAGED_IDENTITY"),
-		AuthorityHost:       get("AZURE_AUTHORITY_HOST"),
-		GraphBaseURL:        get("GRAPH_BASE_URL"),
-		MattermostURL:       required("MATTERMOST_URL"),
-		MattermostToken:     required("MATTERMOST_TOKEN"),
-		SyncSchedule:        get("SYNC_SCHEDULE"),
-		Lookahead:           DefaultLookahead,
-		TentativeAsBusy:     true,
-		LogLevel:            get("LOG_LEVEL"),
+		Port:                 get("FUNCTIONS_CUSTOMHANDLER_PORT"),
+		Storage:              storage(get, &problems),
+		TenantID:             required("AZURE_TENANT_ID"),
+		ClientID:             required("AZURE_CLIENT_ID"),
+		ClientSecret:         get("AZURE_CLIENT_SECRET"),
+		CertificatePath:      get("AZURE_CLIENT_CERTIFICATE_PATH"),
+		Certificate:          get("AZURE_CLIENT_CERTIFICATE"),
+		CertificatePassword:  get("AZURE_CLIENT_CERTIFICATE_PASSWORD"),
+		ManagedIdentity:      get("AZURE_MANAGED_IDENTITY"),
+		AuthorityHost:        get("AZURE_AUTHORITY_HOST"),
+		GraphBaseURL:         get("GRAPH_BASE_URL"),
+		MattermostURL:        required("MATTERMOST_URL"),
+		MattermostToken:      required("MATTERMOST_TOKEN"),
+		MattermostSlashToken: get("MATTERMOST_SLASH_TOKEN"),
+		SyncSchedule:         get("SYNC_SCHEDULE"),
+		Lookahead:            DefaultLookahead,
+		TentativeAsBusy:      true,
+		LogLevel:             get("LOG_LEVEL"),
 	}
+	checkSlashTokens(c.MattermostSlashToken, &problems)
 	if c.ClientSecret == "" && c.CertificatePath == "" && c.Certificate == "" && c.ManagedIdentity == "" {
 		problems = append(problems, "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE(_PATH) or AZURE_MANAGED_IDENTITY")
 	}
@@ -139,6 +145,20 @@ func Load(getenv func(string) string) (Config, error) {
 		return c, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// checkSlashTokens checks MATTERMOST_SLASH_TOKEN: tokens of Mattermost's own format (26 letters
+// and digits), comma-separated. A problem names a token by position, never by value.
+func checkSlashTokens(v string, problems *[]string) {
+	if v == "" {
+		return
+	}
+	for i, t := range strings.Split(v, ",") {
+		t = strings.TrimSpace(t)
+		if len(t) != 26 || strings.IndexFunc(t, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') }) >= 0 {
+			*problems = append(*problems, fmt.Sprintf("MATTERMOST_SLASH_TOKEN: token %d is not a Mattermost slash command token (26 letters and digits)", i+1))
+		}
+	}
 }
 
 // storage reads AzureWebJobsStorage the way the Functions host does: a connection string, or the

@@ -101,3 +101,21 @@ func TestLoadReadsOnlyTheListedSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadSlashToken(t *testing.T) {
+	m := full()
+	c, err := Load(env(m))
+	if err != nil || c.MattermostSlashToken != "" {
+		t.Fatalf("unset: %q %v", c.MattermostSlashToken, err)
+	}
+	m["MATTERMOST_SLASH_TOKEN"] = "abcdefghijklmnopqrstuvwxyz, 0123456789abcdefghijklmnop"
+	c, err = Load(env(m))
+	if err != nil || c.MattermostSlashToken != m["MATTERMOST_SLASH_TOKEN"] {
+		t.Fatalf("two tokens: %q %v", c.MattermostSlashToken, err)
+	}
+	m["MATTERMOST_SLASH_TOKEN"] = "abcdefghijklmnopqrstuvwxyz,secret-too-short"
+	_, err = Load(env(m))
+	if err == nil || !strings.Contains(err.Error(), "MATTERMOST_SLASH_TOKEN: token 2") || strings.Contains(err.Error(), "secret") {
+		t.Fatalf("a malformed token: %v", err)
+	}
+}

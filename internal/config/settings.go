@@ -48,6 +48,8 @@ var Settings = []Setting{
 		Meaning: "the Mattermost server, e.g. `https://chat.example.com`"},
 	{Name: "MATTERMOST_TOKEN", Required: "yes", Azure: true, Local: true,
 		Meaning: "access token with `edit_other_users` (a system admin's personal access token, or a bot given the `system_admin` role); in Azure a Key Vault reference"},
+	{Name: "MATTERMOST_SLASH_TOKEN", Required: "no", Azure: true, Local: true,
+		Meaning: "token of the `/calstatus` slash command (Mattermost makes it when the command is created, or takes this one: `calstatus register-command`); several, comma-separated, for commands registered by hand in several teams; unset: the command is refused. In Azure a Key Vault reference"},
 	{Name: "SYNC_SCHEDULE", Required: "yes (host)", Default: "`0 */5 * * * *`", Azure: true, Local: true,
 		Meaning: "six-field NCRONTAB schedule of SyncTimer"},
 	{Name: "SYNC_LOOKAHEAD", Required: "no", Default: "`10m`", Azure: true, Local: true,

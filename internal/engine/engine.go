@@ -12,6 +12,8 @@
 //   - manual choices win: we decide once per calendar item and never impose again for it, a user
 //     already in DND (or on automatic replies) is left alone, and a user's own custom status is
 //     never overwritten or cleared.
+//   - a user who turned calstatus off or paused it (Settings) gets back what we hold, as when an
+//     event ends, and nothing imposed; dates and times shown are in the user's own time zone.
 //
 // How Mattermost v6 keeps a status shapes the rules (app/status.go, store/sqlstore/status_store.go):
 // `PUT status` stores away/offline as manual (activity never moves a manual status), dnd with an end
@@ -93,11 +95,23 @@ type State struct {
 // Held reports whether there is anything stored.
 func (s State) Held() bool { return s != State{} }
 
-// Settings are one user's choices (the user-controls issue fills them in).
+// Settings are one user's own choices (the /calstatus slash command) and their time zone.
 type Settings struct {
-	// Disabled: calstatus gives back what it holds and leaves the user alone.
+	// Disabled ("/calstatus off"): calstatus gives back what it holds — exactly, as when an event
+	// ends — and then leaves the user alone.
 	Disabled bool
+	// PausedUntil ("/calstatus pause 2h"): before it, as Disabled; from it on, as usual.
+	PausedUntil time.Time
+	// Location is the user's own time zone (Mattermost's automatic or manual one) for dates and
+	// times shown to them; nil means Policy.Location.
+	Location *time.Location
 }
+
+// Paused reports whether a pause is running at now.
+func (s Settings) Paused(now time.Time) bool { return now.Before(s.PausedUntil) }
+
+// Off reports whether calstatus leaves the user alone at now (off, or paused).
+func (s Settings) Off(now time.Time) bool { return s.Disabled || s.Paused(now) }
 
 // Policy is the organisation's configuration of the rules.
 type Policy struct {
@@ -107,7 +121,8 @@ type Policy struct {
 	ShowSubject bool
 	// Notify sends the user a direct message when calstatus changes their status.
 	Notify bool
-	// Location is the time zone of dates shown to users (default UTC).
+	// Location is the time zone of dates shown to users (default UTC) who have none of their own
+	// (Settings.Location).
 	Location *time.Location
 }
 
@@ -155,7 +170,8 @@ type Input struct {
 
 // Decide applies the rules for one user.
 func Decide(in Input) Decision {
-	now, cur, p := in.Now, in.Current, in.Policy
+	now, cur, p := in.Now, in.Current, in.Settings.policy(in.Policy)
+	off := in.Settings.Off(now)
 	old := in.State
 	st := old
 	if cur.Custom != nil && !cur.Custom.ExpiresAt.IsZero() && !cur.Custom.ExpiresAt.After(now) && !ownsCustom(st, cur) {
@@ -191,17 +207,18 @@ func Decide(in Input) Decision {
 	d := Decision{SetStatus: d0}
 	var did []string
 	next := st
-	if in.Settings.Disabled {
-		marks = nil
-	}
 	covering := in.Availability.ItemsAt(now)
-	if in.Settings.Disabled {
-		covering = nil
-	}
 	ev := in.Availability.At(now)
 	t := p.treat(ev.Status)
-	if in.Settings.Disabled {
-		t = treatment{}
+	if off {
+		// Off or paused: what we hold is given back as when an event ends, nothing is imposed, and
+		// nothing is remembered of the items (on again, calstatus starts afresh).
+		marks, covering, t = nil, nil, treatment{}
+		if in.Settings.Disabled {
+			why = append(why, "calstatus is off for the user")
+		} else {
+			why = append(why, "paused until "+in.Settings.PausedUntil.UTC().Format(time.RFC3339))
+		}
 	}
 
 	// Status.
@@ -444,6 +461,14 @@ func sameCustom(have, want CustomStatus, fromView bool) bool {
 func reason(ev calendar.Event, did, why []string) string {
 	parts := append([]string{string(ev.Status)}, did...)
 	return strings.Join(append(parts, why...), "; ")
+}
+
+// policy is the organisation's policy with the user's own time zone.
+func (s Settings) policy(p Policy) Policy {
+	if s.Location != nil {
+		p.Location = s.Location
+	}
+	return p
 }
 
 func (p Policy) loc() *time.Location {

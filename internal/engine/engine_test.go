@@ -11,12 +11,22 @@ import (
 )
 
 var (
+	berlin  = mustLoad("Europe/Berlin")
+	newYork = mustLoad("America/New_York")
 	t0      = time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	meeting = calendar.Event{Start: t0.Add(-10 * time.Minute), End: t0.Add(20 * time.Minute), Status: calendar.Busy, Subject: "Planning"}
 	oof     = calendar.Event{Start: t0.Add(20 * time.Minute), End: time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC), Status: calendar.OutOfOffice}
 	inMtg   = CustomStatus{Emoji: MeetingEmoji, Text: "In a meeting", ExpiresAt: meeting.End}
 	mine    = &CustomStatus{Emoji: "coffee", Text: "lunch"}
 )
+
+func mustLoad(name string) *time.Location {
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return loc
+}
 
 func av(evs ...calendar.Event) calendar.Availability { return calendar.NewAvailability("u@x", evs) }
 
@@ -121,6 +131,29 @@ func TestDecide(t *testing.T) {
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away, Manual: true, Custom: &inMtg},
 				State: State{PrevStatus: Away, SetStatus: Away, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SaveState: true, NewState: ours}},
+		{name: "off: our DND over an automatic away is shortened through it, our custom status cleared, nothing kept",
+			in:   Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Disabled: true}},
+			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true}},
+		{name: "off, nothing held: nothing imposed",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, Settings: Settings{Disabled: true}}},
+		{name: "paused: online given back exactly, custom status cleared, as at the event's end",
+			in:   Input{Now: t0, Availability: av(meeting), Current: ourDND, State: wentOnline, Settings: Settings{PausedUntil: t0.Add(2 * time.Hour)}},
+			want: Decision{SetStatus: &StatusUpdate{Status: Online}, ClearCustom: true, SaveState: true}},
+		{name: "paused with a DND end Mattermost forgot: no write over it, our custom status cleared",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: wentOnline,
+				Settings: Settings{PausedUntil: t0.Add(time.Hour)}},
+			want: Decision{ClearCustom: true, SaveState: true, NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End, Until: meeting.End}}},
+		{name: "a pause that is over: the rules apply again",
+			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Settings: Settings{PausedUntil: t0}},
+			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SetCustom: &inMtg, SaveState: true,
+				NewState: ours}},
+		{name: "the user's own time zone dates the out-of-office status (New York, not the organisation's Berlin)",
+			in: Input{Now: oof.Start, Availability: av(oof), Current: Current{Status: Online}, Settings: Settings{Location: newYork},
+				Policy: Policy{TentativeAsBusy: true, Location: berlin}},
+			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: oof.End},
+				SetCustom: &CustomStatus{Emoji: OOFEmoji, Text: "Out of office until Tue 24 Nov", ExpiresAt: oof.End}, SaveState: true,
+				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: oof.End, CustomEmoji: OOFEmoji, CustomText: "Out of office until Tue 24 Nov",
+					CustomUntil: oof.End, Handled: handled(oof), Until: oof.End}}},
 		{name: "pinned automatic away after the event: unpinned through a DND that Mattermost ends at once",
 			in:   Input{Now: after, Current: Current{Status: Away, Manual: true}, State: State{PrevStatus: Away, SetStatus: Away}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: after}, SaveState: true}},
@@ -258,6 +291,10 @@ func TestInvariants(t *testing.T) {
 	states := map[string]State{"none": {}, "ours": ours, "ours, prev online": func() State { s := ours; s.PrevStatus = Online; return s }(),
 		"ours, prev manual": func() State { s := ours; s.PrevManual = true; return s }(), "pinned": pinned, "overridden": overridden}
 	nows := map[string]time.Time{"mid": t0, "end": meeting.End, "late": meeting.End.Add(ExpiryGrace)}
+	settings := map[string]Settings{"none": {}, "off": {Disabled: true}, "paused": {PausedUntil: meeting.End.Add(time.Hour)},
+		"pause over": {PausedUntil: t0.Add(-time.Minute)}, "pause ends at the meeting's end": {PausedUntil: meeting.End},
+		"in Berlin": {Location: berlin}, "in Berlin, paused": {Location: berlin, PausedUntil: meeting.End.Add(time.Hour)},
+		"off and paused": {Disabled: true, PausedUntil: meeting.End.Add(time.Hour)}}
 	n := 0
 	for _, cs := range statuses {
 		for _, r := range rows {
@@ -265,14 +302,14 @@ func TestInvariants(t *testing.T) {
 				for sname, st := range states {
 					for nname, now := range nows {
 						for _, tentBusy := range []bool{true, false} {
-							for _, disabled := range []bool{false, true} {
+							for setName, set := range settings {
 								n++
 								e := ev(cs)
 								cur := r.cur
 								cur.Custom = custom
 								in := Input{Now: now, Availability: av(e), Current: cur, State: st,
-									Policy: Policy{TentativeAsBusy: tentBusy}, Settings: Settings{Disabled: disabled}}
-								where := fmt.Sprintf("%s/%s/custom %s/state %s/%s/tentative-busy %v/disabled %v", cs, r.name, cname, sname, nname, tentBusy, disabled)
+									Policy: Policy{TentativeAsBusy: tentBusy}, Settings: set}
+								where := fmt.Sprintf("%s/%s/custom %s/state %s/%s/tentative-busy %v/settings %s", cs, r.name, cname, sname, nname, tentBusy, setName)
 								checkInvariants(t, in, where)
 							}
 						}
@@ -327,9 +364,43 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	if d.SetCustom != nil && d.NewState.CustomText != d.SetCustom.Text {
 		fail("set a custom status without remembering it")
 	}
-	// Disabled users end with nothing held but a DND Mattermost is still to end.
-	if in.Settings.Disabled && (d.NewState.Handled != "" || d.NewState.CustomText != "") {
-		fail("kept state for a disabled user")
+	// Users who turned calstatus off or paused it get nothing imposed and end with nothing held but
+	// a DND Mattermost is still to end (what is held is given back exactly as at an event's end).
+	if in.Settings.Off(in.Now) {
+		if d.NewState.Handled != "" || d.NewState.CustomText != "" || d.SetCustom != nil {
+			fail("kept state or imposed a custom status for a user who turned calstatus off or paused it")
+		}
+		if s := d.SetStatus; s != nil && s.Status == DND && s.DNDEndTime.After(in.Now) {
+			fail("set a DND for a user who turned calstatus off or paused it")
+		}
+		if d.NewState.SetStatus != "" && (d.NewState.SetStatus != DND || st.SetStatus != DND) {
+			fail("holds a status for a user who turned calstatus off or paused it")
+		}
+		if st.SetStatus == DND && d.NewState.SetStatus == DND && cur.Status == DND && !cur.DNDEndTime.IsZero() &&
+			(st.PrevStatus == Online || st.PrevManual) {
+			fail("did not give back an exact status at once for a user who turned calstatus off or paused it")
+		}
+	}
+	// Dates and times shown are in the user's own time zone when they have one.
+	if d.SetCustom != nil && in.Settings.Location != nil && in.Settings.Location != time.UTC && strings.Contains(d.SetCustom.Text, "UTC") {
+		fail("a time in UTC for a user with their own time zone")
+	}
+	// The same decision, whatever the time zone, but for the dates it shows.
+	if in.Settings.Location != nil {
+		utc := in
+		utc.Settings.Location = nil
+		du := Decide(utc)
+		d2 := d
+		du.Reason, du.Notify, d2.Reason, d2.Notify = "", "", "", ""
+		if du.SetCustom != nil && d2.SetCustom != nil {
+			c := *du.SetCustom
+			c.Text = d2.SetCustom.Text
+			du.SetCustom = &c
+			du.NewState.CustomText = d2.NewState.CustomText
+		}
+		if show(du) != show(d2) {
+			fail("the time zone changed the decision: in UTC " + show(du))
+		}
 	}
 	// Applying the decision and deciding again at the same time changes nothing (quiet).
 	sim := &mmSim{status: cur.Status, manual: cur.Manual, end: cur.DNDEndTime, custom: curCustom}

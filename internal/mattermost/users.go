@@ -3,6 +3,7 @@ package mattermost
 import (
 	"context"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattermost/mattermost-server/v6/model"
@@ -16,6 +17,9 @@ type User struct {
 	// CustomStatus is the user's custom status, nil when none is set. Mattermost keeps one that
 	// expired (clients hide it): ExpiresAt says.
 	CustomStatus *CustomStatus
+	// TimeZone is the user's time zone in Mattermost (the automatic one, from their device, or the
+	// one they picked); nil when they have none or it is not an IANA name.
+	TimeZone *time.Location
 }
 
 // CustomStatus is a Mattermost custom status.
@@ -68,7 +72,7 @@ func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
 }
 
 func toUser(u *model.User) User {
-	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email)}
+	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), TimeZone: timeZone(u.Timezone)}
 	if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
 		out.CustomStatus = &CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
 		if cs.Duration != "" {
@@ -76,4 +80,26 @@ func toUser(u *model.User) User {
 		}
 	}
 	return out
+}
+
+// zones caches the time zones read: a shard's users share a few, and loading one parses its file.
+// Only real zones are kept (a few hundred at most, whatever users type).
+var zones sync.Map // name → *time.Location
+
+// timeZone is the user's preferred time zone as Mattermost picks it (model.GetPreferredTimezone:
+// useAutomaticTimezone "true" → automaticTimezone, else manualTimezone); nil if empty or unknown.
+func timeZone(tz model.StringMap) *time.Location {
+	name := strings.TrimSpace(model.GetPreferredTimezone(tz))
+	if name == "" || name == "Local" { // "Local" would be the server's zone
+		return nil
+	}
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil
+	}
+	zones.Store(name, loc)
+	return loc
 }

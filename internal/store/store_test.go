@@ -171,3 +171,86 @@ func TestPurgeEnded(t *testing.T) {
 		t.Fatalf("daily purge gate: first %v second %v (%v %v)", first, second, err, err2)
 	}
 }
+
+func TestSettingsLiveBesideTheState(t *testing.T) {
+	s := open(t)
+	ctx := context.Background()
+	users := ids("s", 3)
+	now := time.Now().UTC().Truncate(time.Second)
+	pause := now.Add(2 * time.Hour)
+	if err := s.SaveSettings(ctx, users[0], store.UserSettings{Disabled: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSettings(ctx, users[1], store.UserSettings{PausedUntil: pause}); err != nil {
+		t.Fatal(err)
+	}
+	ended := engine.State{Handled: "busy@1-2", Until: now.Add(-48 * time.Hour)}
+	if _, err := s.SaveStates(ctx, []store.StateChange{{UserID: users[0], New: ended}, {UserID: users[2], New: ended}}); err != nil {
+		t.Fatal(err)
+	}
+	// One load reads both kinds of rows and tells them apart; a single user's range reaches their settings.
+	got, err := s.LoadStates(ctx, users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := got[users[0]]; g.State != ended || !g.Settings.Disabled {
+		t.Fatalf("state and settings: %+v", g)
+	}
+	if g := got[users[1]]; g.Held() || g.Claim != nil || !g.Settings.PausedUntil.Equal(pause) || g.Settings.Disabled {
+		t.Fatalf("settings only: %+v", g)
+	}
+	if g := got[users[2]]; g.State != ended || g.Settings != (engine.Settings{}) {
+		t.Fatalf("state only: %+v", g)
+	}
+	if one, _ := s.LoadStates(ctx, users[1:2]); !one[users[1]].Settings.PausedUntil.Equal(pause) {
+		t.Fatalf("one user's range misses their settings: %+v", one)
+	}
+	// State writes never touch the settings row: a first state next to settings is inserted, then
+	// replaced, completed and deleted.
+	w0 := s.Writes.Load()
+	claim := &engine.Claim{Owner: "run", Until: now.Add(time.Minute)}
+	if saved, err := s.SaveStates(ctx, []store.StateChange{{UserID: users[1], Old: got[users[1]], New: engine.State{SetStatus: "dnd", Until: now}, Claim: claim},
+		{UserID: users[0], Old: got[users[0]]}}); err != nil || !saved[users[0]] || !saved[users[1]] {
+		t.Fatalf("state writes beside settings: %v %v", saved, err)
+	}
+	if _, err := s.CompleteStates(ctx, []store.StateChange{{UserID: users[1], New: engine.State{SetStatus: "dnd", Until: now}}}); err != nil {
+		t.Fatal(err)
+	}
+	if n := s.Writes.Load() - w0; n != 3 {
+		t.Fatalf("%d state writes, want 3", n)
+	}
+	got, _ = s.LoadStates(ctx, users)
+	if g := got[users[0]]; g.Held() || !g.Settings.Disabled {
+		t.Fatalf("state deleted, settings must stay: %+v", g)
+	}
+	if g := got[users[1]]; g.SetStatus != "dnd" || g.Claim != nil || !g.Settings.PausedUntil.Equal(pause) {
+		t.Fatalf("state completed, settings must stay: %+v", g)
+	}
+	// The daily purge takes ended state, never settings.
+	if _, err := s.PurgeEnded(ctx, now.Add(-24*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if u, err := s.LoadSettings(ctx, users[0]); err != nil || !u.Disabled {
+		t.Fatalf("settings purged: %+v %v", u, err)
+	}
+	got, _ = s.LoadStates(ctx, users)
+	if _, left := got[users[2]]; left {
+		t.Fatalf("ended state not purged: %+v", got[users[2]])
+	}
+	// Back on: the row goes; loading finds the defaults.
+	if err := s.SaveSettings(ctx, users[0], store.UserSettings{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SaveSettings(ctx, users[0], store.UserSettings{}); err != nil {
+		t.Fatalf("on twice: %v", err)
+	}
+	if u, err := s.LoadSettings(ctx, users[0]); err != nil || u != (store.UserSettings{}) {
+		t.Fatalf("after on: %+v %v", u, err)
+	}
+	if got, _ := s.LoadStates(ctx, users[:1]); len(got) != 0 {
+		t.Fatalf("nothing stored, got %+v", got)
+	}
+	if u, err := s.LoadSettings(ctx, users[1]); err != nil || !u.PausedUntil.Equal(pause) {
+		t.Fatalf("paused user: %+v %v", u, err)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sort"
 	"strings"
 	"time"
 
@@ -17,11 +16,14 @@ import (
 )
 
 // UserState is one user's stored state with the ETag it was read at. Claim, when set, says the
-// state is a decision stored before being applied in Mattermost (see engine.Claim).
+// state is a decision stored before being applied in Mattermost (see engine.Claim). Settings are
+// the user's own settings, read by the same query (their own row, never written with the state);
+// without a time zone, which Mattermost has.
 type UserState struct {
 	engine.State
-	Claim *engine.Claim
-	etag  azcore.ETag
+	Claim    *engine.Claim
+	Settings engine.Settings
+	etag     azcore.ETag
 }
 
 // Partition is the partition key of a user's state.
@@ -35,7 +37,9 @@ func Partition(userID string) string {
 // odataQuote quotes a string for an OData filter.
 func odataQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// LoadStates reads the state of the given users (sorted or not) with one range query per partition.
+// LoadStates reads the state and settings of the given users (sorted or not) with one range query
+// per partition: from the first user's state row to the last user's settings row. A user with
+// neither is absent from the map.
 func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]UserState, error) {
 	want := make(map[string]bool, len(userIDs))
 	ranges := map[string][2]string{}
@@ -51,7 +55,7 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 	}
 	out := map[string]UserState{}
 	for p, r := range ranges {
-		filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", odataQuote(p), odataQuote(r[0]), odataQuote(r[1]))
+		filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey le %s", odataQuote(p), odataQuote(r[0]), odataQuote(settingsRowKey(r[1])))
 		pager := s.users.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter})
 		for pager.More() {
 			page, err := pager.NextPage(ctx)
@@ -63,8 +67,16 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 				if err := json.Unmarshal(raw, &e); err != nil {
 					return nil, &Error{Op: "reading user state", Err: err}
 				}
-				if want[e.RowKey] {
-					out[e.RowKey] = fromEntity(e)
+				if id, ok := isSettingsRow(e.RowKey); ok {
+					if want[id] {
+						us := out[id]
+						us.Settings = settingsFromEntity(e).Engine()
+						out[id] = us
+					}
+				} else if want[e.RowKey] {
+					us := fromEntity(e)
+					us.Settings = out[e.RowKey].Settings
+					out[e.RowKey] = us
 				}
 			}
 		}
@@ -187,29 +199,9 @@ type partitionFailure struct {
 	err       error
 }
 
-// submit writes actions in transactions of at most MaxTransaction entities of one partition,
-// partitions in order, every one whatever happened to the others. It returns, per partition, the
-// index ranges of the actions written, and the failures.
+// submit writes user-state actions (see submitTo).
 func (s *Store) submit(ctx context.Context, byPartition map[string][]aztables.TransactionAction) (map[string][][2]int, []partitionFailure) {
-	partitions := make([]string, 0, len(byPartition))
-	for p := range byPartition {
-		partitions = append(partitions, p)
-	}
-	sort.Strings(partitions)
-	written := map[string][][2]int{}
-	var failures []partitionFailure
-	for _, p := range partitions {
-		actions := byPartition[p]
-		for i := 0; i < len(actions); i += MaxTransaction {
-			j := min(i+MaxTransaction, len(actions))
-			if _, err := s.users.SubmitTransaction(ctx, actions[i:j], nil); err != nil {
-				failures = append(failures, partitionFailure{p, err})
-				continue
-			}
-			written[p] = append(written[p], [2]int{i, j})
-		}
-	}
-	return written, failures
+	return submitTo(ctx, s.users, byPartition)
 }
 
 func stateAction(c StateChange, guarded bool) (aztables.TransactionAction, bool, error) {
@@ -275,7 +267,8 @@ func isConflict(err error) bool {
 // PurgeEnded deletes the state of events that ended before cutoff, in per-partition transactions.
 // Normally a user's state is deleted when their event is over; this catches users who left (or whose
 // calendar stopped answering) meanwhile. Nothing is lost: by then Mattermost has ended the DND we
-// set by itself (dnd_end_time), and clients no longer show our expired custom status.
+// set by itself (dnd_end_time), and clients no longer show our expired custom status. Users'
+// settings rows have no Until, and are skipped even if one had.
 func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
 	filter := fmt.Sprintf("Until lt %dL", cutoff.Unix())
 	sel := "PartitionKey,RowKey"
@@ -290,6 +283,9 @@ func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
 			var e aztables.Entity
 			if err := json.Unmarshal(raw, &e); err != nil {
 				return 0, &Error{Op: "listing ended state", Err: err}
+			}
+			if _, settings := isSettingsRow(e.RowKey); settings {
+				continue
 			}
 			key, _ := json.Marshal(aztables.Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey})
 			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})

@@ -42,6 +42,7 @@ type Store interface {
 	RecordCycle(ctx context.Context, r store.CycleReport) error
 	DueForPurge(ctx context.Context, now time.Time) (bool, error)
 	PurgeEnded(ctx context.Context, cutoff time.Time) (int, error)
+	PurgeCycles(ctx context.Context, cutoff time.Time) (int, error)
 	RecordShard(ctx context.Context, r store.ShardReport) error
 	ShardReport(ctx context.Context, cycleID string, shard int) (store.ShardReport, bool, error)
 }
@@ -72,13 +73,16 @@ type Planner struct {
 // again (zero if the host did not say): shards not started by then are stale.
 func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([]shard.Message, error) {
 	now := p.Now().UTC()
-	p.logLastCycle(ctx, log)
 	p.logQueueHealth(ctx, log, now)
 	users, err := p.Mattermost.ListSyncUsers(ctx)
 	if err != nil {
 		log.Error("cycle not planned: could not list the users", "error", err.Error(), "error_class", errorClass(err))
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
+	// The last cycle's summary, once: only a timer that plans the next one writes it, so a timer
+	// that keeps failing does not keep reporting the last complete cycle (the no-completed-cycle
+	// alert must then fire).
+	p.logLastCycle(ctx, log)
 	ids := make([]string, len(users))
 	for i, u := range users {
 		ids[i] = u.ID
@@ -99,8 +103,12 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	return msgs, nil
 }
 
-// PurgeAfter is how long after its event a user's stored state is deleted if nothing else did.
-const PurgeAfter = 24 * time.Hour
+// PurgeAfter is how long after its event a user's stored state is deleted if nothing else did;
+// KeepCycles how long cycle records are kept (the status page shows the last day).
+const (
+	PurgeAfter = 24 * time.Hour
+	KeepCycles = 7 * 24 * time.Hour
+)
 
 // purge deletes, once a day, state of events long over (users who left, mailboxes that stopped
 // answering). A failure only delays it to the next cycle.
@@ -117,7 +125,11 @@ func (p *Planner) purge(ctx context.Context, log *slog.Logger, now time.Time) {
 		log.Warn("daily purge of ended state failed", "purged", n, "error", err.Error())
 		return
 	}
-	log.Info("daily purge of ended state", "purged", n)
+	cycles, err := p.Store.PurgeCycles(ctx, now.Add(-KeepCycles))
+	if err != nil {
+		log.Warn("daily purge of old cycle records failed", "purged", cycles, "error", err.Error())
+	}
+	log.Info("daily purge", "purged_states", n, "purged_cycle_records", cycles)
 }
 
 // newCycleID names a cycle by its time plus randomness (two timers never share one).

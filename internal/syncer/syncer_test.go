@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	_ "time/tzdata"
 
 	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/engine"
@@ -144,9 +145,14 @@ func (s *fakeStore) CompleteStates(_ context.Context, cs []store.StateChange) (m
 	for _, c := range cs {
 		s.writes++
 		saved[c.UserID] = true
-		if c.New.Held() || c.Claim != nil {
-			s.states[c.UserID] = store.UserState{State: c.New, Claim: c.Claim}
-		} else {
+		// As in Table Storage, the user's settings are a row of their own that state writes leave.
+		settings := s.states[c.UserID].Settings
+		switch {
+		case c.New.Held() || c.Claim != nil:
+			s.states[c.UserID] = store.UserState{State: c.New, Claim: c.Claim, Settings: settings}
+		case settings != (engine.Settings{}):
+			s.states[c.UserID] = store.UserState{Settings: settings}
+		default:
 			delete(s.states, c.UserID)
 		}
 	}
@@ -155,6 +161,7 @@ func (s *fakeStore) CompleteStates(_ context.Context, cs []store.StateChange) (m
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
 func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return false, nil }
 func (s *fakeStore) PurgeEnded(context.Context, time.Time) (int, error)   { return 0, nil }
+func (s *fakeStore) PurgeCycles(context.Context, time.Time) (int, error)  { return 0, nil }
 func (s *fakeStore) RecordShard(_ context.Context, r store.ShardReport) error {
 	r.Done = append([]bool(nil), r.Done...)
 	s.reports = append(s.reports, r)
@@ -369,6 +376,7 @@ func TestErrorClass(t *testing.T) {
 		nil: "",
 		fmt.Errorf("listing users: %w", &mattermost.Error{Op: "list users", Status: 401}): "mattermost_auth",
 		&mattermost.Error{Op: "get users", Status: 502}:                                   "mattermost",
+		&mattermost.Error{Op: "set status", Status: 403}:                                  "mattermost_auth",
 		&store.Error{Op: "reading user state", Err: errors.New("503")}:                    "storage",
 		errors.New("graph: 20 users not fetched"):                                         "graph",
 	} {
@@ -411,5 +419,84 @@ func TestPlannerLogsTheLastCycleAndTheQueue(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+type fakeScheduler struct{ sent []shard.Message }
+
+func (f *fakeScheduler) SendLater(_ context.Context, v any, _ time.Duration) error {
+	f.sent = append(f.sent, v.(shard.Message))
+	return nil
+}
+
+func TestWorkerHonoursUsersSettings(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if mm.statuses[id(0)].Status != engine.DND || mm.statuses[id(2)].Status != engine.DND {
+		t.Fatalf("meetings not applied: %+v", mm.statuses)
+	}
+	// User 0 turns calstatus off, user 2 pauses it: the next run gives back exactly what it holds
+	// (online, set on time; custom statuses cleared) and keeps nothing but the settings.
+	off, paused := st.states[id(0)], st.states[id(2)]
+	off.Settings = engine.Settings{Disabled: true}
+	paused.Settings = engine.Settings{PausedUntil: now.Add(3 * time.Minute)}
+	st.states[id(0)], st.states[id(2)] = off, paused
+	mm.sets, mm.customs = nil, nil
+	sched := &fakeScheduler{}
+	w.Transitions = sched
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.sets) != 2 || mm.statuses[id(0)].Status != engine.Online || mm.statuses[id(2)].Status != engine.Online || len(mm.custom) != 0 {
+		t.Fatalf("not given back: sets %v statuses %+v custom %v", mm.sets, mm.statuses, mm.custom)
+	}
+	if g := st.states[id(0)]; g.Held() || !g.Settings.Disabled || st.states[id(2)].Held() {
+		t.Fatalf("state after giving back: %+v %+v", g, st.states[id(2)])
+	}
+	// The meeting's end is not scheduled for either; the pause's end (within this cycle, mid-meeting) is.
+	if len(sched.sent) != 1 || !sched.sent[0].ApplyAt.Equal(now.Add(3*time.Minute)) || len(sched.sent[0].UserIDs) != 1 || sched.sent[0].UserIDs[0] != id(2) {
+		t.Fatalf("transitions %+v", sched.sent)
+	}
+	// Quiet while off and paused: 2 Mattermost reads, no writes anywhere.
+	mm.reads, st.writes, mm.sets, mm.customs = 0, 0, nil, nil
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil || mm.reads != 2 || st.writes != 0 || len(mm.sets)+len(mm.customs) != 0 {
+		t.Fatalf("off and paused, not quiet: reads %d writes %d sets %v customs %v (%v)", mm.reads, st.writes, mm.sets, mm.customs, err)
+	}
+	// The pause's end: calstatus takes the meeting up again (user 0 stays off).
+	w.Transitions = nil
+	w.Now = func() time.Time { return now.Add(3 * time.Minute) }
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if mm.statuses[id(2)].Status != engine.DND || mm.statuses[id(0)].Status != engine.Online {
+		t.Fatalf("after the pause: %+v", mm.statuses)
+	}
+}
+
+func TestWorkerUsesTheUsersTimeZone(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, _, msg := setup(now)
+	tokyo, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Policy.Location = time.UTC // TIME_ZONE
+	mm.users[0].TimeZone = tokyo
+	short := []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(2 * time.Hour), Status: calendar.OutOfOffice}}
+	g := w.Graph.(fakeGraph)
+	g.av["u0@x.test"] = calendar.NewAvailability("u0@x.test", short)
+	g.av["u2@x.test"] = calendar.NewAvailability("u2@x.test", short)
+	if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := mm.custom[id(0)]; got == nil || got.Text != "Out of office until 21:00 JST" {
+		t.Fatalf("user with a time zone: %+v", got)
+	}
+	if got := mm.custom[id(2)]; got == nil || got.Text != "Out of office until 12:00 UTC" {
+		t.Fatalf("user without one (TIME_ZONE): %+v", got)
 	}
 }

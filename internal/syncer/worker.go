@@ -9,6 +9,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
@@ -209,14 +210,25 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 			r.fail(u.ID, "no_status", false)
 			continue
 		}
-		if !r.m.IsTransition() {
-			// Up to the next cycle, which applies what falls on its own start.
-			for _, t := range engine.Transitions(av, r.w.Policy, r.now, r.m.StaleAfter.Add(-time.Second)) {
+		old := in.states[u.ID]
+		// The user's own settings, read with their state, in their own time zone.
+		settings := old.Settings
+		settings.Location = u.TimeZone
+		if !r.m.IsTransition() && !settings.Disabled {
+			// Up to the next cycle, which applies what falls on its own start: the bounds of the
+			// items handled once any pause is over, and the pause's end if an item is on then.
+			from, last := r.now, r.m.StaleAfter.Add(-time.Second)
+			if settings.Paused(r.now) {
+				from = settings.PausedUntil
+				if !from.After(last) && handledAt(av, r.w.Policy, from) {
+					transitions[from] = append(transitions[from], u.ID)
+				}
+			}
+			for _, t := range engine.Transitions(av, r.w.Policy, from, last) {
 				transitions[t] = append(transitions[t], u.ID)
 			}
 		}
 		cur := current(st, u)
-		old := in.states[u.ID]
 		base := old.State
 		if c := old.Claim; c != nil {
 			if r.now.Before(c.Until) {
@@ -228,7 +240,7 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 			}
 			base = engine.Resolve(old.State, *c, cur, r.now)
 		}
-		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Policy: r.w.Policy})
+		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: r.w.Policy})
 		if old.Claim != nil {
 			d.SaveState = true // the claim is settled either way
 		}
@@ -306,7 +318,11 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 		return err
 	}()
 	if err != nil {
-		r.fail(id, "mattermost", false)
+		class := "mattermost"
+		if errorClass(err) == "mattermost_auth" {
+			class = "mattermost_auth" // the token or its role: an admin must act (an alert)
+		}
+		r.fail(id, class, false)
 		r.userLog(slog.LevelError, "could not update user", err.Error(), "user", p.user.Username, "error", err.Error(),
 			"status_done", res.Status, "custom_done", res.Custom)
 		return res
@@ -383,6 +399,16 @@ func (r *run) userLog(level slog.Level, msg, errText string, attrs ...any) {
 	if r.userLogs <= maxUserLogs {
 		r.log.Log(context.Background(), level, msg, attrs...)
 	}
+}
+
+// handledAt reports whether an item calstatus acts on covers t.
+func handledAt(a calendar.Availability, p engine.Policy, t time.Time) bool {
+	for _, e := range a.ItemsAt(t) {
+		if p.Handled(e) {
+			return true
+		}
+	}
+	return false
 }
 
 // current is what the engine needs of a user's Mattermost state.

@@ -23,6 +23,7 @@ test: build vet
 	@$(STACK) up || { $(STACK) down; exit 1; }
 	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
+	  if [ -d .stack/screenshots ]; then echo "== screenshots of the pages: .stack/screenshots/"; ls .stack/screenshots; fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)

@@ -104,6 +104,14 @@ func TestPagesInABrowser(t *testing.T) {
 	if !strings.Contains(p.Text, "Last cycle") || !strings.Contains(p.HTML, "<svg") {
 		t.Fatalf("status page: %s", p)
 	}
+	// No page carries a secret.
+	for _, secret := range []string{h.sim.ClientSecret(), h.env.MattermostToken} {
+		for _, page := range []string{"AdminConsent", "Status", "Status?format=json"} {
+			if p := b.Open(api + page); strings.Contains(p.HTML, secret) {
+				t.Fatalf("%s shows a secret", page)
+			}
+		}
+	}
 	t.Logf("screenshots in %s", screenshots(t))
 }
 

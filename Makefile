@@ -6,7 +6,14 @@ STACK := devtools/stack/stack.sh
 REPORT := $(CURDIR)/.stack/test-report.txt
 export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
 
-.PHONY: all build run test unit vet package stack-up stack-down stack-status clean
+.PHONY: all build run test unit vet package fuzz race stack-up stack-down stack-status clean
+
+# The fuzz targets (package: target) and the packages whose code runs concurrently (several shards
+# share one process): make test runs both briefly.
+FUZZ := ./handler/azfunc:FuzzDecodeInvocation ./internal/shard:FuzzDecode ./internal/graph:FuzzParseBatch \
+	./internal/slash:FuzzParsePause ./internal/consent:FuzzCheckState
+FUZZTIME ?= 5s
+RACE := ./handler/... ./internal/syncer ./internal/graph ./internal/mattermost ./internal/store ./internal/consent ./internal/slash ./internal/logctx
 
 all: build
 
@@ -22,6 +29,7 @@ run: build
 test: build vet
 	@$(STACK) up || { $(STACK) down; exit 1; }
 	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
+	  $(MAKE) --no-print-directory race fuzz || status=1; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -d .stack/screenshots ]; then echo "== screenshots of the pages: .stack/screenshots/"; ls .stack/screenshots; fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
@@ -29,6 +37,15 @@ test: build vet
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)
 unit:
 	$(GO) test -short -count=1 ./handler/... ./internal/... ./devtools/...
+
+## fuzz: each fuzz target for FUZZTIME (seed corpora in the tests; findings land in testdata/fuzz)
+fuzz:
+	@for t in $(FUZZ); do pkg=$${t%%:*}; fn=$${t##*:}; echo "== fuzz $$fn ($$pkg, $(FUZZTIME))"; \
+	  $(GO) test -run '^$$' -fuzz "^$$fn$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; done
+
+## race: the race detector over the packages that run concurrently
+race:
+	$(GO) test -race -count=1 $(RACE)
 
 ## package: the deployment zip for Azure Functions (Flex Consumption one-deploy; azd deploys it):
 ## host.json, <Function>/function.json and the linux/amd64 handler (mode 0755) at its root

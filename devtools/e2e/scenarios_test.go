@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -355,14 +357,14 @@ func TestScenarios(t *testing.T) {
 			deliveries := 2 + rep%2
 			w.at(nine)
 			if n := w.deliverConcurrently(w.message(us...), deliveries); n != int64(3*len(us)) {
-				t.Fatalf("round %d, start, %d deliveries: %d Mattermost writes for %d users: want each applied once", rep, deliveries, n, len(us))
+				t.Fatalf("round %d, start, %d deliveries: %d Mattermost writes for %d users: want each applied once\n%s", rep, deliveries, n, len(us), w.logs.String())
 			}
 			for _, u := range us {
 				w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
 			}
 			w.at(ten)
 			if n := w.deliverConcurrently(w.message(us...), deliveries); n != int64(2*len(us)) {
-				t.Fatalf("round %d, end, %d deliveries: %d Mattermost writes for %d users: want each given back once", rep, deliveries, n, len(us))
+				t.Fatalf("round %d, end, %d deliveries: %d Mattermost writes for %d users: want each given back once\n%s", rep, deliveries, n, len(us), w.logs.String())
 			}
 			for _, u := range us {
 				w.expect(u, autoRow(model.StatusOnline), "")
@@ -610,13 +612,15 @@ func usersInPartitions(t *testing.T, w *world, n, per int) []*model.User {
 func (w *world) deliverConcurrently(msg shard.Message, n int) int64 {
 	w.t.Helper()
 	writes := w.mm.Writes.Load()
+	w.logs.Reset()
+	log := slog.New(slog.NewTextHandler(&lockedWriter{w: &w.logs}, nil))
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range errs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, errs[i] = w.worker.Process(context.Background(), discard(), msg, 1)
+			_, errs[i] = w.worker.Process(context.Background(), log.With("delivery", i), msg, 1)
 		}()
 	}
 	wg.Wait()
@@ -625,10 +629,22 @@ func (w *world) deliverConcurrently(msg shard.Message, n int) int64 {
 			if !errors.Is(err, store.ErrConflict) || attempt > 5 {
 				w.t.Fatalf("delivery %d: %v", i, err)
 			}
-			_, err = w.worker.Process(context.Background(), discard(), msg, attempt)
+			_, err = w.worker.Process(context.Background(), log.With("delivery", i), msg, attempt)
 		}
 	}
 	return w.mm.Writes.Load() - writes
+}
+
+// lockedWriter lets concurrent runs share one log.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // partitionFailingStore is the real store whose user-state writes fail for one partition, after

@@ -32,7 +32,8 @@ var (
 	errStateExpired   = errors.New("state expired")
 )
 
-var b64 = base64.RawURLEncoding
+// Strict: a state has one spelling (no ignored padding bits).
+var b64 = base64.RawURLEncoding.Strict()
 
 // newState signs a fresh state expiring at expires.
 func newState(key []byte, expires time.Time) (string, error) {

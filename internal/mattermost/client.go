@@ -49,9 +49,9 @@ func New(baseURL, token string, log *slog.Logger) *Client {
 
 // call runs one API call, retrying throttling (429), server errors and lost answers with backoff.
 // Only idempotent calls go through it: a dnd status is not (see SetStatus).
-func (c *Client) call(ctx context.Context, what string, write bool, fn func() (*model.Response, error)) error {
+func (c *Client) call(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) error {
 	for attempt := 1; ; attempt++ {
-		err := c.once(what, write, fn)
+		err := c.once(ctx, what, write, fn)
 		if err == nil || !err.Retryable() || attempt >= c.attempts {
 			return errOrNil(err)
 		}
@@ -61,14 +61,20 @@ func (c *Client) call(ctx context.Context, what string, write bool, fn func() (*
 	}
 }
 
-// once makes one call and counts it.
-func (c *Client) once(what string, write bool, fn func() (*model.Response, error)) *Error {
+// once makes one call and counts it. Client4 takes no context, so the call gets its own copy of the
+// client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds a shard no longer than
+// its budget allows.
+func (c *Client) once(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) *Error {
 	if write {
 		c.Writes.Add(1)
 	} else {
 		c.Reads.Add(1)
 	}
-	resp, err := fn()
+	api, err := c.within(ctx)
+	if err != nil {
+		return &Error{Op: what, Err: err}
+	}
+	resp, err := fn(api)
 	if err == nil {
 		return nil
 	}
@@ -96,6 +102,25 @@ func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
 	case <-time.After(wait):
 		return nil
 	}
+}
+
+// within returns the client for one call made under ctx: the shared one, or a copy whose HTTP
+// timeout is what remains of ctx's deadline.
+func (c *Client) within(ctx context.Context) (*model.Client4, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		return c.api, nil
+	}
+	left := time.Until(deadline)
+	if left >= c.api.HTTPClient.Timeout {
+		return c.api, nil
+	}
+	api := *c.api
+	api.HTTPClient = &http.Client{Transport: c.api.HTTPClient.Transport, Timeout: left}
+	return &api, nil
 }
 
 func errOrNil(e *Error) error {

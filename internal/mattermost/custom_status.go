@@ -17,8 +17,8 @@ func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomSt
 	if !cs.ExpiresAt.IsZero() {
 		mcs.Duration, mcs.ExpiresAt = "date_and_time", cs.ExpiresAt.UTC().Truncate(time.Second)
 	}
-	if err := c.call(ctx, "set custom status", true, func() (*model.Response, error) {
-		_, resp, err := c.api.UpdateUserCustomStatus(userID, mcs)
+	if err := c.call(ctx, "set custom status", true, func(api *model.Client4) (*model.Response, error) {
+		_, resp, err := api.UpdateUserCustomStatus(userID, mcs)
 		return resp, err
 	}); err != nil {
 		return err
@@ -35,8 +35,8 @@ func (c *Client) removeRecent(ctx context.Context, userID string, cs *model.Cust
 		return err
 	}
 	route := "/users/" + userID + "/status/custom/recent/delete"
-	return c.call(ctx, "remove recent custom status", true, func() (*model.Response, error) {
-		r, err := c.api.DoAPIPost(route, string(body))
+	return c.call(ctx, "remove recent custom status", true, func(api *model.Client4) (*model.Response, error) {
+		r, err := api.DoAPIPost(route, string(body))
 		if r != nil && r.Body != nil {
 			r.Body.Close()
 		}
@@ -49,7 +49,7 @@ func (c *Client) removeRecent(ctx context.Context, userID string, cs *model.Cust
 
 // ClearCustomStatus removes a user's custom status.
 func (c *Client) ClearCustomStatus(ctx context.Context, userID string) error {
-	return c.call(ctx, "clear custom status", true, func() (*model.Response, error) {
-		return c.api.RemoveUserCustomStatus(userID)
+	return c.call(ctx, "clear custom status", true, func(api *model.Client4) (*model.Response, error) {
+		return api.RemoveUserCustomStatus(userID)
 	})
 }

@@ -135,3 +135,21 @@ func TestViaIsReportedWhenTheDNDFails(t *testing.T) {
 		t.Fatalf("via %v, err %v: want the via reported done and the error", via, err)
 	}
 }
+
+// Client4 takes no context: a hung Mattermost must still release a call at the caller's deadline,
+// not at the HTTP client's 30 seconds.
+func TestCallsEndAtTheContextsDeadline(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-release // hangs
+	}))
+	defer srv.Close()
+	defer close(release)
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := New(srv.URL, "token", nil).Statuses(ctx, []string{"u"})
+	if err == nil || time.Since(start) > 5*time.Second {
+		t.Fatalf("a hung server held the call %v (err %v): want it ended at the context's deadline", time.Since(start), err)
+	}
+}

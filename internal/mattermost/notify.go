@@ -13,16 +13,16 @@ func (c *Client) Notify(ctx context.Context, userID, message string) error {
 		return err
 	}
 	var ch *model.Channel
-	if err := c.call(ctx, "open direct channel", true, func() (*model.Response, error) {
+	if err := c.call(ctx, "open direct channel", true, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		ch, resp, err = c.api.CreateDirectChannel(self, userID)
+		ch, resp, err = api.CreateDirectChannel(self, userID)
 		return resp, err
 	}); err != nil {
 		return err
 	}
-	return c.call(ctx, "post message", true, func() (*model.Response, error) {
-		_, resp, err := c.api.CreatePost(&model.Post{ChannelId: ch.Id, Message: message})
+	return c.call(ctx, "post message", true, func(api *model.Client4) (*model.Response, error) {
+		_, resp, err := api.CreatePost(&model.Post{ChannelId: ch.Id, Message: message})
 		return resp, err
 	})
 }
@@ -35,10 +35,10 @@ func (c *Client) self(ctx context.Context) (string, error) {
 		return c.selfID, nil
 	}
 	var me *model.User
-	if err := c.call(ctx, "get me", false, func() (*model.Response, error) {
+	if err := c.call(ctx, "get me", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		me, resp, err = c.api.GetMe("")
+		me, resp, err = api.GetMe("")
 		return resp, err
 	}); err != nil {
 		return "", err

@@ -39,10 +39,10 @@ func (c *Client) RegisterCommand(ctx context.Context, team string, cmd SlashComm
 		return SlashCommand{}, err
 	}
 	var existing []*model.Command
-	if err := c.call(ctx, "list slash commands", false, func() (*model.Response, error) {
+	if err := c.call(ctx, "list slash commands", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		existing, resp, err = c.api.ListCommands(t.Id, true)
+		existing, resp, err = api.ListCommands(t.Id, true)
 		return resp, err
 	}); err != nil {
 		return SlashCommand{}, err
@@ -56,10 +56,10 @@ func (c *Client) RegisterCommand(ctx context.Context, team string, cmd SlashComm
 		}
 		want.Id, want.Token = old.Id, ""
 		var got *model.Command
-		if err := c.call(ctx, "update slash command", true, func() (*model.Response, error) {
+		if err := c.call(ctx, "update slash command", true, func(api *model.Client4) (*model.Response, error) {
 			var resp *model.Response
 			var err error
-			got, resp, err = c.api.UpdateCommand(want)
+			got, resp, err = api.UpdateCommand(want)
 			return resp, err
 		}); err != nil {
 			return SlashCommand{}, err
@@ -69,10 +69,10 @@ func (c *Client) RegisterCommand(ctx context.Context, team string, cmd SlashComm
 	// Not retried: a create whose answer was lost would fail again as a duplicate trigger (running
 	// the registration again finds the command and updates it).
 	var got *model.Command
-	if err := c.once("create slash command", true, func() (*model.Response, error) {
+	if err := c.once(ctx, "create slash command", true, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		got, resp, err = c.api.CreateCommand(want)
+		got, resp, err = api.CreateCommand(want)
 		return resp, err
 	}); err != nil {
 		return SlashCommand{}, err
@@ -83,18 +83,18 @@ func (c *Client) RegisterCommand(ctx context.Context, team string, cmd SlashComm
 // team finds a team by name, or else by id.
 func (c *Client) team(ctx context.Context, team string) (*model.Team, error) {
 	var t *model.Team
-	err := c.call(ctx, "get team", false, func() (*model.Response, error) {
+	err := c.call(ctx, "get team", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		t, resp, err = c.api.GetTeamByName(team, "")
+		t, resp, err = api.GetTeamByName(team, "")
 		return resp, err
 	})
 	var e *Error
 	if err != nil && model.IsValidId(team) && errors.As(err, &e) && e.Status == http.StatusNotFound {
-		err = c.call(ctx, "get team", false, func() (*model.Response, error) {
+		err = c.call(ctx, "get team", false, func(api *model.Client4) (*model.Response, error) {
 			var resp *model.Response
 			var err error
-			t, resp, err = c.api.GetTeam(team, "")
+			t, resp, err = api.GetTeam(team, "")
 			return resp, err
 		})
 	}

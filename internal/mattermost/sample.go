@@ -12,10 +12,10 @@ import (
 // checking that Graph answers for a real mailbox. One call.
 func (c *Client) SampleEmail(ctx context.Context) (string, error) {
 	var users []*model.User
-	if err := c.call(ctx, "list users", false, func() (*model.Response, error) {
+	if err := c.call(ctx, "list users", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		users, resp, err = c.api.GetUsers(0, 50, "")
+		users, resp, err = api.GetUsers(0, 50, "")
 		return resp, err
 	}); err != nil {
 		return "", err

@@ -21,10 +21,10 @@ type Status struct {
 // Statuses fetches the statuses of users by id (one call).
 func (c *Client) Statuses(ctx context.Context, ids []string) (map[string]Status, error) {
 	var sts []*model.Status
-	err := c.call(ctx, "get statuses", false, func() (*model.Response, error) {
+	err := c.call(ctx, "get statuses", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		sts, resp, err = c.api.GetUsersStatusesByIds(ids)
+		sts, resp, err = api.GetUsersStatusesByIds(ids)
 		return resp, err
 	})
 	out := make(map[string]Status, len(sts))
@@ -67,8 +67,8 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 	}
 	st.DNDEndTime = ch.DNDEnd.Unix()
 	for attempt := 1; ; attempt++ {
-		e := c.once("set status", true, func() (*model.Response, error) {
-			_, resp, err := c.api.UpdateUserStatus(userID, st)
+		e := c.once(ctx, "set status", true, func(api *model.Client4) (*model.Response, error) {
+			_, resp, err := api.UpdateUserStatus(userID, st)
 			return resp, err
 		})
 		if e == nil {
@@ -93,8 +93,8 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 }
 
 func (c *Client) put(ctx context.Context, userID string, st *model.Status) error {
-	return c.call(ctx, "set status", true, func() (*model.Response, error) {
-		_, resp, err := c.api.UpdateUserStatus(userID, st)
+	return c.call(ctx, "set status", true, func(api *model.Client4) (*model.Response, error) {
+		_, resp, err := api.UpdateUserStatus(userID, st)
 		return resp, err
 	})
 }
@@ -102,10 +102,10 @@ func (c *Client) put(ctx context.Context, userID string, st *model.Status) error
 // status reads one user's status.
 func (c *Client) status(ctx context.Context, userID string) (Status, error) {
 	var st *model.Status
-	err := c.call(ctx, "get status", false, func() (*model.Response, error) {
+	err := c.call(ctx, "get status", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		st, resp, err = c.api.GetUserStatus(userID, "")
+		st, resp, err = api.GetUserStatus(userID, "")
 		return resp, err
 	})
 	if err != nil {

@@ -35,10 +35,10 @@ func (c *Client) ListSyncUsers(ctx context.Context) ([]User, error) {
 	var out []User
 	for page := 0; ; page++ {
 		var users []*model.User
-		err := c.call(ctx, "list users", false, func() (*model.Response, error) {
+		err := c.call(ctx, "list users", false, func(api *model.Client4) (*model.Response, error) {
 			var resp *model.Response
 			var err error
-			users, resp, err = c.api.GetUsers(page, perPage, "")
+			users, resp, err = api.GetUsers(page, perPage, "")
 			return resp, err
 		})
 		if err != nil {
@@ -58,10 +58,10 @@ func (c *Client) ListSyncUsers(ctx context.Context) ([]User, error) {
 // Users fetches users by id (one call), with their custom statuses.
 func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
 	var users []*model.User
-	err := c.call(ctx, "get users", false, func() (*model.Response, error) {
+	err := c.call(ctx, "get users", false, func(api *model.Client4) (*model.Response, error) {
 		var resp *model.Response
 		var err error
-		users, resp, err = c.api.GetUsersByIds(ids)
+		users, resp, err = api.GetUsersByIds(ids)
 		return resp, err
 	})
 	out := make([]User, 0, len(users))

@@ -1,0 +1,52 @@
+package graph
+
+import (
+	"testing"
+	"time"
+
+	"github.com/calstatus/calstatus/internal/calendar"
+)
+
+// Whatever Graph answers to a $batch, reading it gives sub-responses and, for each, availability or
+// failures for its users — never a panic; every user asked for is accounted for.
+func FuzzParseBatch(f *testing.F) {
+	for _, s := range []string{
+		`{"responses":[{"id":"1","status":200,"body":{"value":[{"scheduleId":"a@x","availabilityView":"22","scheduleItems":[{"status":"Busy","start":{"dateTime":"2026-11-22T10:00:00.0000000","timeZone":"UTC"},"end":{"dateTime":"2026-11-22T11:00:00.0000000","timeZone":"UTC"}}]}]}}]}`,
+		`{"responses":[{"id":"1","status":200,"body":"eyJ2YWx1ZSI6W119"}]}`,
+		`{"responses":[{"id":"1","status":200,"body":"plain text"}]}`,
+		`{"responses":[{"id":"1","status":429,"headers":{"Retry-After":"3"},"body":{"error":{"code":"TooManyRequests"}}}]}`,
+		`{"responses":[{"id":"1","status":200,"body":{"value":[{"scheduleId":"a@x","availabilityView":"0123456789"}]}}]}`,
+		`{"responses":[1,"x",null]}`, `{}`, `[]`,
+	} {
+		f.Add([]byte(s))
+	}
+	w := Window{Start: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC), End: time.Date(2026, 11, 22, 10, 10, 0, 0, time.UTC)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		subs, err := parseBatch(data)
+		if err != nil {
+			return
+		}
+		for _, sub := range subs {
+			_ = sub.retryAfter()
+			res := Result{Availability: map[string]calendar.Availability{}}
+			sr := &subRequest{emails: []string{"a@x", "b@x"}, mailbox: "a@x", tried: map[string]bool{}}
+			if sub.ok() && sub.problem == "" {
+				interpret(sr, sub.status, sub.body, w, 5, &res)
+			} else if sub.status != 0 {
+				_ = sub.err()
+			}
+			if sub.ok() && sub.problem == "" {
+				for _, email := range sr.emails {
+					_, answered := res.Availability[email]
+					failed := false
+					for _, f := range res.Failures {
+						failed = failed || f.Email == email
+					}
+					if !answered && !failed {
+						t.Fatalf("%s neither answered nor failed", email)
+					}
+				}
+			}
+		}
+	})
+}

@@ -102,9 +102,10 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	now := time.Now
 	h := handler.New(handler.Deps{
-		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions, Now: now},
+		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions,
+			Paused: a.paused, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
-			Policy: a.policy(), Lookahead: a.cfg.Lookahead},
+			Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused},
 		Pages:    a.pages(now),
 		LogLevel: level,
 	})
@@ -142,6 +143,14 @@ func check(ctx context.Context, log *slog.Logger) error {
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
 	return nil
+}
+
+// paused reports whether writes are stopped: SYNC_PAUSED, or the status page's switch.
+func (a *app) paused(ctx context.Context) (bool, error) {
+	if a.cfg.Paused {
+		return true, nil
+	}
+	return a.store.Paused(ctx)
 }
 
 // policy is the organisation's configuration of the rules.

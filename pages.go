@@ -20,7 +20,7 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 	cons := &consent.Handler{Store: a.store, TenantID: a.cfg.TenantID, ClientID: a.cfg.ClientID,
 		AuthorityHost: a.cfg.AuthorityHost, Now: now,
 		Prober: consent.GraphProber{Schedules: a.probeSchedule, Email: a.mm.SampleEmail}}
-	status := &statuspage.Page{History: a.store, Queue: a.transitions, Consent: consentRecords{a.store}, Now: now}
+	status := &statuspage.Page{History: a.store, Queue: a.transitions, Consent: consentRecords{a.store}, Switch: pauseSwitch{a}, Now: now}
 	if a.cfg.Schedule != nil {
 		t := now()
 		status.Interval = a.cfg.Schedule.Next(a.cfg.Schedule.Next(t)).Sub(a.cfg.Schedule.Next(t))
@@ -72,4 +72,13 @@ type consentRecords struct{ store *store.Store }
 func (c consentRecords) Consent(ctx context.Context) (statuspage.Consent, bool, error) {
 	r, found, err := c.store.Consent(ctx)
 	return statuspage.Consent{Tenant: r.Tenant, At: r.At, Probe: r.Probe, ProbedAt: r.ProbedAt}, found, err
+}
+
+// pauseSwitch is the status page's pause switch: on when SYNC_PAUSED is, else as stored.
+type pauseSwitch struct{ a *app }
+
+func (p pauseSwitch) Paused(ctx context.Context) (bool, error) { return p.a.paused(ctx) }
+
+func (p pauseSwitch) SetPaused(ctx context.Context, on bool, by string, at time.Time) error {
+	return p.a.store.SetPaused(ctx, on, by, at)
 }

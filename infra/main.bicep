@@ -79,6 +79,20 @@ param timeZone string = 'UTC'
 ])
 param logLevel string = 'INFO'
 
+@description('DRY_RUN: log every change calstatus would make and write nothing.')
+@allowed([
+  'true'
+  'false'
+])
+param dryRun string = 'false'
+
+@description('SYNC_PAUSED: stop all writes at once (no cycle, no shard).')
+@allowed([
+  'true'
+  'false'
+])
+param syncPaused string = 'false'
+
 @minValue(1)
 @maxValue(1000)
 @description('Most instances the Flex Consumption app scales out to.')
@@ -207,6 +221,8 @@ module functionApp 'modules/function-app.bicep' = {
     notifyUsers: notifyUsers
     timeZone: timeZone
     logLevel: logLevel
+    dryRun: dryRun
+    syncPaused: syncPaused
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
   }

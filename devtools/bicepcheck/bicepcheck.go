@@ -43,6 +43,8 @@ var AppSettingNames = []string{
 	"SHOW_SUBJECT",
 	"NOTIFY_USERS",
 	"TIME_ZONE",
+	"DRY_RUN",
+	"SYNC_PAUSED",
 	"LOG_LEVEL",
 }
 

@@ -76,7 +76,31 @@ func (b *Browser) Open(url string) Page {
 // link to another origin that cannot be reached is fine: the page's URL says where it led.
 func (b *Browser) Click(selector string) Page {
 	b.t.Helper()
-	return b.run(chromedp.Click(chromedp.CSS(selector)))
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, chromedp.Click(chromedp.CSS(selector))); err != nil {
+		b.t.Fatalf("browser: clicking %s: %v", selector, err)
+	}
+	// The click may start a navigation (a form's POST and its redirect): read the page once the
+	// new document stands.
+	var last error
+	for ctx.Err() == nil {
+		if p, err := b.read(ctx); err == nil {
+			return p
+		} else {
+			last = err
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	b.t.Fatalf("browser: after clicking %s: %v", selector, last)
+	return Page{}
+}
+
+// WaitFor waits until an element matching the CSS selector is shown (after a click's navigation,
+// say) and returns the page.
+func (b *Browser) WaitFor(selector string) Page {
+	b.t.Helper()
+	return b.run(chromedp.WaitVisible(chromedp.CSS(selector)))
 }
 
 // Attribute returns an attribute of the first element matching the selector.
@@ -112,10 +136,22 @@ func (b *Browser) Screenshot(name string) string {
 
 func (b *Browser) run(action chromedp.Action[chromedp.Void]) Page {
 	b.t.Helper()
-	var p Page
 	ctx, cancel := context.WithTimeout(b.ctx, 30*time.Second)
 	defer cancel()
-	err := chromedp.Do(ctx, action, chromedp.WaitReady(chromedp.CSS("body")))
+	if err := chromedp.Do(ctx, action); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+	p, err := b.read(ctx)
+	if err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+	return p
+}
+
+// read returns what the current document shows.
+func (b *Browser) read(ctx context.Context) (Page, error) {
+	var p Page
+	err := chromedp.Do(ctx, chromedp.WaitReady(chromedp.CSS("body")))
 	if err == nil {
 		p.URL, err = chromedp.Run(ctx, chromedp.Location())
 	}
@@ -128,11 +164,8 @@ func (b *Browser) run(action chromedp.Action[chromedp.Void]) Page {
 	if err == nil {
 		p.HTML, err = chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("html")))
 	}
-	if err != nil {
-		b.t.Fatalf("browser: %v", err)
-	}
 	p.Text = strings.TrimSpace(p.Text)
-	return p
+	return p, err
 }
 
 // String shows a page in test messages.

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -63,16 +62,9 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 	wantShards := (len(users) + shard.MaxUsers - 1) / shard.MaxUsers
 
-	ctx := context.Background()
 	start := time.Now()
-	res, err := h.host.RunFunction(ctx, handler.SyncTimerFunction)
-	if err != nil || !res.OK {
-		t.Fatalf("SyncTimer: %v %v\n%s", err, res.Err, strings.Join(res.Logs, "\n"))
-	}
-	var msgs []shard.Message
-	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil {
-		t.Fatalf("SyncTimer output: %v: %s", err, res.Outputs[handler.ShardsOutBinding])
-	}
+	msgs, reps, _ := h.cycle(3 * time.Minute)
+	end := time.Now()
 	if len(msgs) != wantShards {
 		t.Fatalf("SyncTimer emitted %d shards for %d users, want %d", len(msgs), len(users), wantShards)
 	}
@@ -86,25 +78,6 @@ func TestSyncEndToEnd(t *testing.T) {
 		if !covered[u.Id] {
 			t.Fatalf("user %s is in no shard", u.Username)
 		}
-	}
-
-	// Every shard arrives from Azurite as its own message and is processed once, successfully.
-	seen := map[string]bool{}
-	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncShardFunction {
-			return false
-		}
-		if !ev.OK {
-			t.Fatalf("SyncShard failed: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
-		}
-		seen[ev.MessageID] = true
-		return len(seen) == wantShards
-	})
-	end := time.Now()
-	cycle := msgs[0].CycleID
-	reps, err := h.store.ShardReports(ctx, cycle)
-	if err != nil || len(reps) != wantShards {
-		t.Fatalf("cycle record: %d shard rows, want %d (%v)", len(reps), wantShards, err)
 	}
 	totalCalls := 0
 	for _, r := range reps {
@@ -146,24 +119,7 @@ func TestSyncEndToEnd(t *testing.T) {
 	}
 
 	// A second cycle right away finds (almost) nothing to change.
-	res, err = h.host.RunFunction(ctx, handler.SyncTimerFunction)
-	if err != nil || !res.OK {
-		t.Fatalf("second SyncTimer: %v", err)
-	}
-	if err := json.Unmarshal(res.Outputs[handler.ShardsOutBinding], &msgs); err != nil {
-		t.Fatal(err)
-	}
-	done := 0
-	h.waitEvents(3*time.Minute, func(ev funchost.Event) bool {
-		if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction {
-			if !ev.OK {
-				t.Fatalf("SyncShard failed: %v", ev.Err)
-			}
-			done++
-		}
-		return done == wantShards
-	})
-	reps, _ = h.store.ShardReports(ctx, msgs[0].CycleID)
+	_, reps, _ = h.cycle(3 * time.Minute)
 	changed := 0
 	for _, r := range reps {
 		changed += r.Changed

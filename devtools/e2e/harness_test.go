@@ -339,26 +339,36 @@ func (h *harness) cycle(timeout time.Duration) ([]shard.Message, []store.ShardRe
 	if len(msgs) == 0 {
 		return nil, nil, logs
 	}
-	seen := map[string]bool{}
+	// Each message is done once one of its deliveries succeeded. The test host renews no visibility
+	// (Azure's does), so a shard slower than the short test visibility timeout is delivered again
+	// meanwhile: the duplicate fails on the claims (at-least-once) and is retried.
+	ok := map[string]bool{}
 	h.waitEvents(timeout, func(ev funchost.Event) bool {
 		if ev.Kind != funchost.EventInvocation || ev.Function != handler.SyncShardFunction {
 			return false
 		}
-		if !ev.OK {
-			h.t.Fatalf("SyncShard failed: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
-		}
 		logs = append(logs, ev.Logs...)
-		seen[ev.MessageID] = true
-		return len(seen) == len(msgs)
-	})
-	reps, err := h.store.ShardReports(context.Background(), msgs[0].CycleID)
-	if err != nil || len(reps) != len(msgs) {
-		h.t.Fatalf("cycle record: %d shard rows, want %d (%v)", len(reps), len(msgs), err)
-	}
-	for _, r := range reps {
-		if r.Outcome != "ok" {
-			h.t.Fatalf("shard %d outcome %q: %s", r.Shard, r.Outcome, r.Error)
+		if ev.OK {
+			ok[ev.MessageID] = true
+		} else if ev.DequeueCount >= 5 {
+			h.t.Fatalf("SyncShard failed every delivery: %v\n%s", ev.Err, strings.Join(ev.Logs, "\n"))
 		}
+		return len(ok) == len(msgs)
+	})
+	// The shards' records: the last delivery's word, which ends as ok once the retries are done.
+	deadline := time.Now().Add(timeout)
+	for {
+		reps, err := h.store.ShardReports(context.Background(), msgs[0].CycleID)
+		allOK := err == nil && len(reps) == len(msgs)
+		for _, r := range reps {
+			allOK = allOK && r.Outcome == "ok"
+		}
+		if allOK {
+			return msgs, reps, logs
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("cycle record: %d shard rows, want %d all ok (%v): %+v", len(reps), len(msgs), err, reps)
+		}
+		time.Sleep(200 * time.Millisecond)
 	}
-	return msgs, reps, logs
 }

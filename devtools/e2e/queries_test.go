@@ -17,7 +17,11 @@ import (
 // rely on against lines the real handler wrote through the local host: every message a query
 // filters on is written, and every field it reads is in those lines.
 func TestQueriesReadTheLinesTheHandlerWrites(t *testing.T) {
-	lines := append(handlerLines(t, nil), handlerLines(t, map[string]string{"MATTERMOST_TOKEN": "rejected-token"})...)
+	// A normal day, a rejected token, and everyone out of office (an unusual cycle).
+	allOOF := &graphsim.Scenario{Generator: graphsim.Generator{Seed: 1, OOFDayFraction: 1}}
+	lines := handlerLines(t, graphsim.DefaultScenario(), nil)
+	lines = append(lines, handlerLines(t, graphsim.DefaultScenario(), map[string]string{"MATTERMOST_TOKEN": "rejected-token"})...)
+	lines = append(lines, handlerLines(t, allOOF, nil)...)
 	files, err := filepath.Glob(filepath.Join(repoRoot(), "infra", "queries", "*.kql"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no queries in infra/queries (%v)", err)
@@ -85,14 +89,15 @@ func linesWith(lines []map[string]any, msgs []string) []map[string]any {
 
 // handlerLines runs two cycles (the second summarises the first) through the local host and
 // returns every log line of every invocation, decoded.
-func handlerLines(t *testing.T, settings map[string]string) []map[string]any {
+func handlerLines(t *testing.T, sc *graphsim.Scenario, settings map[string]string) []map[string]any {
 	t.Helper()
-	h := newHarness(t, harnessOptions{scenario: graphsim.DefaultScenario(), settings: settings})
+	h := newHarness(t, harnessOptions{scenario: sc, settings: settings})
 	var raw []string
 	for cycle := 0; cycle < 2; cycle++ {
 		_, _, logs := h.cycle(2 * time.Minute)
 		raw = append(raw, logs...)
 	}
+	h.host.Close() // the next harness's host must be the only one taking messages from the queue
 	var out []map[string]any
 	for _, l := range raw {
 		var m map[string]any

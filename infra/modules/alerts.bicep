@@ -41,6 +41,18 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
 // rule aggregates that column instead. windowSize matches the time filter written in each query.
 var rules = [
   {
+    name: 'unusual-cycle'
+    displayName: 'calstatus (${environmentName}): a cycle changed an unusual share of users, or Graph failed for most'
+    description: 'A "cycle summary" changed more than half its users, or Graph could not answer for more than half: a bad configuration or a Graph outage, or a legitimate all-hands meeting (calstatus never blocks it). Look at the cycle\'s "user updated" lines and failures by class; DRY_RUN or the status page\'s pause switch stop writes at once.'
+    severity: 2
+    query: loadTextContent('../queries/unusual-cycle.kql')
+    windowSize: 'PT15M'
+    timeAggregation: 'Count'
+    measure: {}
+    operator: 'GreaterThan'
+    threshold: 0
+  }
+  {
     name: 'poison-queue'
     displayName: 'calstatus (${environmentName}): messages in sync-shards-poison'
     description: 'A shard failed maxDequeueCount times and was moved to sync-shards-poison; its users were not synced by that cycle. Look at the failed-invocations alert and the shard summaries (error, error_class) of the cycle.'

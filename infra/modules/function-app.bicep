@@ -45,6 +45,8 @@ param showSubject string
 param notifyUsers string
 param timeZone string
 param logLevel string
+param dryRun string
+param syncPaused string
 
 param maximumInstanceCount int
 param instanceMemoryMB int
@@ -170,6 +172,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'TIME_ZONE'
           value: timeZone
+        }
+        {
+          name: 'DRY_RUN'
+          value: dryRun
+        }
+        {
+          name: 'SYNC_PAUSED'
+          value: syncPaused
         }
         {
           name: 'LOG_LEVEL'

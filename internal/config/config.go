@@ -45,6 +45,8 @@ type Config struct {
 	TentativeAsBusy bool              // TENTATIVE_AS_BUSY
 	ShowSubject     bool              // SHOW_SUBJECT
 	NotifyUsers     bool              // NOTIFY_USERS
+	DryRun          bool              // DRY_RUN
+	Paused          bool              // SYNC_PAUSED
 	TimeZone        *time.Location    // TIME_ZONE (dates shown to users)
 	LogLevel        string            // LOG_LEVEL
 }
@@ -116,7 +118,8 @@ func Load(getenv func(string) string) (Config, error) {
 		}
 		c.Lookahead = d
 	}
-	for name, dst := range map[string]*bool{"TENTATIVE_AS_BUSY": &c.TentativeAsBusy, "SHOW_SUBJECT": &c.ShowSubject, "NOTIFY_USERS": &c.NotifyUsers} {
+	for name, dst := range map[string]*bool{"TENTATIVE_AS_BUSY": &c.TentativeAsBusy, "SHOW_SUBJECT": &c.ShowSubject,
+		"NOTIFY_USERS": &c.NotifyUsers, "DRY_RUN": &c.DryRun, "SYNC_PAUSED": &c.Paused} {
 		if v := get(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {

@@ -97,6 +97,12 @@ footer{color:#5f6368;font-size:12px;margin-top:16px}
 
 <div class="headline {{.Headline.State}}" id="headline">{{.Headline.Text}}
 {{- if .Headline.Notes}}<ul>{{range .Headline.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}</div>
+{{- if .Switchable}}
+<form method="post" class="switch" id="pause-switch">
+{{- if .Paused}}<button type="submit" name="action" value="resume">Resume the sync</button> Nothing is written while paused.
+{{- else}}<button type="submit" name="action" value="pause">Pause the sync</button> Stops every write at once: no cycle, no shard.{{end}}
+</form>
+{{- end}}
 
 <div class="cards">
 <section class="card" id="last-cycle"><h2>Last cycle</h2>

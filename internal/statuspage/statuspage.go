@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"regexp"
 	"sort"
 	"strings"
@@ -74,6 +75,15 @@ type Page struct {
 	// Interval is the sync period (SYNC_SCHEDULE's). Zero: measured from the recorded cycles, or
 	// DefaultInterval. A cycle older than twice the interval is overdue.
 	Interval time.Duration
+	// Switch, when set, is the pause switch: the page shows it and a POST with action=pause or
+	// action=resume turns it (the page is behind the function's key).
+	Switch Switch
+}
+
+// Switch is the sync's pause switch (store.Store).
+type Switch interface {
+	Paused(ctx context.Context) (bool, error)
+	SetPaused(ctx context.Context, on bool, by string, at time.Time) error
 }
 
 // Report is the page's data: the HTML page shows it, ?format=json returns it.
@@ -96,6 +106,9 @@ type Report struct {
 	IntervalS int `json:"interval_s"`
 	// Problems are the parts of the page that could not be read (details in the logs).
 	Problems []string `json:"problems"`
+	// Paused: the sync's pause switch is on (no cycle, no writes); Switchable: the page can turn it.
+	Paused     bool `json:"paused"`
+	Switchable bool `json:"-"`
 }
 
 // Headline is the verdict: State is healthy, attention, stale or no_data; Notes are further
@@ -170,7 +183,7 @@ func headers(contentType string) map[string]string {
 	return map[string]string{
 		"Content-Type":            contentType,
 		"Cache-Control":           "no-store",
-		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
 		"X-Content-Type-Options":  "nosniff",
 		"Referrer-Policy":         "no-referrer",
 		"X-Frame-Options":         "DENY",
@@ -190,6 +203,11 @@ func (p *Page) Serve(ctx context.Context, log *slog.Logger, r web.Request) (web.
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
+	}
+	if strings.EqualFold(r.Method, http.MethodPost) {
+		if resp, handled := p.turn(ctx, log, r); handled {
+			return resp, nil
+		}
 	}
 	rep := p.Collect(ctx, log)
 	var resp web.Response
@@ -304,8 +322,45 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		interval = measureInterval(rep.Cycles)
 	}
 	rep.IntervalS = int(interval.Seconds())
+	if p.Switch != nil {
+		rep.Switchable = true
+		paused, err := p.Switch.Paused(ctx)
+		if err != nil {
+			log.Warn("status page: reading the pause switch", "error", err.Error())
+			rep.Problems = append(rep.Problems, "could not read the pause switch")
+		}
+		rep.Paused = paused
+	}
 	rep.Headline = headline(now, interval, rep, historyErr == nil && p.History != nil)
+	if rep.Paused {
+		rep.Headline = Headline{State: StateAttention, Text: "Paused: calstatus plans no cycle and writes nothing until resumed",
+			Notes: append([]string{rep.Headline.Text}, rep.Headline.Notes...)}
+	}
 	return rep
+}
+
+// turn handles the pause switch's form (action=pause or resume). handled is false for a POST that
+// is not the switch's (the page is then shown as for GET).
+func (p *Page) turn(ctx context.Context, log *slog.Logger, r web.Request) (web.Response, bool) {
+	form, _ := url.ParseQuery(string(r.Body))
+	action := form.Get("action")
+	if p.Switch == nil || (action != "pause" && action != "resume") {
+		return web.Response{}, false
+	}
+	now := time.Now()
+	if p.Now != nil {
+		now = p.Now()
+	}
+	if err := p.Switch.SetPaused(ctx, action == "pause", "status page", now); err != nil {
+		log.Error("status page: turning the pause switch", "action", action, "error", err.Error())
+		return web.Response{Status: http.StatusInternalServerError, Body: "could not turn the pause switch; try again\n",
+			Headers: headers("text/plain; charset=utf-8")}, true
+	}
+	log.Warn("sync "+action+"d from the status page", "action", action)
+	// Back to the page (same URL, its key included) with a GET, so a reload does not post again.
+	h := headers("text/plain; charset=utf-8")
+	h["Location"] = r.URL
+	return web.Response{Status: http.StatusSeeOther, Body: "", Headers: h}, true
 }
 
 // summarize is syncer.Summarize (the numbers of the "cycle summary" log line) in the page's shape.

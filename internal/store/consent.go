@@ -181,3 +181,34 @@ func alreadyExists(err error) bool {
 	var re *azcore.ResponseError
 	return hasCode(err, aztables.EntityAlreadyExists) || errors.As(err, &re) && re.StatusCode == http.StatusConflict
 }
+
+// Paused reports whether an admin paused the sync (the status page's switch): no run writes to
+// Mattermost or the state table while it is on.
+func (s *Store) Paused(ctx context.Context) (bool, error) {
+	resp, err := s.app.GetEntity(ctx, "app", "paused", nil)
+	if err != nil {
+		if hasCode(err, aztables.ResourceNotFound) {
+			return false, nil
+		}
+		return false, &Error{Op: "reading the pause switch", Err: err}
+	}
+	var e aztables.EDMEntity
+	if err := json.Unmarshal(resp.Value, &e); err != nil {
+		return false, &Error{Op: "reading the pause switch", Err: err}
+	}
+	on, _ := e.Properties["On"].(bool)
+	return on, nil
+}
+
+// SetPaused turns the pause switch on or off.
+func (s *Store) SetPaused(ctx context.Context, on bool, by string, at time.Time) error {
+	entity, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: "app", RowKey: "paused"},
+		Properties: map[string]any{"On": on, "By": by, "At": aztables.EDMDateTime(at.UTC())}})
+	if err != nil {
+		return &Error{Op: "writing the pause switch", Err: err}
+	}
+	if _, err := s.app.UpsertEntity(ctx, entity, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
+		return &Error{Op: "writing the pause switch", Err: err}
+	}
+	return nil
+}

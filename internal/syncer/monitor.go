@@ -19,7 +19,15 @@ const (
 	MsgShardDone    = "shard done"
 	MsgCycleSummary = "cycle summary"
 	MsgQueueHealth  = "queue health"
+	MsgUnusualCycle = "unusual cycle"
 )
+
+// UnusualShare is the share of a cycle's users whose change, or whose Graph failure, makes the
+// cycle unusual: logged at error level for an alert, never blocked (an all-hands meeting is real).
+const UnusualShare = 0.5
+
+// graphClasses are the failure classes where Graph could not answer for a user.
+var graphClasses = []string{"no_access", "unauthorized", "throttled", "server", "proxy", "malformed", "missing", "unknown"}
 
 // Cycles is what the summary needs of the cycle records.
 type Cycles interface {
@@ -135,6 +143,30 @@ func (p *Planner) logLastCycle(ctx context.Context, log *slog.Logger) {
 		"shards_failed", s.ShardsFailed, "shards_missing", s.ShardsMissing, "changed", s.Changed, "failed", s.Failed,
 		"failures", s.Failures, "graph_calls", s.GraphCalls, "throttled", s.Throttled, "retries", s.Retries,
 		"duration_ms", s.Duration.Milliseconds(), "complete", s.Complete)
+	logUnusual(ctx, log, s)
+}
+
+// logUnusual writes one error-level line when a cycle changed, or could not read, an unusual share
+// of its users.
+func logUnusual(ctx context.Context, log *slog.Logger, s CycleSummary) {
+	if s.Users == 0 {
+		return
+	}
+	graphFailed := 0
+	for _, c := range graphClasses {
+		graphFailed += s.Failures[c]
+	}
+	var reason string
+	switch {
+	case float64(s.Changed) > UnusualShare*float64(s.Users):
+		reason = "changed more than half the users"
+	case float64(graphFailed) > UnusualShare*float64(s.Users):
+		reason = "Graph failed for more than half the users"
+	default:
+		return
+	}
+	log.Log(ctx, slog.LevelError, MsgUnusualCycle, "cycle", s.CycleID, "users", s.Users, "changed", s.Changed,
+		"graph_failed", graphFailed, "reason", reason)
 }
 
 // logQueueHealth measures the shard queue: a poison message is a shard that failed every delivery;

@@ -66,6 +66,8 @@ type Planner struct {
 	// health.
 	Cycles Cycles
 	Queue  QueueHealth
+	// Paused, when it says so, plans no cycle (SYNC_PAUSED, or the status page's switch).
+	Paused func(ctx context.Context) (bool, error)
 	Now    func() time.Time
 }
 
@@ -74,6 +76,17 @@ type Planner struct {
 func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([]shard.Message, error) {
 	now := p.Now().UTC()
 	p.logQueueHealth(ctx, log, now)
+	if p.Paused != nil {
+		paused, err := p.Paused(ctx)
+		if err != nil {
+			log.Error("cycle not planned: could not read the pause switch", "error", err.Error(), "error_class", errorClass(err))
+			return nil, err
+		}
+		if paused {
+			log.Warn("sync paused: no cycle planned, nothing written")
+			return nil, nil
+		}
+	}
 	users, err := p.Mattermost.ListSyncUsers(ctx)
 	if err != nil {
 		log.Error("cycle not planned: could not list the users", "error", err.Error(), "error_class", errorClass(err))

@@ -500,3 +500,49 @@ func TestWorkerUsesTheUsersTimeZone(t *testing.T) {
 		t.Fatalf("user without one (TIME_ZONE): %+v", got)
 	}
 }
+
+func TestDryRunWritesNothingAndLogsEveryChange(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	w.DryRun = true
+	var buf strings.Builder
+	rep, err := w.Process(context.Background(), slog.New(slog.NewJSONHandler(&buf, nil)), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.sets) != 0 || len(mm.customs) != 0 || st.writes != 0 || rep.Changed != 2 {
+		t.Fatalf("dry run: sets %v customs %v state writes %d, changed %d", mm.sets, mm.customs, st.writes, rep.Changed)
+	}
+	if n := strings.Count(buf.String(), `"msg":"dry run: would update user"`); n != 2 || !strings.Contains(buf.String(), `"dry_run":true`) {
+		t.Fatalf("%d would-update lines:\n%s", n, buf.String())
+	}
+}
+
+func TestPausedRunsReadAndWriteNothing(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	w.Paused = func(context.Context) (bool, error) { return true, nil }
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil || rep.Outcome != "paused" || mm.reads != 0 || len(mm.sets) != 0 || st.writes != 0 {
+		t.Fatalf("paused shard: %+v reads %d sets %v writes %d (%v)", rep, mm.reads, mm.sets, st.writes, err)
+	}
+	p := &Planner{Mattermost: mm, Store: st, Now: func() time.Time { return now }, Paused: w.Paused}
+	msgs, err := p.Plan(context.Background(), slog.New(slog.DiscardHandler), time.Time{})
+	if err != nil || len(msgs) != 0 || mm.reads != 0 {
+		t.Fatalf("paused planner: %d messages, %d reads (%v)", len(msgs), mm.reads, err)
+	}
+}
+
+func TestUnusualCyclesAreLoggedNotBlocked(t *testing.T) {
+	var buf strings.Builder
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	logUnusual(context.Background(), log, CycleSummary{CycleReport: store.CycleReport{CycleID: "c", Users: 100}, Changed: 30})
+	if buf.Len() != 0 {
+		t.Fatalf("30%% changed is usual: %s", buf.String())
+	}
+	logUnusual(context.Background(), log, CycleSummary{CycleReport: store.CycleReport{CycleID: "c", Users: 100}, Changed: 80})
+	logUnusual(context.Background(), log, CycleSummary{CycleReport: store.CycleReport{CycleID: "c", Users: 100}, Failures: map[string]int{"no_access": 70}})
+	if n := strings.Count(buf.String(), `"level":"ERROR","msg":"unusual cycle"`); n != 2 {
+		t.Fatalf("%d unusual lines:\n%s", n, buf.String())
+	}
+}

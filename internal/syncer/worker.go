@@ -31,6 +31,12 @@ type Worker struct {
 	// Budget bounds one shard's work, below the function timeout (host.json functionTimeout), so
 	// that retries give up in time to record the outcome. Zero means DefaultBudget.
 	Budget time.Duration
+	// DryRun logs every change a run would make and writes nothing: not to Mattermost, not to the
+	// state table, no transition messages.
+	DryRun bool
+	// Paused, when it says so, stops every run before it reads or writes anything (SYNC_PAUSED, or
+	// the status page's switch).
+	Paused func(ctx context.Context) (bool, error)
 	Now    func() time.Time
 }
 
@@ -74,6 +80,9 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	r := &run{w: w, m: m, now: w.Now().UTC(), log: log.With("cycle", m.CycleID, "shard", m.Shard), owner: newOwner(),
 		rep: store.ShardReport{CycleID: m.CycleID, Shard: m.Shard, Users: len(m.UserIDs), Attempt: attempt, Failures: map[string]int{}}}
 	r.claim = w.Now().Add(budget + claimMargin)
+	if w.DryRun {
+		r.log = r.log.With("dry_run", true)
+	}
 	what := "shard"
 	if m.IsTransition() {
 		what = "transition"
@@ -85,6 +94,19 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	}
 	var err error
 	outcome := "ok"
+	if paused, perr := w.paused(ctx); perr != nil || paused {
+		// Paused: nothing read, nothing written; the message is consumed (the next cycle after the
+		// pause covers these users). Unknown (the switch unreadable): retried by the queue.
+		if perr != nil {
+			err = perr
+			outcome = "failed"
+		} else {
+			outcome = "paused"
+		}
+		r.rep.Outcome, r.rep.Finished = outcome, w.Now().UTC()
+		logShard(r.log, what, r.rep)
+		return r.rep, err
+	}
 	if r.now.After(m.StaleAfter) {
 		outcome = "stale"
 		r.log.Warn("dropping stale "+what+": a newer cycle covers these users", "issued", m.IssuedAt.Format(time.RFC3339))
@@ -106,6 +128,13 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	}
 	logShard(r.log, what, r.rep)
 	return r.rep, err
+}
+
+func (w *Worker) paused(ctx context.Context) (bool, error) {
+	if w.Paused == nil {
+		return false, nil
+	}
+	return w.Paused(ctx)
 }
 
 func newOwner() string {
@@ -254,6 +283,10 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 // run, never read as the user's own choice — then applies the changes, then stores what was
 // applied. A user is done once their change is applied and stored.
 func (r *run) commit(ctx context.Context, plan []decided) error {
+	if r.w.DryRun {
+		r.dryRun(plan)
+		return nil
+	}
 	var writes []store.StateChange
 	for _, p := range plan {
 		switch {
@@ -294,6 +327,42 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 	return saveErr
 }
 
+// dryRun logs, for every user, the change a real run would make (all of them: a dry run is read by
+// an admin checking a configuration), and counts them as changed.
+func (r *run) dryRun(plan []decided) {
+	for _, p := range plan {
+		r.done(p.user.ID)
+		if !p.d.Changes() {
+			r.rep.Unchanged++
+			continue
+		}
+		r.rep.Changed++
+		r.log.Info("dry run: would update user", changeAttrs(p)...)
+	}
+}
+
+// changeAttrs describe one user's change for the logs.
+func changeAttrs(p decided) []any {
+	d := p.d
+	attrs := []any{"user", p.user.Username, "reason", d.Reason}
+	if s := d.SetStatus; s != nil {
+		attrs = append(attrs, "from", p.from, "to", s.Status)
+		if s.Via != "" {
+			attrs = append(attrs, "via", s.Via)
+		}
+		if s.Status == engine.DND {
+			attrs = append(attrs, "until", s.DNDEndTime.Format(time.RFC3339))
+		}
+	}
+	if d.SetCustom != nil {
+		attrs = append(attrs, "custom_status", d.SetCustom.Text)
+	}
+	if d.ClearCustom {
+		attrs = append(attrs, "custom_status", "cleared")
+	}
+	return attrs
+}
+
 // apply makes one user's changes in Mattermost and reports which parts were made.
 func (r *run) apply(ctx context.Context, p decided) engine.Result {
 	mm, id, d := r.w.Mattermost, p.user.ID, p.d
@@ -329,23 +398,7 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 	}
 	r.rep.Changed++
 	r.done(id)
-	attrs := []any{"user", p.user.Username, "reason", d.Reason}
-	if s := d.SetStatus; s != nil {
-		attrs = append(attrs, "from", p.from, "to", s.Status)
-		if s.Via != "" {
-			attrs = append(attrs, "via", s.Via)
-		}
-		if s.Status == engine.DND {
-			attrs = append(attrs, "until", s.DNDEndTime.Format(time.RFC3339))
-		}
-	}
-	if d.SetCustom != nil {
-		attrs = append(attrs, "custom_status", d.SetCustom.Text)
-	}
-	if d.ClearCustom {
-		attrs = append(attrs, "custom_status", "cleared")
-	}
-	r.userLog(slog.LevelInfo, "user updated", "", attrs...)
+	r.userLog(slog.LevelInfo, "user updated", "", changeAttrs(p)...)
 	if d.Notify != "" {
 		if err := mm.Notify(ctx, id, d.Notify); err != nil {
 			r.userLog(slog.LevelWarn, "could not notify user", err.Error(), "user", p.user.Username, "error", err.Error())
@@ -423,7 +476,7 @@ func current(st mattermost.Status, u mattermost.User) engine.Current {
 // schedule enqueues one delayed transition message per upcoming meeting boundary, so a meeting that
 // starts or ends before the next cycle is applied on time.
 func (r *run) schedule(ctx context.Context, transitions map[time.Time][]string) {
-	if r.w.Transitions == nil || len(transitions) == 0 {
+	if r.w.Transitions == nil || len(transitions) == 0 || r.w.DryRun {
 		return
 	}
 	times := make([]time.Time, 0, len(transitions))

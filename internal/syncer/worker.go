@@ -97,15 +97,12 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	if paused, perr := w.paused(ctx); perr != nil || paused {
 		// Paused: nothing read, nothing written; the message is consumed (the next cycle after the
 		// pause covers these users). Unknown (the switch unreadable): retried by the queue.
+		r.rep.Outcome, r.rep.Finished = "paused", w.Now().UTC()
 		if perr != nil {
-			err = perr
-			outcome = "failed"
-		} else {
-			outcome = "paused"
+			r.rep.Outcome, r.rep.Error, r.rep.ErrorClass = "failed", perr.Error(), errorClass(perr)
 		}
-		r.rep.Outcome, r.rep.Finished = outcome, w.Now().UTC()
 		logShard(r.log, what, r.rep)
-		return r.rep, err
+		return r.rep, perr
 	}
 	if r.now.After(m.StaleAfter) {
 		outcome = "stale"

@@ -229,24 +229,33 @@ func (s *Store) upsertCycleRow(ctx context.Context, pk, rk string, props map[str
 // a week is kept), in per-partition transactions — each cycle is its own partition.
 func (s *Store) PurgeCycles(ctx context.Context, cutoff time.Time) (int, error) {
 	filter := fmt.Sprintf("PartitionKey lt %s", odataQuote(cutoff.UTC().Format(cycleIDTime)))
+	return deleteWhere(ctx, s.cycles, filter, "old cycles", func(string) bool { return true })
+}
+
+// deleteWhere deletes a table's entities matching filter (and pick, by row key) in per-partition
+// transactions, every partition whatever happened to the others; it returns how many it deleted.
+func deleteWhere(ctx context.Context, table *aztables.Client, filter, what string, pick func(rowKey string) bool) (int, error) {
 	sel := "PartitionKey,RowKey"
-	pager := s.cycles.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	pager := table.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
 	byPartition := map[string][]aztables.TransactionAction{}
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return 0, &Error{Op: "listing old cycles", Err: err}
+			return 0, &Error{Op: "listing " + what, Err: err}
 		}
 		for _, raw := range page.Entities {
 			var e aztables.Entity
 			if err := json.Unmarshal(raw, &e); err != nil {
-				return 0, &Error{Op: "listing old cycles", Err: err}
+				return 0, &Error{Op: "listing " + what, Err: err}
+			}
+			if !pick(e.RowKey) {
+				continue
 			}
 			key, _ := json.Marshal(aztables.Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey})
 			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})
 		}
 	}
-	written, failures := submitTo(ctx, s.cycles, byPartition)
+	written, failures := submitTo(ctx, table, byPartition)
 	n := 0
 	for _, chunks := range written {
 		for _, ch := range chunks {
@@ -254,7 +263,7 @@ func (s *Store) PurgeCycles(ctx context.Context, cutoff time.Time) (int, error) 
 		}
 	}
 	if len(failures) > 0 {
-		return n, &Error{Op: "purging cycle " + failures[0].partition, Err: failures[0].err}
+		return n, &Error{Op: "purging " + what + " (partition " + failures[0].partition + ")", Err: failures[0].err}
 	}
 	return n, nil
 }

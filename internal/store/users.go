@@ -270,36 +270,6 @@ func isConflict(err error) bool {
 // set by itself (dnd_end_time), and clients no longer show our expired custom status. Users'
 // settings rows have no Until, and are skipped even if one had.
 func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
-	filter := fmt.Sprintf("Until lt %dL", cutoff.Unix())
-	sel := "PartitionKey,RowKey"
-	pager := s.users.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
-	byPartition := map[string][]aztables.TransactionAction{}
-	for pager.More() {
-		page, err := pager.NextPage(ctx)
-		if err != nil {
-			return 0, &Error{Op: "listing ended state", Err: err}
-		}
-		for _, raw := range page.Entities {
-			var e aztables.Entity
-			if err := json.Unmarshal(raw, &e); err != nil {
-				return 0, &Error{Op: "listing ended state", Err: err}
-			}
-			if _, settings := isSettingsRow(e.RowKey); settings {
-				continue
-			}
-			key, _ := json.Marshal(aztables.Entity{PartitionKey: e.PartitionKey, RowKey: e.RowKey})
-			byPartition[e.PartitionKey] = append(byPartition[e.PartitionKey], aztables.TransactionAction{ActionType: aztables.TransactionTypeDelete, Entity: key})
-		}
-	}
-	written, failures := s.submit(ctx, byPartition)
-	n := 0
-	for _, chunks := range written {
-		for _, ch := range chunks {
-			n += ch[1] - ch[0]
-		}
-	}
-	if len(failures) > 0 {
-		return n, &Error{Op: "purging partition " + failures[0].partition, Err: failures[0].err}
-	}
-	return n, nil
+	return deleteWhere(ctx, s.users, fmt.Sprintf("Until lt %dL", cutoff.Unix()), "ended state",
+		func(rowKey string) bool { _, settings := isSettingsRow(rowKey); return !settings })
 }

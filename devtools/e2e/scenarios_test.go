@@ -363,9 +363,18 @@ func TestScenarios(t *testing.T) {
 				w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
 			}
 			w.at(ten)
-			if n := w.deliverConcurrently(w.message(us...), deliveries); n != int64(2*len(us)) {
+			// Given back once: online set and our custom status cleared (2 writes) — or, where
+			// Mattermost read the DND without its end (a status cache miss), only the custom status
+			// cleared and online left to Mattermost's expiry, which gives it back exactly too.
+			n := w.deliverConcurrently(w.message(us...), deliveries)
+			if n > int64(2*len(us)) || n < int64(len(us)) {
 				t.Fatalf("round %d, end, %d deliveries: %d Mattermost writes for %d users: want each given back once\n%s", rep, deliveries, n, len(us), w.logs.String())
 			}
+			if n != int64(2*len(us)) {
+				t.Logf("round %d, end: %d writes for %d users (some give-backs left to Mattermost's expiry)\n%s", rep, n, len(us), w.logs.String())
+			}
+			w.expire(us...) // Mattermost's DND expiry at the end time
+			w.runAt(ten.Add(5*time.Minute), us...) // the next cycle: nothing left held
 			for _, u := range us {
 				w.expect(u, autoRow(model.StatusOnline), "")
 			}

@@ -373,7 +373,7 @@ func TestScenarios(t *testing.T) {
 			if n != int64(2*len(us)) {
 				t.Logf("round %d, end: %d writes for %d users (some give-backs left to Mattermost's expiry)\n%s", rep, n, len(us), w.logs.String())
 			}
-			w.expire(us...) // Mattermost's DND expiry at the end time
+			w.expire(us...)                        // Mattermost's DND expiry at the end time
 			w.runAt(ten.Add(5*time.Minute), us...) // the next cycle: nothing left held
 			for _, u := range us {
 				w.expect(u, autoRow(model.StatusOnline), "")

@@ -36,7 +36,7 @@ func init() {
 //   - "until monday" (a weekday, also "mon"): that day's next occurrence after today, at 9:00;
 //   - "until 14:00", "until 9", "until 5pm", "until 5:30pm": the next time the clock shows it.
 //
-// A leading "for" is ignored. The pause must end after now and within MaxPause.
+// A leading "for" is ignored. The pause must last at least a minute and at most MaxPause.
 func ParsePause(s string, now time.Time, loc *time.Location) (time.Time, error) {
 	if loc == nil {
 		loc = time.UTC
@@ -99,6 +99,8 @@ func ParsePause(s string, now time.Time, loc *time.Location) (time.Time, error) 
 	switch {
 	case !until.After(now):
 		return time.Time{}, errors.New("that is not in the future")
+	case until.Sub(now) < time.Minute: // found by fuzzing: "1us" ended at now once truncated
+		return time.Time{}, errors.New("a pause lasts at least a minute")
 	case until.Sub(now) > MaxPause:
 		return time.Time{}, fmt.Errorf("that is longer than %d days (use off, then on)", int(MaxPause/(24*time.Hour)))
 	}

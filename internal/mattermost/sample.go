@@ -21,7 +21,7 @@ func (c *Client) SampleEmail(ctx context.Context) (string, error) {
 		return "", err
 	}
 	for _, u := range users {
-		if u.DeleteAt == 0 && !u.IsBot && u.Email != "" {
+		if syncable(u) {
 			return strings.ToLower(u.Email), nil
 		}
 	}

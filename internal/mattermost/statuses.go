@@ -80,7 +80,7 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 		if werr := c.backoff(ctx, e, attempt); werr != nil {
 			return viaDone, werr
 		}
-		now, rerr := c.status(ctx, userID)
+		now, rerr := c.UserStatus(ctx, userID)
 		switch {
 		case rerr != nil:
 			return viaDone, fmt.Errorf("%w (and reading the status to check: %w)", e, rerr)
@@ -97,19 +97,4 @@ func (c *Client) put(ctx context.Context, userID string, st *model.Status) error
 		_, resp, err := api.UpdateUserStatus(userID, st)
 		return resp, err
 	})
-}
-
-// status reads one user's status.
-func (c *Client) status(ctx context.Context, userID string) (Status, error) {
-	var st *model.Status
-	err := c.call(ctx, "get status", false, func(api *model.Client4) (*model.Response, error) {
-		var resp *model.Response
-		var err error
-		st, resp, err = api.GetUserStatus(userID, "")
-		return resp, err
-	})
-	if err != nil {
-		return Status{}, err
-	}
-	return toStatus(st), nil
 }

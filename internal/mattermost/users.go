@@ -45,7 +45,7 @@ func (c *Client) ListSyncUsers(ctx context.Context) ([]User, error) {
 			return nil, err
 		}
 		for _, u := range users {
-			if u.DeleteAt == 0 && !u.IsBot && u.Email != "" {
+			if syncable(u) {
 				out = append(out, toUser(u))
 			}
 		}
@@ -103,3 +103,6 @@ func timeZone(tz model.StringMap) *time.Location {
 	zones.Store(name, loc)
 	return loc
 }
+
+// syncable: an active, human user with an email (calstatus syncs those).
+func syncable(u *model.User) bool { return u.DeleteAt == 0 && !u.IsBot && u.Email != "" }

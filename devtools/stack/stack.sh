@@ -3,7 +3,7 @@
 #   Azurite (Blob/Queue/Table emulator), PostgreSQL and a real Mattermost server,
 #   seeded with a team of users. Works on a fresh Debian machine, as root or not.
 #
-# Usage: devtools/stack/stack.sh install|up|up-azurite|down|status|reset-db|env
+# Usage: devtools/stack/stack.sh install|up|up-azurite|down|status|reset-db|env|restart mattermost|azurite
 #
 # Installed things are cached, keyed by version, in ${CALSTATUS_CACHE:-~/.cache/calstatus}.
 # Runtime state (databases, logs, pids, the env file) lives in ${CALSTATUS_STATE:-<repo>/.stack}.
@@ -624,6 +624,20 @@ cmd_reset_db() {
   cmd_up
 }
 
+# restart SERVER: stop (TERM, as a host shutting down) and start Mattermost or Azurite again, data
+# kept: the fault soak restarts them under load.
+cmd_restart() {
+  mkdir -p "$STATE" "$LOGS" "$RUN"
+  pg_setup_paths
+  case ${1:-} in
+    mattermost) mm_stop; mm_start ;;
+    azurite)
+      [ -f "$RUN/azurite.foreign" ] && die "the Azurite in use was not started by this stack: not restarting it"
+      stop_pid "$RUN/azurite.pid" azurite Azurite; az_start ;;
+    *) die "restart what? mattermost or azurite" ;;
+  esac
+}
+
 cmd_env() {
   [ -f "$ENV_FILE" ] || die "no env file at $(rel "$ENV_FILE"): run '$0 up'"
   cat "$ENV_FILE"
@@ -632,7 +646,7 @@ cmd_env() {
 main() {
   local cmd=${1:-}
   case $cmd in
-    install|up|up-azurite|down|reset-db)
+    install|up|up-azurite|down|reset-db|restart)
       mkdir -p "$STATE"
       # One stack operation at a time (parallel test packages may all call `up`).
       # Servers are started with fd 9 closed so they do not hold the lock.
@@ -648,7 +662,8 @@ main() {
     status) cmd_status ;;
     reset-db) cmd_reset_db ;;
     env) cmd_env ;;
-    *) echo "usage: $0 install|up|up-azurite|down|status|reset-db|env" >&2; exit 2 ;;
+    restart) cmd_restart "${2:-}" ;;
+    *) echo "usage: $0 install|up|up-azurite|down|status|reset-db|env|restart mattermost|azurite" >&2; exit 2 ;;
   esac
 }
 

@@ -81,8 +81,11 @@ func (c *Client) once(ctx context.Context, what string, write bool, fn func(api 
 	e := &Error{Op: what, Err: errors.New(brief(err))}
 	if resp != nil {
 		e.Status = resp.StatusCode
-		if s, perr := strconv.Atoi(resp.Header.Get("X-Ratelimit-Reset")); perr == nil && s > 0 {
-			e.retryAfter = time.Duration(s) * time.Second
+		// Mattermost's rate limiter sends both: seconds until its window resets, and Retry-After.
+		for _, h := range []string{"Retry-After", "X-Ratelimit-Reset"} {
+			if s, perr := strconv.Atoi(resp.Header.Get(h)); perr == nil && s > 0 {
+				e.retryAfter = max(e.retryAfter, time.Duration(s)*time.Second)
+			}
 		}
 	}
 	return e
@@ -91,10 +94,11 @@ func (c *Client) once(ctx context.Context, what string, write bool, fn func(api 
 // backoff waits before another attempt (the server's rate-limit reset, or jittered exponential).
 func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
 	wait := time.Duration(1<<attempt) * 200 * time.Millisecond
-	if e.retryAfter > 0 {
-		wait = e.retryAfter
-	}
 	wait = wait/2 + rand.N(wait/2+1)
+	if e.retryAfter > 0 {
+		// Never before the server said; the jitter only ever adds, so shards do not return at once.
+		wait = e.retryAfter + rand.N(e.retryAfter/4+1)
+	}
 	logctx.From(ctx, c.log).Warn("mattermost call failed, retrying", "op", e.Op, "status", e.Status, "attempt", attempt, "wait", wait.String())
 	select {
 	case <-ctx.Done():

@@ -15,12 +15,19 @@ import (
 // (rate limiting off, never failing) does not trigger.
 func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 	var calls atomic.Int32
+	var mu sync.Mutex
+	var throttledAt, retriedAt time.Time
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch calls.Add(1) {
 		case 1:
+			throttledAt = time.Now()
 			w.Header().Set("X-Ratelimit-Reset", "1")
+			w.Header().Set("Retry-After", "1")
 			w.WriteHeader(http.StatusTooManyRequests)
 		case 2:
+			retriedAt = time.Now()
 			w.WriteHeader(http.StatusBadGateway)
 		default:
 			_, _ = w.Write([]byte(`{"user_id":"u","status":"online"}`))
@@ -28,15 +35,16 @@ func TestRetriesThrottlingAndServerErrors(t *testing.T) {
 	}))
 	defer srv.Close()
 	c := New(srv.URL, "token", nil)
-	start := time.Now()
 	if _, err := c.SetStatus(context.Background(), "u", StatusChange{Status: "online"}); err != nil {
 		t.Fatal(err)
 	}
 	if calls.Load() != 3 || c.Writes.Load() != 3 {
 		t.Fatalf("%d calls, %d counted", calls.Load(), c.Writes.Load())
 	}
-	if time.Since(start) < 500*time.Millisecond {
-		t.Fatal("did not wait after 429")
+	mu.Lock()
+	defer mu.Unlock()
+	if waited := retriedAt.Sub(throttledAt); waited < time.Second {
+		t.Fatalf("retried %v after a 429 with Retry-After 1", waited)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,6 +25,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/engine"
 	"github.com/calstatus/calstatus/internal/graph"
@@ -100,12 +102,16 @@ func serve(ctx context.Context, log *slog.Logger) error {
 			return fmt.Errorf("configuration: LOG_LEVEL %q: %v", a.cfg.LogLevel, err)
 		}
 	}
+	budget, err := workerBudget()
+	if err != nil {
+		return err
+	}
 	now := time.Now
 	h := handler.New(handler.Deps{
 		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions,
 			Paused: a.paused, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
-			Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused},
+			Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused, Budget: budget},
 		Pages:    a.pages(now),
 		LogLevel: level,
 	})
@@ -125,6 +131,20 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		return err
 	}
 	return nil
+}
+
+// workerBudget fits a shard's work into host.json's functionTimeout (the host starts the handler in
+// the app's folder, beside host.json; without one, the default five minutes).
+func workerBudget() (time.Duration, error) {
+	b, err := os.ReadFile("host.json")
+	if errors.Is(err, fs.ErrNotExist) {
+		return syncer.DefaultBudget, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	timeout, err := azfunc.FunctionTimeout(b)
+	return syncer.BudgetFor(timeout), err
 }
 
 // check verifies every dependency and says in one line what is wrong.

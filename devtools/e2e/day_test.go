@@ -277,7 +277,7 @@ func TestSimulatedDay(t *testing.T) {
 				du.note("%s run: %s", now.Format("15:04"), cur)
 				du.last = cur
 			}
-			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1)
+			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1, dayGrace)
 			if du.autoReply && !du.autoReplyOff {
 				if on, _, err := w.db.AutoResponder(ctx, du.u.Id); err != nil {
 					t.Fatal(err)
@@ -369,8 +369,9 @@ func TestSimulatedDay(t *testing.T) {
 	}
 }
 
-// dayCheck checks one user after a step's run.
-func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, final bool) {
+// dayCheck checks one user after a step's run; grace is how long after an event ended a status we
+// set may still show.
+func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, final bool, grace time.Duration) {
 	at := now.Format("15:04")
 	who := du.u.Username
 
@@ -384,13 +385,13 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 			d.leftEnd++
 		}
 	case s.ours():
-		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && lag > dayGrace {
+		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && lag > grace {
 			d.add(&d.left, &d.leftEx, "%s at %s: custom status %s %q %s after the last %v event ended%s",
 				who, at, s.custom.Emoji, s.custom.Text, lag, dayOurEmojis[s.custom.Emoji], du.story())
 		}
 	}
 	if !final && s.status == model.StatusDnd && du.own != model.StatusDnd { // a DND calstatus set
-		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && lag > dayGrace {
+		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && lag > grace {
 			d.add(&d.left, &d.leftEx, "%s at %s: dnd (own status %s) %s after the last meeting ended%s",
 				who, at, du.own, lag, du.story())
 		}
@@ -419,7 +420,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// Free for more than the grace: the status is exactly the user's, manual flag included (a
 	// manual away or offline the user did not set is pinned: activity never moves it).
 	if key == "" && s.status == du.own && s.manual && !du.ownManual {
-		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || lag > dayGrace {
+		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || lag > grace {
 			d.add(&d.pinned, &d.pinnedEx, "%s at %s: shows %s, own status %s automatic%s", who, at, s, du.own, du.story())
 		}
 	}
@@ -433,9 +434,16 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	}
 }
 
+// hands make a user's own changes.
+type hands interface {
+	setStatus(u *model.User, status string)
+	setCustom(u *model.User, emoji, text string)
+	clearCustom(u *model.User)
+}
+
 // dayManual makes one random manual change for a user, updating what the test expects of them and
 // cur (what Mattermost shows); it returns what was done.
-func dayManual(rng *rand.Rand, w *world, du *dayUser, cur *dayShown) string {
+func dayManual(rng *rand.Rand, w hands, du *dayUser, cur *dayShown) string {
 	switch r := rng.IntN(100); {
 	case r < 60: // a status change (to a status other than the one shown: a change)
 		var choices []string
@@ -456,9 +464,7 @@ func dayManual(rng *rand.Rand, w *world, du *dayUser, cur *dayShown) string {
 		cur.custom = &cs
 		return fmt.Sprintf("set custom status %s %q", cs.Emoji, cs.Text)
 	default: // the user clears their custom status (ours or their own)
-		if _, err := w.admin.RemoveUserCustomStatus(du.u.Id); err != nil {
-			w.t.Errorf("clearing %s's custom status: %v", du.u.Username, err)
-		}
+		w.clearCustom(du.u)
 		du.ownCustom, du.customBroken = nil, false
 		cur.custom = nil
 		return "cleared custom status"

@@ -4,6 +4,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -91,6 +92,14 @@ type harnessOptions struct {
 	// folders) and the handler built from it: to run an unpacked deployment package.
 	appDir      string
 	handlerPath string
+	// timers lets the host fire SyncTimer on SYNC_SCHEDULE (otherwise tests fire it).
+	timers bool
+	// visibility is how long a failed message waits before its next delivery (default 200 ms).
+	visibility time.Duration
+	// clientSecret replaces the Graph simulator's client secret.
+	clientSecret string
+	// onLog sees every line the host logs (its own, the handler's output, invocation logs).
+	onLog func(line string)
 }
 
 func newHarness(t *testing.T, o harnessOptions) *harness {
@@ -106,7 +115,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	dir := t.TempDir()
 	var err error
-	h.sim, err = graphsim.Start(graphsim.Config{Scenario: o.scenario, CAFile: filepath.Join(dir, "ca.pem"), Faults: o.faults})
+	h.sim, err = graphsim.Start(graphsim.Config{Scenario: o.scenario, CAFile: filepath.Join(dir, "ca.pem"), Faults: o.faults, ClientSecret: o.clientSecret})
 	if err != nil {
 		t.Fatalf("graph simulator: %v", err)
 	}
@@ -139,8 +148,11 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		settings[k] = v
 	}
 	opts := funchost.Options{
-		AppDir: appDir, HandlerPath: bin, Settings: settings, HTTPAddr: "127.0.0.1:0", DisableTimers: true,
+		AppDir: appDir, HandlerPath: bin, Settings: settings, HTTPAddr: "127.0.0.1:0", DisableTimers: !o.timers,
 		Logf: func(f string, a ...any) {
+			if o.onLog != nil {
+				o.onLog(fmt.Sprintf(f, a...))
+			}
 			if testing.Verbose() {
 				t.Logf(f, a...)
 			}
@@ -148,7 +160,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	}
 	if !o.realPolling {
 		opts.Overrides = &funchost.QueueOverrides{
-			VisibilityTimeout:  funchost.Ptr(200 * time.Millisecond),
+			VisibilityTimeout:  funchost.Ptr(cmp.Or(o.visibility, 200*time.Millisecond)),
 			MaxPollingInterval: funchost.Ptr(200 * time.Millisecond),
 		}
 	}

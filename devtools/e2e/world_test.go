@@ -289,6 +289,13 @@ func (w *world) setCustom(u *model.User, emoji, text string) {
 	}
 }
 
+func (w *world) clearCustom(u *model.User) {
+	w.t.Helper()
+	if _, err := w.admin.RemoveUserCustomStatus(u.Id); err != nil {
+		w.t.Errorf("clearing %s's custom status: %v", u.Username, err)
+	}
+}
+
 // event is a calendar entry for graphsim.
 func event(status string, start, end time.Time) graphsim.Event {
 	return graphsim.Event{Status: status, Start: start, End: end, Subject: "Quarterly planning", Location: "Room 4"}

@@ -108,6 +108,8 @@ const (
 	EventRetry       EventKind = "retry"        // a failed queue message was released for another try
 	EventPoison      EventKind = "poison"       // a queue message was moved to <queue>-poison
 	EventHandlerExit EventKind = "handler-exit" // the handler process exited unexpectedly
+	// EventHandlerRestart: after KillHandler, the new handler process is ready.
+	EventHandlerRestart EventKind = "handler-restart"
 )
 
 // Event is published on Host.Events (never blocking: dropped if the buffer
@@ -139,9 +141,11 @@ type Host struct {
 	byName       map[string]*function
 	loc          *time.Location
 
-	handler    *handlerProc
-	client     *http.Client
-	handlerURL string
+	// handler is read by concurrent invocations and swapped by KillHandler;
+	// restartMu serializes KillHandler and Close's final stop.
+	handler   atomic.Pointer[handlerConn]
+	restartMu sync.Mutex
+	closed    bool // guarded by restartMu
 
 	httpSrv *http.Server
 	httpURL string
@@ -161,6 +165,12 @@ type Host struct {
 	storage   *storageClients
 	listeners []*queueListener
 	timers    map[string]*timerState
+
+	// Listeners read-hold queueMu around each dequeue, so PauseQueues can
+	// wait for the dequeues in progress; paused is non-nil while paused and
+	// is closed by ResumeQueues.
+	queueMu sync.RWMutex
+	paused  chan struct{}
 
 	closeOnce sync.Once
 	closeErr  error
@@ -289,8 +299,8 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 			if h.httpSrv != nil {
 				h.httpSrv.Close()
 			}
-			if h.handler != nil {
-				h.handler.stop()
+			if hc := h.handler.Load(); hc != nil {
+				hc.proc.stop()
 			}
 		}
 	}()
@@ -299,9 +309,11 @@ func Start(ctx context.Context, opts Options) (*Host, error) {
 	if h.cfg.ExtensionBundle != "" {
 		h.logf("funchost: extension bundle %s (emulated: timer, queue, http)", h.cfg.ExtensionBundle)
 	}
-	if err := h.startHandler(ctx); err != nil {
+	hc, err := h.startHandler(ctx)
+	if err != nil {
 		return nil, fmt.Errorf("funchost: %w", err)
 	}
+	h.handler.Store(hc)
 	if err := h.startHTTP(); err != nil {
 		return nil, fmt.Errorf("funchost: %w", err)
 	}
@@ -401,23 +413,84 @@ func (h *Host) Functions() []FunctionInfo {
 // HTTPURL is the base URL of the HTTP server, e.g. http://127.0.0.1:7071.
 func (h *Host) HTTPURL() string { return h.httpURL }
 
-// HandlerURL is the base URL of the custom handler process.
-func (h *Host) HandlerURL() string { return h.handlerURL }
+// HandlerURL is the base URL of the current custom handler process.
+func (h *Host) HandlerURL() string { return h.handler.Load().url }
 
 // Events is a feed of finished invocations, retries, poisonings and handler
-// exits. It is buffered and never blocks the host: read it or ignore it.
+// exits and restarts. It is buffered and never blocks the host: read it or ignore it.
 func (h *Host) Events() <-chan Event { return h.events }
 
-// HandlerDone is closed when the handler process has exited.
-func (h *Host) HandlerDone() <-chan struct{} { return h.handler.exited }
+// HandlerDone is closed when the current handler process has exited
+// (KillHandler closes it too: call it again afterwards for the new process).
+func (h *Host) HandlerDone() <-chan struct{} { return h.handler.Load().proc.exited }
 
-// HandlerErr is the handler's exit status once HandlerDone is closed.
+// HandlerErr is the current handler's exit status once HandlerDone is closed.
 func (h *Host) HandlerErr() error {
+	p := h.handler.Load().proc
 	select {
-	case <-h.handler.exited:
-		return h.handler.waitErr
+	case <-p.exited:
+		return p.waitErr
 	default:
 		return nil
+	}
+}
+
+// KillHandler kills the custom handler process with SIGKILL, like an
+// instance crash, then starts a new one the way Start does (new port, ready
+// once it answers GET /), as the real host restarts a dead worker. Running
+// invocations fail (queue messages take the normal retry path); so do those
+// sent while it restarts, which still go to the dead process. The kill emits
+// no EventHandlerExit; EventHandlerRestart follows when the new process is
+// ready. ctx bounds the restart; if it fails, the dead process stays current.
+func (h *Host) KillHandler(ctx context.Context) error {
+	h.restartMu.Lock()
+	defer h.restartMu.Unlock()
+	if h.closed {
+		return errors.New("funchost: KillHandler: host closed")
+	}
+	old := h.handler.Load()
+	old.proc.closing.Store(true) // deliberate: no "exited unexpectedly"
+	h.logf("funchost: killing the custom handler (pid %d, SIGKILL)", old.proc.cmd.Process.Pid)
+	_ = old.proc.cmd.Process.Kill()
+	<-old.proc.exited
+	h.logf("funchost: restarting the custom handler (killed)")
+	hc, err := h.startHandler(ctx)
+	if err != nil {
+		h.logf("funchost: ERROR restarting the custom handler: %v", err)
+		return fmt.Errorf("funchost: restarting the custom handler: %w", err)
+	}
+	h.handler.Store(hc)
+	old.client.CloseIdleConnections()
+	h.emit(Event{Kind: EventHandlerRestart})
+	return nil
+}
+
+// PauseQueues stops the queue listeners from dequeuing (messages pile up)
+// until ResumeQueues; invocations already running finish normally. When it
+// returns, no dequeue is in progress.
+func (h *Host) PauseQueues() {
+	h.queueMu.Lock()
+	defer h.queueMu.Unlock()
+	if h.paused == nil {
+		h.paused = make(chan struct{})
+		h.logf("funchost: queue listeners paused")
+	}
+}
+
+// ResumeQueues undoes PauseQueues and wakes every listener at once.
+func (h *Host) ResumeQueues() {
+	h.queueMu.Lock()
+	if h.paused != nil {
+		close(h.paused)
+		h.paused = nil
+		h.logf("funchost: queue listeners resumed")
+	}
+	h.queueMu.Unlock()
+	for _, l := range h.listeners {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -461,7 +534,10 @@ func (h *Host) Close() error {
 		}
 		h.cancelInv()
 		h.bg.Wait()
-		h.closeErr = h.handler.stop()
+		h.restartMu.Lock()
+		h.closed = true
+		h.closeErr = h.handler.Load().proc.stop()
+		h.restartMu.Unlock()
 		h.logf("funchost: host stopped")
 	})
 	return h.closeErr
@@ -561,6 +637,13 @@ func (h *Host) endInvocation(fn string) {
 
 // ---------------------------------------------------------------- handler
 
+// handlerConn is one handler process and how to reach it.
+type handlerConn struct {
+	proc   *handlerProc
+	url    string
+	client *http.Client
+}
+
 type handlerProc struct {
 	cmd     *exec.Cmd
 	exited  chan struct{}
@@ -609,12 +692,14 @@ func (p *handlerProc) stop() error {
 	return nil
 }
 
-func (h *Host) startHandler(ctx context.Context) error {
+// startHandler starts a handler process and waits until it answers; on
+// failure the process is stopped.
+func (h *Host) startHandler(ctx context.Context) (*handlerConn, error) {
 	path := h.opts.HandlerPath
 	if path == "" {
 		path = h.cfg.HandlerPath
 		if path == "" {
-			return errors.New("host.json has no customHandler.description.defaultExecutablePath (and Options.HandlerPath is empty)")
+			return nil, errors.New("host.json has no customHandler.description.defaultExecutablePath (and Options.HandlerPath is empty)")
 		}
 	}
 	if h.opts.HandlerPath != "" {
@@ -639,16 +724,16 @@ func (h *Host) startHandler(ctx context.Context) error {
 	if h.cfg.WorkerPath == "" {
 		st, err := os.Stat(path)
 		if err != nil {
-			return fmt.Errorf("custom handler executable: %w (build it first, e.g. go build -o %s)", err, path)
+			return nil, fmt.Errorf("custom handler executable: %w (build it first, e.g. go build -o %s)", err, path)
 		}
 		if st.IsDir() || st.Mode()&0o111 == 0 {
-			return fmt.Errorf("custom handler %s is not an executable file", path)
+			return nil, fmt.Errorf("custom handler %s is not an executable file", path)
 		}
 	}
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
@@ -673,18 +758,17 @@ func (h *Host) startHandler(ctx context.Context) error {
 	cmd.Env = env
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := &handlerProc{cmd: cmd, exited: make(chan struct{})}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting custom handler %s: %w", exe, err)
+		return nil, fmt.Errorf("starting custom handler %s: %w", exe, err)
 	}
-	h.handler = p
-	h.handlerURL = "http://127.0.0.1:" + strconv.Itoa(port)
+	hc := &handlerConn{proc: p, url: "http://127.0.0.1:" + strconv.Itoa(port)}
 	h.logf("funchost: started custom handler %s (pid %d, FUNCTIONS_CUSTOMHANDLER_PORT=%d)", exe, cmd.Process.Pid, port)
 	pipe := func(r io.Reader) {
 		defer p.outWG.Done()
@@ -717,29 +801,33 @@ func (h *Host) startHandler(ctx context.Context) error {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     90 * time.Second,
 	}
-	h.client = &http.Client{Transport: transport}
+	hc.client = &http.Client{Transport: transport}
 
 	// Wait until the handler answers anything on GET /.
 	deadline := time.Now().Add(h.opts.StartupTimeout)
 	probe := &http.Client{Transport: transport, Timeout: 2 * time.Second}
 	for {
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, h.handlerURL+"/", nil)
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, hc.url+"/", nil)
 		resp, err := probe.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			h.logf("funchost: custom handler is ready (GET / answered %d)", resp.StatusCode)
-			return nil
+			return hc, nil
 		}
 		select {
 		case <-p.exited:
-			return fmt.Errorf("custom handler %s exited during startup (%v). Last output:\n%s", exe, p.waitErr, p.lastOutput())
+			return nil, fmt.Errorf("custom handler %s exited during startup (%v). Last output:\n%s", exe, p.waitErr, p.lastOutput())
 		case <-ctx.Done():
-			return fmt.Errorf("waiting for the custom handler: %w. Last output:\n%s", ctx.Err(), p.lastOutput())
+			err := fmt.Errorf("waiting for the custom handler: %w. Last output:\n%s", ctx.Err(), p.lastOutput())
+			p.stop()
+			return nil, err
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("custom handler did not answer GET %s/ within %s (it must listen on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT). Last output:\n%s", h.handlerURL, h.opts.StartupTimeout, p.lastOutput())
+			err := fmt.Errorf("custom handler did not answer GET %s/ within %s (it must listen on 127.0.0.1:$FUNCTIONS_CUSTOMHANDLER_PORT). Last output:\n%s", hc.url, h.opts.StartupTimeout, p.lastOutput())
+			p.stop()
+			return nil, err
 		}
 	}
 }

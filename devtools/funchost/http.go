@@ -345,7 +345,8 @@ func (h *Host) writeHTTPOutput(w http.ResponseWriter, fn *function, res *Result)
 // forwardHTTP implements enableForwardingHttpRequest: the original request
 // goes to the handler at the same path.
 func (h *Host) forwardHTTP(w http.ResponseWriter, r *http.Request, fn *function) {
-	target, _ := url.Parse(h.handlerURL)
+	hc := h.handler.Load()
+	target, _ := url.Parse(hc.url)
 	id := newUUID()
 	h.beginInvocation(fn.Name)
 	defer h.endInvocation(fn.Name)
@@ -358,7 +359,7 @@ func (h *Host) forwardHTTP(w http.ResponseWriter, r *http.Request, fn *function)
 			pr.Out.Host = r.Host
 			pr.Out.Header.Set("X-Azure-Functions-InvocationId", id)
 		},
-		Transport: h.client.Transport,
+		Transport: hc.client.Transport,
 		ModifyResponse: func(resp *http.Response) error {
 			status = resp.StatusCode
 			return nil

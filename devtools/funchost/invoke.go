@@ -93,7 +93,8 @@ func (h *Host) callHandler(ctx context.Context, fn *function, id string, res *Re
 		cctx, cancel = context.WithTimeout(ctx, timeout)
 		defer cancel()
 	}
-	req, err := http.NewRequestWithContext(cctx, http.MethodPost, h.handlerURL+"/"+fn.Name, bytes.NewReader(res.Request))
+	hc := h.handler.Load() // the process this invocation goes to, even if KillHandler swaps it
+	req, err := http.NewRequestWithContext(cctx, http.MethodPost, hc.url+"/"+fn.Name, bytes.NewReader(res.Request))
 	if err != nil {
 		return err
 	}
@@ -101,7 +102,7 @@ func (h *Host) callHandler(ctx context.Context, fn *function, id string, res *Re
 	req.Header.Set("X-Azure-Functions-InvocationId", id)
 	req.Header.Set("X-Azure-Functions-HostVersion", HostVersion)
 	req.Header.Set("User-Agent", "Azure-Functions-Host/"+HostVersion)
-	resp, err := h.client.Do(req)
+	resp, err := hc.client.Do(req)
 	if err == nil {
 		res.StatusCode = resp.StatusCode
 		res.Response, err = io.ReadAll(resp.Body)
@@ -115,8 +116,8 @@ func (h *Host) callHandler(ctx context.Context, fn *function, id string, res *Re
 			return fmt.Errorf("invocation cancelled (host shutting down): %w", err)
 		}
 		select {
-		case <-h.handler.exited:
-			return fmt.Errorf("the custom handler process is not running (exited: %v): %w", h.handler.waitErr, err)
+		case <-hc.proc.exited:
+			return fmt.Errorf("the custom handler process is not running (exited: %v): %w", hc.proc.waitErr, err)
 		default:
 		}
 		return fmt.Errorf("sending the invocation to the custom handler: %w", err)

@@ -169,7 +169,19 @@ func (l *queueListener) run() {
 		if ctx.Err() != nil {
 			return
 		}
+		h.queueMu.RLock()
+		if p := h.paused; p != nil {
+			h.queueMu.RUnlock()
+			select {
+			case <-p:
+				delay = minDelay
+				continue
+			case <-ctx.Done():
+				return
+			}
+		}
 		resp, err := l.qc.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &n, VisibilityTimeout: &lease})
+		h.queueMu.RUnlock()
 		var msgs []*azqueue.DequeuedMessage
 		switch {
 		case err != nil && ctx.Err() != nil:

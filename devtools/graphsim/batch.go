@@ -148,6 +148,10 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.writeGraph(w, r, whole)
 		return
 	}
+	if f.BatchHangFraction > 0 && draw(f.Seed, "batch-hang", bkey, n) < f.BatchHangFraction {
+		s.hang(w, r, batchID, start)
+		return
+	}
 
 	var in struct {
 		Requests []batchItemIn `json:"requests"`
@@ -371,6 +375,31 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	}
 	b, _ := json.Marshal(map[string]any{"responses": out})
 	s.writeGraph(w, r, &gResp{status: http.StatusOK, header: map[string]string{"Content-Type": odataJSON, "Cache-Control": "private"}, body: b})
+}
+
+// hangLimit bounds how long a hung $batch is held, so that a client without a deadline does not
+// hold the simulator forever.
+const hangLimit = 10 * time.Minute
+
+// hang holds an accepted $batch unanswered until the client gives up or the server closes; only
+// after hangLimit does it answer (504).
+func (s *Server) hang(w http.ResponseWriter, r *http.Request, batchID string, start time.Time) {
+	s.mu.Lock()
+	s.st.hung++
+	s.mu.Unlock()
+	t := time.NewTimer(hangLimit)
+	defer t.Stop()
+	select {
+	case <-r.Context().Done():
+	case <-s.closing.Done():
+	case <-t.C:
+		resp := s.errResp(http.StatusGatewayTimeout, "GatewayTimeout", "The $batch was not answered in time.", &gReq{header: r.Header})
+		s.commit(nil, "", resp, false)
+		s.writeGraph(w, r, resp)
+	}
+	if s.cfg.Verbose {
+		s.cfg.Logf("graphsim: $batch %s -> hung, given up after %s", batchID, time.Since(start).Round(time.Millisecond))
+	}
 }
 
 func cyclic(items []*batchItem) bool {

@@ -58,6 +58,10 @@ type Faults struct {
 	// Whole-batch failures: the $batch itself answers 429 (Retry-After ThrottleRetryAfter) or 5xx.
 	BatchThrottleFraction    float64 `json:"batchThrottleFraction,omitempty"`
 	BatchServerErrorFraction float64 `json:"batchServerErrorFraction,omitempty"`
+	// BatchHangFraction of $batch calls (past the whole-batch faults above) are accepted and never
+	// answered: the simulator holds them until the client gives up (Stats.Hung), or for at most
+	// hangLimit, then answers 504.
+	BatchHangFraction float64 `json:"batchHangFraction,omitempty"`
 	// FailMailboxes: every request whose URL names one of these mailboxes fails with 503.
 	FailMailboxes []string `json:"failMailboxes,omitempty"`
 
@@ -88,6 +92,7 @@ func (f *Faults) validate() error {
 	for name, v := range map[string]float64{
 		"throttleFraction": f.ThrottleFraction, "serverErrorFraction": f.ServerErrorFraction,
 		"batchThrottleFraction": f.BatchThrottleFraction, "batchServerErrorFraction": f.BatchServerErrorFraction,
+		"batchHangFraction": f.BatchHangFraction,
 	} {
 		if v < 0 || v > 1 {
 			return fmt.Errorf("graphsim: faults.%s = %v, want [0,1]", name, v)

@@ -115,6 +115,9 @@ type Server struct {
 	srv   *http.Server
 	url   string
 	wg    sync.WaitGroup
+	// closing ends at Close, releasing hung $batch calls.
+	closing context.Context
+	stop    context.CancelFunc
 
 	mu        sync.Mutex
 	scenario  *Scenario
@@ -207,6 +210,7 @@ func Start(cfg Config) (*Server, error) {
 		keyRetryUntil: map[string]time.Time{},
 		st:            newStatsData(),
 	}
+	s.closing, s.stop = context.WithCancel(context.Background())
 	host := ln.Addr().(*net.TCPAddr)
 	if host.IP.To4() == nil && !host.IP.IsUnspecified() {
 		s.url = fmt.Sprintf("https://[%s]:%d", host.IP, host.Port)
@@ -290,6 +294,7 @@ func (s *Server) SetScenario(sc *Scenario) error {
 // otherwise add a second).
 func (s *Server) Close() error {
 	err := s.srv.Close()
+	s.stop() // after the connections are closed: a released hung call must not be answered
 	s.wg.Wait()
 	return err
 }

@@ -30,7 +30,9 @@ type Stats struct {
 	EarlyRetries            int64 `json:"earlyRetries"`
 	EarlyRetriesSameRequest int64 `json:"earlyRetriesSameRequest"`
 	// ServerErrors counts injected 5xx answers (sub-requests, direct requests and whole batches).
-	ServerErrors  int64 `json:"serverErrors"`
+	ServerErrors int64 `json:"serverErrors"`
+	// Hung counts $batch calls held unanswered (Faults.BatchHangFraction).
+	Hung          int64 `json:"hung"`
 	TokensIssued  int64 `json:"tokensIssued"`
 	TokenFailures int64 `json:"tokenFailures"`
 	Unauthorized  int64 `json:"unauthorized"` // Graph requests rejected for a missing/bad token
@@ -54,6 +56,7 @@ type statsData struct {
 	earlyRetries            int64
 	earlyRetriesSameRequest int64
 	serverErrors            int64
+	hung                    int64
 	tokensIssued            int64
 	tokenFailures           int64
 	unauthorized            int64
@@ -90,6 +93,7 @@ func (s *Server) Stats() Stats {
 		EarlyRetries:            d.earlyRetries,
 		EarlyRetriesSameRequest: d.earlyRetriesSameRequest,
 		ServerErrors:            d.serverErrors,
+		Hung:                    d.hung,
 		TokensIssued:            d.tokensIssued,
 		TokenFailures:           d.tokenFailures,
 		Unauthorized:            d.unauthorized,

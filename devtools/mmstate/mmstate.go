@@ -222,6 +222,35 @@ func (db *DB) Custom(ctx context.Context, c *model.Client4, userID string) (curr
 	return current, recents, nil
 }
 
+// CustomStatuses reads the users' custom statuses from the users table (the "customStatus" prop,
+// as Custom's current), in one query and whether or not the server is up; users without one are
+// absent.
+func (db *DB) CustomStatuses(ctx context.Context, ids []string) (map[string]*model.CustomStatus, error) {
+	rows, err := db.sql.QueryContext(ctx, `SELECT id, COALESCE(props->>'customStatus', '') FROM users WHERE id = ANY($1)`, pq.Array(ids))
+	if err != nil {
+		return nil, fmt.Errorf("mmstate: custom statuses: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]*model.CustomStatus{}
+	for rows.Next() {
+		var id, raw string
+		if err := rows.Scan(&id, &raw); err != nil {
+			return nil, fmt.Errorf("mmstate: custom statuses: %w", err)
+		}
+		if raw == "" {
+			continue
+		}
+		var cs model.CustomStatus
+		if err := json.Unmarshal([]byte(raw), &cs); err != nil {
+			return nil, fmt.Errorf("mmstate: custom status of %s: %w", id, err)
+		}
+		if cs.Emoji != "" || cs.Text != "" {
+			out[id] = &cs
+		}
+	}
+	return out, rows.Err()
+}
+
 // NotifyProps reads the user's notify props from the users table. The API
 // cannot: GET /users/{id} (and the other user lists) return notify_props empty
 // for anyone but the caller, system admins included.

@@ -157,10 +157,16 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 	return retry, time.Time{}, fatal
 }
 
-// exchange posts the $batch and reads its sub-responses. An error is about the whole call.
+// exchange posts the $batch and reads its sub-responses, within AttemptTimeout. An error is about
+// the whole call.
 func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subResponse, error) {
-	ans, err := c.postBatch(ctx, batch)
+	attemptCtx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	ans, err := c.postBatch(attemptCtx, batch)
 	if err != nil {
+		if ctx.Err() == nil && attemptCtx.Err() != nil {
+			return nil, fmt.Errorf("no answer to the $batch within %v: %w", c.cfg.AttemptTimeout, err)
+		}
 		return nil, err
 	}
 	if ans.status < 200 || ans.status > 299 {
@@ -173,9 +179,9 @@ func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subRespo
 	return subs, nil
 }
 
-// batchFailed handles a $batch call that failed as a whole (network, 5xx, a 429 for the whole
-// batch, an unreadable answer): every sub-request goes back after the batch's Retry-After or a
-// backoff, bounded by its attempts.
+// batchFailed handles a $batch call that failed as a whole (network, no answer in time, 5xx, a 429
+// for the whole batch, an unreadable answer): every sub-request goes back after the batch's
+// Retry-After or a backoff, bounded by its attempts.
 func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error, res *Result) (retry []*subRequest, pause time.Time, fatal error) {
 	var authErr *azidentity.AuthenticationFailedError
 	if errors.As(err, &authErr) {

@@ -39,6 +39,9 @@ type Config struct {
 	Interval int
 	// MaxAttempts bounds how often one sub-request is sent (throttling and 5xx retries).
 	MaxAttempts int
+	// AttemptTimeout bounds one $batch call; default DefaultAttemptTimeout. A call that runs out
+	// of it failed like a network error: it is retried within MaxAttempts and the context's time.
+	AttemptTimeout time.Duration
 	// Sleep waits between attempts; tests may replace it.
 	Sleep func(ctx context.Context, d time.Duration) error
 	Log   *slog.Logger
@@ -74,6 +77,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = 4
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = DefaultAttemptTimeout
 	}
 	if cfg.Sleep == nil {
 		cfg.Sleep = sleep

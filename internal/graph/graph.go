@@ -23,6 +23,11 @@ const (
 
 	// DefaultBaseURL is Microsoft Graph v1.0 in the public cloud.
 	DefaultBaseURL = "https://graph.microsoft.com/v1.0"
+
+	// DefaultAttemptTimeout bounds one $batch call. Graph answers a full $batch in a second or two,
+	// so a call still open after this has hung; retrying it beats holding it until the invocation's
+	// deadline.
+	DefaultAttemptTimeout = 30 * time.Second
 )
 
 // Window is the period schedules are asked for.

@@ -19,12 +19,20 @@ import (
 
 func newClient(t *testing.T, sim *graphsim.Server) *graph.Client {
 	t.Helper()
+	return newClientWith(t, sim, func(*graph.Config) {})
+}
+
+// newClientWith is newClient with its Config adjusted by set.
+func newClientWith(t *testing.T, sim *graphsim.Server, set func(*graph.Config)) *graph.Client {
+	t.Helper()
 	cred, err := graph.NewCredential(graph.CredentialConfig{TenantID: sim.TenantID(), ClientID: sim.ClientID(),
 		ClientSecret: sim.ClientSecret(), AuthorityHost: sim.URL(), Transport: sim.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := graph.New(graph.Config{BaseURL: sim.GraphURL(), Credential: cred, Transport: sim.Client().Transport})
+	cfg := graph.Config{BaseURL: sim.GraphURL(), Credential: cred, Transport: sim.Client().Transport}
+	set(&cfg)
+	c, err := graph.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -43,9 +43,14 @@ type Worker struct {
 // DefaultBudget leaves a minute of host.json's five-minute functionTimeout.
 const DefaultBudget = 4 * time.Minute
 
-// claimMargin is how long past its budget a run's claims stand: it may still be finishing the
-// Mattermost call under way and storing what it applied.
-const claimMargin = time.Minute
+// BudgetFor is the budget that fits a function timeout: four fifths of it, so that the claims of a
+// run the host killed at its timeout (standing a quarter of the budget longer) end with it.
+func BudgetFor(functionTimeout time.Duration) time.Duration {
+	if functionTimeout <= 0 {
+		return DefaultBudget
+	}
+	return functionTimeout * 4 / 5
+}
 
 // maxUserLogs caps the per-user log lines of one run; the rest are counted.
 const maxUserLogs = 20
@@ -79,7 +84,9 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	defer cancel()
 	r := &run{w: w, m: m, now: w.Now().UTC(), log: log.With("cycle", m.CycleID, "shard", m.Shard), owner: newOwner(),
 		rep: store.ShardReport{CycleID: m.CycleID, Shard: m.Shard, Users: len(m.UserIDs), Attempt: attempt, Failures: map[string]int{}}}
-	r.claim = w.Now().Add(budget + claimMargin)
+	// A run's claims stand past its budget by a quarter of it: every call it makes ends with the
+	// budget, then it may still be storing what it applied. A run that died holds its users that long.
+	r.claim = w.Now().Add(budget + budget/4)
 	if w.DryRun {
 		r.log = r.log.With("dry_run", true)
 	}

@@ -1,7 +1,8 @@
 // Command echohandler is a tiny custom handler for funchost's tests. It
 // echoes what the host sent (payload and headers) in ReturnValue and Logs,
 // and its queue function obeys the message: {"fail":true} answers 500,
-// {"emit":X} sets Outputs.out = X, {"sleepMs":N} sleeps first.
+// {"emit":X} sets Outputs.out = X, {"sleepMs":N} sleeps first, and
+// {"hang":"tag"} on its first delivery prints "hanging tag" and never answers.
 package main
 
 import (
@@ -83,10 +84,15 @@ func main() {
 				Fail    bool            `json:"fail"`
 				Emit    json.RawMessage `json:"emit"`
 				SleepMs int             `json:"sleepMs"`
+				Hang    string          `json:"hang"`
 			}
 			_ = json.Unmarshal([]byte(text), &cmd)
 			if text == "exit" {
 				os.Exit(7)
+			}
+			if cmd.Hang != "" && dc == "1" {
+				fmt.Println("hanging " + cmd.Hang)
+				select {}
 			}
 			if cmd.SleepMs > 0 {
 				time.Sleep(time.Duration(cmd.SleepMs) * time.Millisecond)

@@ -320,7 +320,10 @@ func statusHold(st State, cur Current, now time.Time) hold {
 			return holdDND
 		}
 		return holdLost
-	case st.SetStatus == DND && cur.Status == st.PrevStatus && !cur.Manual && !now.Before(st.DNDEnd):
+	case st.SetStatus == DND && !cur.Manual && !now.Before(st.DNDEnd) &&
+		(cur.Status == st.PrevStatus || st.PrevManual && cur.Status == Offline):
+		// Given back as automatic, which goes offline when Mattermost restarts (it resets every
+		// automatic status) or the user disconnects: a status set by hand would not have.
 		return holdEnded
 	case st.SetStatus != DND && cur.Status == st.SetStatus && (cur.Manual || cur.Status == Online):
 		return holdPinned

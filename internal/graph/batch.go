@@ -48,6 +48,9 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 		var ready, waiting []*subRequest
 		earliest := time.Time{}
 		for _, sr := range pending {
+			if held := c.throttle.until(sr.mailbox); held.After(sr.notBefore) {
+				sr.notBefore = held // another shard of this process was told to wait
+			}
 			if !sr.notBefore.After(now) && len(ready) < RequestsPerBatch {
 				ready = append(ready, sr)
 				continue
@@ -122,10 +125,12 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 			// Graph answered, but not readably: retrying would get the same answer.
 			failAll(sr, malformedFailure(sub.status, sub.problem, sub.raw), res)
 		case sub.status == http.StatusTooManyRequests || sub.status >= 500:
+			delay := c.backoff(sr.attempts, sub.status, sub.retryAfter())
 			if sub.status == http.StatusTooManyRequests {
 				res.Throttled++
+				c.throttle.holdMailbox(sr.mailbox, time.Now().Add(delay))
 			}
-			if c.retryLater(sr, sub.status, c.backoff(sr.attempts, sub.status, sub.retryAfter())) {
+			if c.retryLater(sr, sub.status, delay) {
 				retry = append(retry, sr)
 			} else if sub.status == http.StatusTooManyRequests {
 				failAll(sr, errorFailure(sub, "throttled"), res)
@@ -196,13 +201,17 @@ func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error,
 	}
 	logctx.From(ctx, c.cfg.Log).Warn("graph batch failed", "status", status, "error", err.Error(), "subrequests", len(reqs), "attempt", reqs[0].attempts)
 	delay := c.backoff(reqs[0].attempts, status, retryAfter) // one delay: they go out together again
-	for _, sr := range reqs {
-		if !c.retryLater(sr, status, delay) {
-			return reqs, time.Time{}, fmt.Errorf("$batch failed %d times: %w", sr.attempts, err)
-		}
-	}
 	if status == http.StatusTooManyRequests {
 		pause = time.Now().Add(delay)
+		c.throttle.holdApp(pause)
+	}
+	for _, sr := range reqs {
+		if !c.retryLater(sr, status, delay) {
+			if status == http.StatusTooManyRequests {
+				return reqs, time.Time{}, fmt.Errorf("$batch throttled %d times: %w", sr.throttles, err)
+			}
+			return reqs, time.Time{}, fmt.Errorf("$batch failed %d times: %w", sr.attempts, err)
+		}
 	}
 	return reqs, pause, nil
 }

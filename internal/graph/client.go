@@ -51,9 +51,10 @@ var registerSerializers sync.Once
 
 // Client fetches schedules. It is safe for concurrent use; its token cache lives as long as it does.
 type Client struct {
-	cfg     Config
-	base    string
-	adapter *core.GraphRequestAdapterBase
+	cfg      Config
+	base     string
+	adapter  *core.GraphRequestAdapterBase
+	throttle throttle
 }
 
 // New builds a Client on the SDK's request adapter.

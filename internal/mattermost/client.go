@@ -31,6 +31,9 @@ type Client struct {
 	attempts int
 	selfMu   sync.Mutex
 	selfID   string
+	// heldUntil (unix nanoseconds) is when Mattermost's rate limiter lets this process call again: a
+	// 429 told to one shard holds every call of every shard (the limit is the token's, not a call's).
+	heldUntil atomic.Int64
 	// Reads and Writes count API calls, so callers can report (and tests assert) the cost of a shard.
 	Reads, Writes atomic.Int64
 }
@@ -65,6 +68,9 @@ func (c *Client) call(ctx context.Context, what string, write bool, fn func(api 
 // client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds a shard no longer than
 // its budget allows.
 func (c *Client) once(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) *Error {
+	if err := c.waitHeld(ctx); err != nil {
+		return &Error{Op: what, Err: err}
+	}
 	if write {
 		c.Writes.Add(1)
 	} else {
@@ -87,8 +93,37 @@ func (c *Client) once(ctx context.Context, what string, write bool, fn func(api 
 				e.retryAfter = max(e.retryAfter, time.Duration(s)*time.Second)
 			}
 		}
+		if e.Status == http.StatusTooManyRequests && e.retryAfter > 0 {
+			c.hold(time.Now().Add(e.retryAfter))
+		}
 	}
 	return e
+}
+
+// hold keeps every call back until t (never shortening an earlier hold).
+func (c *Client) hold(t time.Time) {
+	for {
+		cur := c.heldUntil.Load()
+		if t.UnixNano() <= cur || c.heldUntil.CompareAndSwap(cur, t.UnixNano()) {
+			return
+		}
+	}
+}
+
+// waitHeld waits out a hold, or fails when ctx ends first.
+func (c *Client) waitHeld(ctx context.Context) error {
+	wait := time.Until(time.Unix(0, c.heldUntil.Load()))
+	if wait <= 0 {
+		return nil
+	}
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // backoff waits before another attempt (the server's rate-limit reset, or jittered exponential).

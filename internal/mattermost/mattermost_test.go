@@ -161,3 +161,51 @@ func TestCallsEndAtTheContextsDeadline(t *testing.T) {
 		t.Fatalf("a hung server held the call %v (err %v): want it ended at the context's deadline", time.Since(start), err)
 	}
 }
+
+// A 429 holds every call the process makes, not only the one throttled: the limit is the token's.
+func TestThrottlingHoldsEveryCall(t *testing.T) {
+	var mu sync.Mutex
+	var throttledAt time.Time
+	var early []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case throttledAt.IsZero():
+			throttledAt = time.Now()
+			w.Header().Set("Retry-After", "1")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		case time.Since(throttledAt) < time.Second:
+			early = append(early, r.Method+" "+r.URL.Path)
+		}
+		_, _ = w.Write([]byte(`{"user_id":"u","status":"online"}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "token", nil)
+	first := make(chan error, 1)
+	go func() {
+		_, err := c.SetStatus(context.Background(), "u1", StatusChange{Status: "online"})
+		first <- err
+	}()
+	for {
+		mu.Lock()
+		got := !throttledAt.IsZero()
+		mu.Unlock()
+		if got {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if _, err := c.SetStatus(context.Background(), "u2", StatusChange{Status: "away"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(early) > 0 {
+		t.Fatalf("calls before the Retry-After: %v", early)
+	}
+}

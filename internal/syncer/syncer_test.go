@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -112,7 +113,10 @@ func (g fakeGraph) GetSchedules(_ context.Context, emails []string, _ graph.Wind
 
 type fakeStore struct {
 	states map[string]store.UserState
-	writes int
+	// guarded makes SaveStates refuse a change whose Old is not the stored state (Table Storage's
+	// ETags).
+	guarded bool
+	writes  int
 	// failPartitions makes SaveStates fail for users whose ids start with these characters.
 	failPartitions string
 	reports        []store.ShardReport
@@ -133,6 +137,10 @@ func (s *fakeStore) SaveStates(ctx context.Context, cs []store.StateChange) (map
 	for _, c := range cs {
 		if strings.ContainsRune(s.failPartitions, rune(c.UserID[0])) {
 			err = errors.New("storage down")
+			continue
+		}
+		if s.guarded && !reflect.DeepEqual(s.states[c.UserID], c.Old) {
+			err = store.ErrConflict
 			continue
 		}
 		ok = append(ok, c)
@@ -544,5 +552,52 @@ func TestUnusualCyclesAreLoggedNotBlocked(t *testing.T) {
 	logUnusual(context.Background(), log, CycleSummary{CycleReport: store.CycleReport{CycleID: "c", Users: 100}, Failures: map[string]int{"no_access": 70}})
 	if n := strings.Count(buf.String(), `"level":"ERROR","msg":"unusual cycle"`); n != 2 {
 		t.Fatalf("%d unusual lines:\n%s", n, buf.String())
+	}
+}
+
+// slowGraph runs before (once) while the calendar is being read: another run working meanwhile.
+type slowGraph struct {
+	fakeGraph
+	before func()
+}
+
+func (g *slowGraph) GetSchedules(ctx context.Context, emails []string, w graph.Window) (graph.Result, error) {
+	if g.before != nil {
+		f := g.before
+		g.before = nil
+		f()
+	}
+	return g.fakeGraph.GetSchedules(ctx, emails, w)
+}
+
+// A run whose calendar read is slow while another run (a duplicate delivery) applies the same users
+// must not take that run's change for the user's own: it reads the state before Mattermost, so its
+// save conflicts and the queue retries it; nothing is set twice, nothing forgotten.
+func TestWorkerReadsStateBeforeMattermost(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	slow, mm, st, msg := setup(now)
+	st.guarded = true
+	log := slog.New(slog.DiscardHandler)
+	fast := *slow
+	g := &slowGraph{fakeGraph: slow.Graph.(fakeGraph)}
+	g.before = func() {
+		if _, err := fast.Process(context.Background(), log, msg, 1); err != nil {
+			t.Errorf("the other run: %v", err)
+		}
+	}
+	slow.Graph = g
+	if _, err := slow.Process(context.Background(), log, msg, 1); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("the slow run: %v, want a conflict (the queue retries it)", err)
+	}
+	if _, err := slow.Process(context.Background(), log, msg, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 4; i += 2 { // in a meeting: DND set once, and still ours
+		if s := st.states[id(i)]; s.SetStatus != engine.DND || strings.Contains(s.Handled, "!") {
+			t.Errorf("user %d: state %+v", i, s.State)
+		}
+	}
+	if len(mm.sets) != 2 {
+		t.Errorf("status writes %v, want one per user in a meeting", mm.sets)
 	}
 }

@@ -185,6 +185,12 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	w := r.w
 	var in loaded
 	var err error
+	// State first: a run that applies these users after this read changes their state (a claim),
+	// so this run's save conflicts; read after Mattermost (and the slow Graph call), that run's
+	// state could be newer than the Mattermost this run saw, and its change taken for the user's.
+	if in.states, err = w.Store.LoadStates(ctx, todo); err != nil {
+		return in, err
+	}
 	if in.users, err = w.Mattermost.Users(ctx, todo); err != nil {
 		return in, err
 	}
@@ -216,8 +222,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		r.userLog(slog.LevelWarn, "no availability for user", f.Message, attrs...)
 		r.rep.Failures[f.Class]++
 	}
-	in.states, err = w.Store.LoadStates(ctx, todo)
-	return in, err
+	return in, nil
 }
 
 // decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming

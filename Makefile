@@ -6,7 +6,7 @@ STACK := devtools/stack/stack.sh
 REPORT := $(CURDIR)/.stack/test-report.txt
 export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
 
-.PHONY: all build run test unit vet package fuzz race stack-up stack-down stack-status clean
+.PHONY: all build run test unit vet package fuzz race soak stack-up stack-down stack-status clean
 
 # The fuzz targets (package: target) and the packages whose code runs concurrently (several shards
 # share one process): make test runs both briefly.
@@ -28,10 +28,20 @@ run: build
 ## test: every test, against Azurite, a real Mattermost server and the Graph simulator
 test: build vet
 	@$(STACK) up || { $(STACK) down; exit 1; }
-	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 20m ./... || status=$$?; \
+	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 40m ./... || status=$$?; \
 	  $(MAKE) --no-print-directory race fuzz || status=1; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -d .stack/screenshots ]; then echo "== screenshots of the pages: .stack/screenshots/"; ls .stack/screenshots; fi; \
+	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
+
+## soak: the fault soak (devtools/e2e TestSoak) over a longer day: SOAK_DAY, every fault once per
+## 5 minutes (make test runs a 5-minute day)
+SOAK_DAY ?= 20m
+soak: build
+	@$(STACK) up || { $(STACK) down; exit 1; }
+	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) CALSTATUS_SOAK_DAY=$(SOAK_DAY) \
+	  $(GO) test -count=1 -run '^TestSoak$$' -timeout 3h ./devtools/e2e/ || status=$$?; \
+	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)

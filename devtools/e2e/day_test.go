@@ -170,72 +170,14 @@ func TestSimulatedDay(t *testing.T) {
 	}
 
 	// Everyone's own starting status and, for some, their own custom status.
-	var setup, automatic, autoReplies []*dayUser
-	for _, du := range users {
-		switch r := rng.IntN(100); {
-		case r < 49:
-			du.own = model.StatusOnline
-		case r < 74:
-			du.own = model.StatusAway
-		case r < 93:
-			du.own = model.StatusOffline
-		case r < 99:
-			du.own = model.StatusDnd
-		default: // automatic replies on
-			du.own, du.autoReply = model.StatusOutOfOffice, true
-			autoReplies = append(autoReplies, du)
-		}
-		du.ownManual = du.own != model.StatusOnline
-		// Half of the away and offline users are so automatically (idle, disconnected), as most are.
-		if (du.own == model.StatusAway || du.own == model.StatusOffline) && rng.IntN(2) == 0 {
-			du.ownManual = false
-			automatic = append(automatic, du)
-		}
-		if rng.IntN(100) < 10 {
-			cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
-			du.ownCustom = &cs
-		}
-		du.note("starts %s", dayShown{status: du.own, custom: du.ownCustom})
-		if du.own != model.StatusOnline || du.ownCustom != nil {
-			setup = append(setup, du)
-		}
-	}
-	parallel(setup, 8, func(du *dayUser) {
-		if du.own != model.StatusOnline && !du.autoReply {
-			w.setStatus(du.u, du.own)
-		}
-		if du.ownCustom != nil {
-			w.setCustom(du.u, du.ownCustom.Emoji, du.ownCustom.Text)
-		}
-	})
+	automatic, autoReplies := dayStart(t, rng, users, w, w.db, w.admin)
 	ctx := context.Background()
-	for _, du := range autoReplies {
-		if err := w.db.SetAutoResponder(ctx, w.admin, du.u.Id, true, "On leave"); err != nil {
-			t.Fatal(err)
-		}
-	}
-	t.Cleanup(func() {
-		for _, du := range autoReplies {
-			_ = w.db.SetAutoResponder(context.Background(), w.admin, du.u.Id, false, "")
-		}
-	})
-	for _, du := range automatic {
-		if err := w.db.SetAutomatic(ctx, du.u.Id); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := mmstate.InvalidateCaches(w.admin); err != nil {
-		t.Fatal(err)
-	}
-	if t.Failed() {
-		t.FailNow()
-	}
 	ids := make([]string, len(users))
 	for i, du := range users {
 		ids[i] = du.u.Id
 	}
 	t.Logf("simulated day: %d users (%d automatically away or offline, %d on automatic replies), %d meetings, %d out-of-office days, %d working-elsewhere blocks; setup %s",
-		len(users), len(automatic), len(autoReplies), meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
+		len(users), automatic, autoReplies, meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
 
 	var tally dayTally
 	var runTime, readTime time.Duration
@@ -277,7 +219,7 @@ func TestSimulatedDay(t *testing.T) {
 				du.note("%s run: %s", now.Format("15:04"), cur)
 				du.last = cur
 			}
-			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1, dayGrace)
+			dayCheck(&tally, du, state[du.u.Id], keys[i], now, step == steps-1, dayLate)
 			if du.autoReply && !du.autoReplyOff {
 				if on, _, err := w.db.AutoResponder(ctx, du.u.Id); err != nil {
 					t.Fatal(err)
@@ -311,27 +253,8 @@ func TestSimulatedDay(t *testing.T) {
 			}
 			what := dayManual(rng, w, du, &cur)
 			state[du.u.Id] = cur
-			du.last = cur
-			du.note("%s+ user: %s", now.Format("15:04"), what)
+			du.changed(keys[i], what+" after the "+now.Format("15:04")+" run", cur)
 			tally.manual++
-			if keys[i] == "" {
-				du.guard = nil
-				continue
-			}
-			g := du.guard
-			if g == nil || g.key != keys[i] {
-				g = &dayGuard{key: keys[i]}
-				du.guard = g
-			}
-			g.what = strings.TrimPrefix(g.what+", "+what+" after the "+now.Format("15:04")+" run", ", ")
-			switch {
-			case strings.HasPrefix(what, "status"):
-				g.status = cur.status
-			case what == "cleared custom status":
-				g.noCustom = true
-			case strings.HasPrefix(what, "set custom"):
-				g.noCustom = false // their own custom status is watched at every step anyway
-			}
 		}
 		if t.Failed() {
 			t.FailNow()
@@ -369,9 +292,13 @@ func TestSimulatedDay(t *testing.T) {
 	}
 }
 
-// dayCheck checks one user after a step's run; grace is how long after an event ended a status we
-// set may still show.
-func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, final bool, grace time.Duration) {
+// dayLate says whether a status we set still showing at now, for an event that ended at ended, is
+// late: more than one step after.
+func dayLate(ended, now time.Time) bool { return now.Sub(ended) > dayGrace }
+
+// dayCheck checks one user after a step's run; late says when a status we set showing after its
+// event ended is one too many.
+func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, final bool, late func(ended, now time.Time) bool) {
 	at := now.Format("15:04")
 	who := du.u.Username
 
@@ -385,13 +312,13 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 			d.leftEnd++
 		}
 	case s.ours():
-		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && lag > grace {
+		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && late(now.Add(-lag), now) {
 			d.add(&d.left, &d.leftEx, "%s at %s: custom status %s %q %s after the last %v event ended%s",
 				who, at, s.custom.Emoji, s.custom.Text, lag, dayOurEmojis[s.custom.Emoji], du.story())
 		}
 	}
 	if !final && s.status == model.StatusDnd && du.own != model.StatusDnd { // a DND calstatus set
-		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && lag > grace {
+		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && late(now.Add(-lag), now) {
 			d.add(&d.left, &d.leftEx, "%s at %s: dnd (own status %s) %s after the last meeting ended%s",
 				who, at, du.own, lag, du.story())
 		}
@@ -420,7 +347,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// Free for more than the grace: the status is exactly the user's, manual flag included (a
 	// manual away or offline the user did not set is pinned: activity never moves it).
 	if key == "" && s.status == du.own && s.manual && !du.ownManual {
-		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || lag > grace {
+		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || late(now.Add(-lag), now) {
 			d.add(&d.pinned, &d.pinnedEx, "%s at %s: shows %s, own status %s automatic%s", who, at, s, du.own, du.story())
 		}
 	}
@@ -439,6 +366,98 @@ type hands interface {
 	setStatus(u *model.User, status string)
 	setCustom(u *model.User, emoji, text string)
 	clearCustom(u *model.User)
+}
+
+// dayStart draws everyone's own starting status — about half online, a quarter away, a fifth
+// offline, some DND, 1% on automatic replies; half the away and offline ones automatic (idle,
+// disconnected), as most are — and, for one in ten, their own custom status, and puts them in
+// Mattermost. It returns how many are automatic and on automatic replies.
+func dayStart(t *testing.T, rng *rand.Rand, users []*dayUser, h hands, db *mmstate.DB, admin *model.Client4) (automatic, autoReplies int) {
+	var setup, auto, replies []*dayUser
+	for _, du := range users {
+		switch r := rng.IntN(100); {
+		case r < 49:
+			du.own = model.StatusOnline
+		case r < 74:
+			du.own = model.StatusAway
+		case r < 93:
+			du.own = model.StatusOffline
+		case r < 99:
+			du.own = model.StatusDnd
+		default: // automatic replies on
+			du.own, du.autoReply = model.StatusOutOfOffice, true
+			replies = append(replies, du)
+		}
+		du.ownManual = du.own != model.StatusOnline
+		if (du.own == model.StatusAway || du.own == model.StatusOffline) && rng.IntN(2) == 0 {
+			du.ownManual = false
+			auto = append(auto, du)
+		}
+		if rng.IntN(100) < 10 {
+			cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
+			du.ownCustom = &cs
+		}
+		du.note("starts %s", dayShown{status: du.own, custom: du.ownCustom})
+		if du.own != model.StatusOnline || du.ownCustom != nil {
+			setup = append(setup, du)
+		}
+	}
+	parallel(setup, 8, func(du *dayUser) {
+		if du.own != model.StatusOnline && !du.autoReply {
+			h.setStatus(du.u, du.own)
+		}
+		if du.ownCustom != nil {
+			h.setCustom(du.u, du.ownCustom.Emoji, du.ownCustom.Text)
+		}
+	})
+	ctx := context.Background()
+	for _, du := range replies {
+		if err := db.SetAutoResponder(ctx, admin, du.u.Id, true, "On leave"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for _, du := range replies {
+			_ = db.SetAutoResponder(context.Background(), admin, du.u.Id, false, "")
+		}
+	})
+	for _, du := range auto {
+		if err := db.SetAutomatic(ctx, du.u.Id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := mmstate.InvalidateCaches(admin); err != nil {
+		t.Fatal(err)
+	}
+	if t.Failed() {
+		t.FailNow()
+	}
+	return len(auto), len(replies)
+}
+
+// changed records a manual change (what, shown as cur afterwards) made while key names the calendar
+// items covering the user: while they continue, Mattermost must keep showing it.
+func (du *dayUser) changed(key, what string, cur dayShown) {
+	du.last = cur
+	du.note("user: %s", what)
+	if key == "" {
+		du.guard = nil
+		return
+	}
+	g := du.guard
+	if g == nil || g.key != key {
+		g = &dayGuard{key: key}
+		du.guard = g
+	}
+	g.what = strings.TrimPrefix(g.what+", "+what, ", ")
+	switch {
+	case strings.HasPrefix(what, "status"):
+		g.status = cur.status
+	case strings.HasPrefix(what, "cleared custom status"):
+		g.noCustom = true
+	case strings.HasPrefix(what, "set custom"):
+		g.noCustom = false // their own custom status is watched at every step anyway
+	}
 }
 
 // dayManual makes one random manual change for a user, updating what the test expects of them and

@@ -214,12 +214,15 @@ func (h *harness) reset() {
 }
 
 // syncUsers lists, straight from the API, the users calstatus should sync.
-func (h *harness) syncUsers() []*model.User {
+func (h *harness) syncUsers() []*model.User { return listSyncUsers(h.t, h.mm) }
+
+func listSyncUsers(t *testing.T, mm *model.Client4) []*model.User {
+	t.Helper()
 	var out []*model.User
 	for page := 0; ; page++ {
-		users, _, err := h.mm.GetUsers(page, 200, "")
+		users, _, err := mm.GetUsers(page, 200, "")
 		if err != nil {
-			h.t.Fatalf("listing users: %v", err)
+			t.Fatalf("listing users: %v", err)
 		}
 		for _, u := range users {
 			if u.DeleteAt == 0 && !u.IsBot && u.Email != "" {

@@ -112,11 +112,15 @@ func (c *Client) hold(t time.Time) {
 
 // waitHeld waits out a hold, or fails when ctx ends first.
 func (c *Client) waitHeld(ctx context.Context) error {
-	wait := time.Until(time.Unix(0, c.heldUntil.Load()))
-	if wait <= 0 {
+	return sleep(ctx, time.Until(time.Unix(0, c.heldUntil.Load())))
+}
+
+// sleep waits d, or fails when ctx ends first.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
@@ -135,12 +139,10 @@ func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
 		wait = e.retryAfter + rand.N(e.retryAfter/4+1)
 	}
 	logctx.From(ctx, c.log).Warn("mattermost call failed, retrying", "op", e.Op, "status", e.Status, "attempt", attempt, "wait", wait.String())
-	select {
-	case <-ctx.Done():
-		return &Error{Op: e.Op, Status: e.Status, Err: ctx.Err()}
-	case <-time.After(wait):
-		return nil
+	if err := sleep(ctx, wait); err != nil {
+		return &Error{Op: e.Op, Status: e.Status, Err: err}
 	}
+	return nil
 }
 
 // within returns the client for one call made under ctx: the shared one, or a copy whose HTTP

@@ -2,10 +2,12 @@ package graph_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/internal/graph"
 )
 
 // A 429 told to one shard holds the others the process runs: after a throttled $batch (the app is
@@ -27,7 +29,22 @@ func TestThrottleHoldsEveryShardOfTheProcess(t *testing.T) {
 			if err := sim.SetFaults(tc.faults); err != nil {
 				t.Fatal(err)
 			}
-			c := newClient(t, sim)
+			// The first shard waits out its Retry-After once it has read the 429s: start the second then.
+			waiting := make(chan struct{})
+			var once sync.Once
+			c := newClientWith(t, sim, func(cfg *graph.Config) {
+				cfg.Sleep = func(ctx context.Context, d time.Duration) error {
+					once.Do(func() { close(waiting) })
+					timer := time.NewTimer(d)
+					defer timer.Stop()
+					select {
+					case <-ctx.Done():
+						return ctx.Err()
+					case <-timer.C:
+						return nil
+					}
+				}
+			})
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			first := emails(800)[:400]
@@ -36,9 +53,7 @@ func TestThrottleHoldsEveryShardOfTheProcess(t *testing.T) {
 				_, err := c.GetSchedules(ctx, first, window())
 				done <- err
 			}()
-			for sim.Stats().Throttled == 0 {
-				time.Sleep(5 * time.Millisecond)
-			}
+			<-waiting
 			if err := sim.SetFaults(graphsim.Faults{PunishEarlyRetries: true}); err != nil {
 				t.Fatal(err)
 			}

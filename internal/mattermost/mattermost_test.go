@@ -188,13 +188,7 @@ func TestThrottlingHoldsEveryCall(t *testing.T) {
 		_, err := c.SetStatus(context.Background(), "u1", StatusChange{Status: "online"})
 		first <- err
 	}()
-	for {
-		mu.Lock()
-		got := !throttledAt.IsZero()
-		mu.Unlock()
-		if got {
-			break
-		}
+	for c.heldUntil.Load() == 0 { // the first call has read its 429
 		time.Sleep(time.Millisecond)
 	}
 	if _, err := c.SetStatus(context.Background(), "u2", StatusChange{Status: "away"}); err != nil {

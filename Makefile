@@ -6,7 +6,7 @@ STACK := devtools/stack/stack.sh
 REPORT := $(CURDIR)/.stack/test-report.txt
 export CALSTATUS_STACK_ENV ?= $(CURDIR)/.stack/env
 
-.PHONY: all build run test unit vet package fuzz race soak stack-up stack-down stack-status clean
+.PHONY: all build run test unit vet package fuzz race soak bench stack-up stack-down stack-status clean
 
 # The fuzz targets (package: target) and the packages whose code runs concurrently (several shards
 # share one process): make test runs both briefly.
@@ -42,6 +42,13 @@ soak: build
 	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) CALSTATUS_SOAK_DAY=$(SOAK_DAY) \
 	  $(GO) test -count=1 -run '^TestSoak$$' -timeout 3h ./devtools/e2e/ || status=$$?; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
+	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
+
+## bench: whole sync cycles at scale (BENCH_USERS) through the local host; one JSON line per case
+BENCH_USERS ?= 2000,10000
+bench: build
+	@$(STACK) up || { $(STACK) down; exit 1; }
+	@status=0; $(GO) run ./devtools/cmd/calstatus-bench -users $(BENCH_USERS) || status=$$?; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)

@@ -416,6 +416,14 @@ func (h *Host) HTTPURL() string { return h.httpURL }
 // HandlerURL is the base URL of the current custom handler process.
 func (h *Host) HandlerURL() string { return h.handler.Load().url }
 
+// HandlerPID is the current handler process's id (to read its resource use).
+func (h *Host) HandlerPID() int {
+	if p := h.handler.Load().proc; p != nil && p.cmd != nil && p.cmd.Process != nil {
+		return p.cmd.Process.Pid
+	}
+	return 0
+}
+
 // Events is a feed of finished invocations, retries, poisonings and handler
 // exits and restarts. It is buffered and never blocks the host: read it or ignore it.
 func (h *Host) Events() <-chan Event { return h.events }

@@ -1,0 +1,331 @@
+// Command calstatus-bench measures whole sync cycles at scale on the local stack (make bench): for
+// each case it gives the stack's Mattermost that many users (SQL copies of a seeded user), starts
+// the Graph simulator with a realistic latency and Outlook's per-mailbox limits, and runs two
+// cycles through the local Functions host with host.json's own queue settings (one instance) — the
+// first with a third of the users in meetings, the second with no calendar change — and prints one
+// JSON line per case. It leaves the stack as it found it (the bench users removed).
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/calstatus/calstatus/devtools/funchost"
+	"github.com/calstatus/calstatus/devtools/graphsim"
+	"github.com/calstatus/calstatus/devtools/teststack"
+	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/azstorage"
+	"github.com/calstatus/calstatus/internal/shard"
+	"github.com/calstatus/calstatus/internal/store"
+)
+
+func main() {
+	users := flag.String("users", "2000,10000", "the cases: numbers of users to sync, comma-separated")
+	latency := flag.Duration("latency", 1200*time.Millisecond, "the simulated Graph latency per $batch")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *users, *latency); err != nil {
+		fmt.Fprintln(os.Stderr, "calstatus-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
+
+// cycleResult is what one cycle cost.
+type cycleResult struct {
+	Changed     int     `json:"changed"`
+	GraphCalls  int64   `json:"graph_calls"`
+	SubRequests int64   `json:"sub_requests"`
+	Retries     int     `json:"retries"`
+	Throttled   int64   `json:"throttled"`
+	MMReads     int     `json:"mm_reads"`
+	MMWrites    int     `json:"mm_writes"`
+	TableOps    int     `json:"table_ops"`
+	StateWrites int     `json:"state_writes"` // of table_ops: writes to the user state table
+	ListUsersS  float64 `json:"list_users_s"`
+	CycleS      float64 `json:"cycle_s"`
+}
+
+// caseResult is one JSON line.
+type caseResult struct {
+	Case        string      `json:"case"`
+	Users       int         `json:"users"`
+	Shards      int         `json:"shards"`
+	Concurrency int         `json:"instance_concurrency"`
+	LatencyS    float64     `json:"graph_latency_s"`
+	cycleResult             // the first cycle
+	Second      cycleResult `json:"second"`
+	ReadyMS     float64     `json:"ready_ms"`
+	PeakRSSMB   float64     `json:"peak_rss_mb"`
+}
+
+func run(ctx context.Context, cases string, latency time.Duration) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	env, err := teststack.Load()
+	if err != nil {
+		return err
+	}
+	db, err := sql.Open("postgres", env.SQLDSN)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	defer func() {
+		if err := unseed(context.Background(), db); err != nil {
+			say("%v", err)
+		}
+		_ = invalidateCaches(env)
+	}()
+	bin := filepath.Join(root, "calstatus")
+	for _, c := range strings.Split(cases, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(c))
+		if err != nil || n <= 0 {
+			return fmt.Errorf("-users: %q is not a number of users", c)
+		}
+		res, err := runCase(ctx, root, bin, env, db, n, latency)
+		if err != nil {
+			return fmt.Errorf("%d users: %w", n, err)
+		}
+		b, _ := json.Marshal(res)
+		fmt.Println(string(b))
+	}
+	return nil
+}
+
+func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.DB, n int, latency time.Duration) (*caseResult, error) {
+	bench, err := seedTo(ctx, db, n, env.SeedUsers+1)
+	if err != nil {
+		return nil, err
+	}
+	if err := resetStatuses(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := invalidateCaches(env); err != nil {
+		return nil, err
+	}
+	st, err := store.Open(ctx, azstorage.Account{ConnectionString: env.StorageConnectionString})
+	if err != nil {
+		return nil, err
+	}
+	if err := clearState(ctx, env); err != nil {
+		return nil, err
+	}
+	say("%d users (%d added to the stack's own), Graph latency %v per $batch", n, bench, latency)
+
+	// Calendars: the generator (about a third of the day in meetings, some days out of office);
+	// the 1% of bench users in badDomain have no mailbox.
+	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Seed: 11, BusyFraction: 0.33, OOFDayFraction: 0.03}}
+	caFile := filepath.Join(root, ".stack", "bench-ca.pem")
+	sim, err := graphsim.Start(graphsim.Config{Scenario: scenario, CAFile: caFile, BatchLatency: latency,
+		Faults: graphsim.Faults{PunishEarlyRetries: true}})
+	if err != nil {
+		return nil, err
+	}
+	defer sim.Close()
+	mm, err := newCounter(env.MattermostURL, mattermostRead)
+	if err != nil {
+		return nil, err
+	}
+	defer mm.close()
+	tableURL, err := storageEndpoint(env.StorageConnectionString, "TableEndpoint")
+	if err != nil {
+		return nil, err
+	}
+	tables, err := newCounter(tableURL, tableRead)
+	if err != nil {
+		return nil, err
+	}
+	defer tables.close()
+	settings := map[string]string{
+		"AzureWebJobsStorage":  withEndpoint(env.StorageConnectionString, "TableEndpoint", tables.url+"/devstoreaccount1"),
+		"AZURE_TENANT_ID":      sim.TenantID(),
+		"AZURE_CLIENT_ID":      sim.ClientID(),
+		"AZURE_CLIENT_SECRET":  sim.ClientSecret(),
+		"AZURE_AUTHORITY_HOST": sim.URL(),
+		"GRAPH_BASE_URL":       sim.GraphURL(),
+		"MATTERMOST_URL":       mm.url,
+		"MATTERMOST_TOKEN":     env.MattermostToken,
+		"SYNC_SCHEDULE":        "0 0 * * * *", // hourly: no shard of a long cycle goes stale
+		"SSL_CERT_FILE":        caFile,
+	}
+	ready, err := readyTime(ctx, root, bin, settings)
+	if err != nil {
+		return nil, err
+	}
+	host, err := funchost.Start(ctx, funchost.Options{AppDir: root, HandlerPath: bin, Settings: settings,
+		HTTPAddr: "127.0.0.1:0", DisableTimers: true, Logf: func(string, ...any) {}})
+	if err != nil {
+		return nil, err
+	}
+	defer host.Close()
+	mm.take()
+	tables.take()
+
+	res := &caseResult{Case: "calstatus", Users: n, Concurrency: 6, LatencyS: latency.Seconds(), ReadyMS: ready}
+	first, shards, err := cycle(ctx, host, sim, mm, tables, st)
+	if err != nil {
+		return nil, err
+	}
+	res.cycleResult, res.Shards = first, shards
+	say("first cycle: %d changed in %.1f s", first.Changed, first.CycleS)
+	if res.Second, _, err = cycle(ctx, host, sim, mm, tables, st); err != nil {
+		return nil, err
+	}
+	say("second cycle: %d changed in %.1f s", res.Second.Changed, res.Second.CycleS)
+	res.PeakRSSMB, err = peakRSS(host.HandlerPID())
+	return res, err
+}
+
+// cycle fires the timer and waits until every shard it planned has been processed; it reports
+// what the cycle cost.
+func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, tables *counter, st *store.Store) (cycleResult, int, error) {
+	sim.ResetStats()
+	start := time.Now()
+	r, err := host.RunFunction(ctx, handler.SyncTimerFunction)
+	if err != nil || !r.OK {
+		return cycleResult{}, 0, fmt.Errorf("SyncTimer: %v %v", err, r.Err)
+	}
+	var msgs []shard.Message
+	if err := json.Unmarshal(r.Outputs[handler.ShardsOutBinding], &msgs); err != nil || len(msgs) == 0 {
+		return cycleResult{}, 0, fmt.Errorf("SyncTimer planned no shards (%v): %s", err, strings.Join(r.Logs, "\n"))
+	}
+	res := cycleResult{ListUsersS: r.Duration.Seconds()}
+	done := 0
+	deadline := time.After(10 * time.Minute)
+	for done < len(msgs) {
+		select {
+		case <-ctx.Done():
+			return res, 0, ctx.Err()
+		case <-deadline:
+			return res, 0, fmt.Errorf("%d of %d shards done after 10 minutes", done, len(msgs))
+		case ev := <-host.Events():
+			if ev.Kind == funchost.EventHandlerExit {
+				return res, 0, fmt.Errorf("the handler exited: %v", ev.Err)
+			}
+			if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction && ev.OK && ev.Result != nil &&
+				!strings.Contains(string(ev.Result.Request), "applyAt") {
+				done++
+			}
+		}
+	}
+	end := time.Now()
+	reps, err := st.ShardReports(ctx, msgs[0].CycleID)
+	if err != nil {
+		return res, 0, err
+	}
+	for _, rep := range reps {
+		res.Changed += rep.Changed
+		res.Retries += rep.Retries
+	}
+	s := sim.Stats()
+	res.GraphCalls, res.SubRequests, res.Throttled = s.Requests["$batch"], s.SubRequests, s.Throttled
+	var lastWrite time.Time
+	res.MMReads, res.MMWrites, _, lastWrite = mm.take()
+	reads, writes, stateWrites, _ := tables.take()
+	res.TableOps, res.StateWrites = reads+writes, stateWrites
+	if lastWrite.After(end) || lastWrite.IsZero() {
+		lastWrite = end
+	}
+	res.CycleS = lastWrite.Sub(start).Seconds()
+	return res, len(msgs), nil
+}
+
+// readyTime starts the handler alone, as the host does, and measures how long it takes to answer
+// (the best of five starts, polling every millisecond).
+func readyTime(ctx context.Context, root, bin string, settings map[string]string) (float64, error) {
+	best := time.Duration(0)
+	for i := 0; i < 5; i++ {
+		port := 20000 + os.Getpid()%20000 + i
+		cmd := exec.CommandContext(ctx, bin)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
+		for k, v := range settings {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
+		start := time.Now()
+		if err := cmd.Start(); err != nil {
+			return 0, err
+		}
+		took, err := waitReady(ctx, port, start)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if err != nil {
+			return 0, err
+		}
+		if best == 0 || took < best {
+			best = took
+		}
+	}
+	return float64(best.Microseconds()) / 1000, nil
+}
+
+func waitReady(ctx context.Context, port int, start time.Time) (time.Duration, error) {
+	client := &http.Client{Timeout: time.Second}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	for time.Since(start) < 30*time.Second {
+		if ctx.Err() != nil {
+			return 0, ctx.Err()
+		}
+		resp, err := client.Get(url)
+		if err == nil {
+			_, _ = io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			return time.Since(start), nil
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return 0, errors.New("the handler did not answer within 30 s")
+}
+
+// peakRSS reads a process's peak resident set (VmHWM) in MB.
+func peakRSS(pid int) (float64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			return float64(kb) / 1024, err
+		}
+	}
+	return 0, errors.New("no VmHWM in /proc status")
+}
+
+func storageEndpoint(cs, key string) (string, error) {
+	for _, part := range strings.Split(cs, ";") {
+		if k, v, ok := strings.Cut(part, "="); ok && k == key {
+			return strings.TrimSuffix(strings.TrimSuffix(v, "/"), "/devstoreaccount1"), nil
+		}
+	}
+	return "", fmt.Errorf("the stack's connection string has no %s", key)
+}
+
+func withEndpoint(cs, key, value string) string {
+	parts := strings.Split(cs, ";")
+	for i, part := range parts {
+		if k, _, ok := strings.Cut(part, "="); ok && k == key {
+			parts[i] = key + "=" + value
+		}
+	}
+	return strings.Join(parts, ";")
+}

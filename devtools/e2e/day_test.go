@@ -59,6 +59,9 @@ type dayUser struct {
 	// set themselves (nil for none). calstatus must give these back / never touch them.
 	own       string
 	ownManual bool // the user's status is theirs by hand (any status they set; automatic ones: not)
+	// alsoOwn is another automatic status that is theirs as much as own: what they had before a
+	// Mattermost restart reset it to offline while calstatus's write may have been under way.
+	alsoOwn string
 	ownCustom *model.CustomStatus
 	// autoReply: the user's automatic replies are on (status ooo): calstatus must never turn them off.
 	autoReply, autoReplyOff bool
@@ -306,7 +309,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// every event is over, none).
 	switch {
 	case final:
-		if s.status != du.own || s.ours() {
+		if !du.isOwn(s.status) || s.ours() {
 			d.add(&d.left, &d.leftEx, "%s at the end of the day: shows %s, own status %s%s",
 				who, s, du.own, du.story())
 			d.leftEnd++
@@ -354,11 +357,16 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 
 	if final {
 		// Every event is over: the user has exactly the status they had or last chose.
-		if s.status != du.own {
+		if !du.isOwn(s.status) {
 			d.add(&d.lost, &d.lostEx, "%s at the end of the day: status %s, own status %s%s",
 				who, s.status, du.own, du.story())
 		}
 	}
+}
+
+// isOwn says whether status is the user's own.
+func (du *dayUser) isOwn(status string) bool {
+	return status == du.own || du.alsoOwn != "" && status == du.alsoOwn
 }
 
 // hands make a user's own changes.
@@ -473,7 +481,7 @@ func dayManual(rng *rand.Rand, w hands, du *dayUser, cur *dayShown) string {
 		}
 		s := choices[rng.IntN(len(choices))]
 		w.setStatus(du.u, s)
-		du.own, cur.status = s, s
+		du.own, du.alsoOwn, cur.status = s, "", s
 		du.ownManual, cur.manual = s != model.StatusOnline, s != model.StatusOnline
 		return "status " + s
 	case r < 80 || cur.custom == nil: // the user sets their own custom status

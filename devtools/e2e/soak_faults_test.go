@@ -133,7 +133,9 @@ func (s *soak) mattermostRestart(ctx context.Context) {
 			continue
 		}
 		if !a.Manual || (a.Status == model.StatusDnd && a.PrevStatus == model.StatusOffline) {
-			du.own = model.StatusOffline
+			// A calstatus run that read the status before the restart may still give the old
+			// one back (a DND it set as the server stopped): theirs too.
+			du.own, du.alsoOwn = model.StatusOffline, du.own
 			if du.guard != nil && du.guard.status != "" {
 				du.guard.status = model.StatusOffline
 			}

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	_ "time/tzdata"
@@ -25,6 +26,7 @@ import (
 // the Graph simulator; these pin down the worker's orchestration.
 
 type fakeMM struct {
+	mu       sync.Mutex // users are applied concurrently
 	users    []mattermost.User
 	statuses map[string]mattermost.Status
 	reads    int
@@ -62,6 +64,8 @@ func (f *fakeMM) Statuses(context.Context, []string) (map[string]mattermost.Stat
 	return out, nil
 }
 func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusChange) (bool, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.failSet[id] {
 		return false, errors.New("boom")
 	}
@@ -74,11 +78,15 @@ func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusCha
 	return ch.Via != "", nil
 }
 func (f *fakeMM) SetCustomStatus(_ context.Context, id string, cs mattermost.CustomStatus) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.customs = append(f.customs, id+"="+cs.Text)
 	f.custom[id] = &cs
 	return nil
 }
 func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.customs = append(f.customs, id+"=")
 	delete(f.custom, id)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/calstatus/calstatus/internal/calendar"
@@ -65,10 +66,16 @@ type run struct {
 	owner string // names this run's claims
 	claim time.Time
 	// position maps a user id to its index in the message (for progress).
-	position  map[string]int
+	position map[string]int
+	// mu guards what users applied at the same time share: rep's counts and progress, the logs'.
+	mu        sync.Mutex
 	userLogs  int
 	lastError string
 }
+
+// applyConcurrency is how many users of a shard are applied at once: a meeting hour starts for
+// hundreds of users of a shard together, each a few Mattermost calls.
+const applyConcurrency = 8
 
 // Process works one shard (or one transition). It returns an error only when the message should be
 // retried by the queue (a dependency is down, or another run holds some of its users' state);
@@ -310,7 +317,7 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 	if saveErr != nil && errors.Is(saveErr, store.ErrConflict) {
 		r.log.Warn("another run is applying some of these users; the queue retries them", "error", saveErr.Error())
 	}
-	var applied []store.StateChange
+	var claimed []decided
 	for _, p := range plan {
 		id := p.user.ID
 		if !p.d.Changes() && (!p.d.SaveState || saved[id]) {
@@ -318,12 +325,22 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 			r.done(id)
 			continue
 		}
-		if !saved[id] {
-			continue // not claimed: left for the retry
+		if saved[id] {
+			claimed = append(claimed, p) // the others, not claimed, are left for the retry
 		}
-		res := r.apply(ctx, p)
-		applied = append(applied, store.StateChange{UserID: id, New: engine.Applied(p.base, p.d, res)})
 	}
+	applied := make([]store.StateChange, len(claimed))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, applyConcurrency)
+	for i, p := range claimed {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			applied[i] = store.StateChange{UserID: p.user.ID, New: engine.Applied(p.base, p.d, r.apply(ctx, p))}
+		}()
+	}
+	wg.Wait()
 	if len(applied) == 0 {
 		return saveErr
 	}
@@ -405,7 +422,9 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 			"status_done", res.Status, "custom_done", res.Custom)
 		return res
 	}
+	r.mu.Lock()
 	r.rep.Changed++
+	r.mu.Unlock()
 	r.done(id)
 	r.userLog(slog.LevelInfo, "user updated", "", changeAttrs(p)...)
 	if d.Notify != "" {
@@ -444,9 +463,15 @@ func (r *run) todo(ctx context.Context, attempt int) ([]string, error) {
 	return todo, nil
 }
 
-func (r *run) done(userID string) { r.rep.Done[r.position[userID]] = true }
+func (r *run) done(userID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.rep.Done[r.position[userID]] = true
+}
 
 func (r *run) fail(userID, class string, done bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.rep.Failed++
 	r.rep.Failures[class]++
 	r.rep.Done[r.position[userID]] = done
@@ -454,11 +479,14 @@ func (r *run) fail(userID, class string, done bool) {
 
 // userLog logs a per-user line, up to maxUserLogs per run (the rest are counted).
 func (r *run) userLog(level slog.Level, msg, errText string, attrs ...any) {
+	r.mu.Lock()
 	if errText != "" {
 		r.lastError = errText
 	}
 	r.userLogs++
-	if r.userLogs <= maxUserLogs {
+	log := r.userLogs <= maxUserLogs
+	r.mu.Unlock()
+	if log {
 		r.log.Log(context.Background(), level, msg, attrs...)
 	}
 }

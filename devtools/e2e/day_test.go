@@ -61,7 +61,7 @@ type dayUser struct {
 	ownManual bool // the user's status is theirs by hand (any status they set; automatic ones: not)
 	// alsoOwn is another automatic status that is theirs as much as own: what they had before a
 	// Mattermost restart reset it to offline while calstatus's write may have been under way.
-	alsoOwn string
+	alsoOwn   string
 	ownCustom *model.CustomStatus
 	// autoReply: the user's automatic replies are on (status ooo): calstatus must never turn them off.
 	autoReply, autoReplyOff bool

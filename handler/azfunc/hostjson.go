@@ -18,36 +18,88 @@ func FunctionTimeout(hostJSON []byte) (time.Duration, error) {
 	if err := json.Unmarshal(hostJSON, &h); err != nil {
 		return 0, fmt.Errorf("host.json: %w", err)
 	}
-	if h.FunctionTimeout == nil || *h.FunctionTimeout == "-1" {
+	if h.FunctionTimeout == nil {
 		return 0, nil
 	}
-	d, err := parseTimeSpan(*h.FunctionTimeout)
-	if err != nil || d <= 0 {
+	d, err := ParseTimeSpan(*h.FunctionTimeout)
+	switch {
+	case err == nil && d < 0: // -1: unlimited
+		return 0, nil
+	case err != nil || d == 0:
 		return 0, fmt.Errorf("host.json: functionTimeout %q is not a positive hh:mm:ss", *h.FunctionTimeout)
 	}
 	return d, nil
 }
 
-// parseTimeSpan reads [d.]hh:mm:ss[.fraction].
-func parseTimeSpan(s string) (time.Duration, error) {
-	var days int
-	if dayPart, rest, ok := strings.Cut(s, "."); ok && strings.Count(dayPart, ":") == 0 {
-		n, err := strconv.Atoi(dayPart)
-		if err != nil || n < 0 {
-			return 0, fmt.Errorf("days %q", dayPart)
+// ParseTimeSpan parses a .NET TimeSpan as host.json uses them:
+// "hh:mm", "hh:mm:ss", "hh:mm:ss.fffffff", "d.hh:mm:ss[.fffffff]" or a
+// whole number of days ("1"), optionally negative ("-1" = infinite where
+// allowed).
+func ParseTimeSpan(s string) (time.Duration, error) {
+	orig := s
+	s = strings.TrimSpace(s)
+	neg := false
+	if strings.HasPrefix(s, "-") {
+		neg, s = true, s[1:]
+	}
+	bad := func() (time.Duration, error) {
+		return 0, fmt.Errorf("invalid TimeSpan %q (want hh:mm:ss or d.hh:mm:ss)", orig)
+	}
+	if s == "" {
+		return bad()
+	}
+	var d time.Duration
+	if !strings.Contains(s, ":") {
+		days, err := strconv.Atoi(s)
+		if err != nil || days < 0 {
+			return bad()
 		}
-		days, s = n, rest
+		d = time.Duration(days) * 24 * time.Hour
+	} else {
+		days := 0
+		colon := strings.IndexByte(s, ':')
+		if dot := strings.IndexByte(s, '.'); dot >= 0 && dot < colon {
+			n, err := strconv.Atoi(s[:dot])
+			if err != nil || n < 0 {
+				return bad()
+			}
+			days, s = n, s[dot+1:]
+		}
+		parts := strings.Split(s, ":")
+		if len(parts) < 2 || len(parts) > 3 {
+			return bad()
+		}
+		hh, err1 := strconv.Atoi(parts[0])
+		mm, err2 := strconv.Atoi(parts[1])
+		if err1 != nil || err2 != nil || hh < 0 || hh > 23 || mm < 0 || mm > 59 {
+			return bad()
+		}
+		var secs time.Duration
+		if len(parts) == 3 {
+			sec, frac, hasFrac := strings.Cut(parts[2], ".")
+			ss, err := strconv.Atoi(sec)
+			if err != nil || ss < 0 || ss > 59 {
+				return bad()
+			}
+			secs = time.Duration(ss) * time.Second
+			if hasFrac {
+				if frac == "" || len(frac) > 7 {
+					return bad()
+				}
+				f, err := strconv.Atoi(frac)
+				if err != nil {
+					return bad()
+				}
+				for i := len(frac); i < 7; i++ {
+					f *= 10
+				}
+				secs += time.Duration(f) * 100 // ticks of 100 ns
+			}
+		}
+		d = time.Duration(days)*24*time.Hour + time.Duration(hh)*time.Hour + time.Duration(mm)*time.Minute + secs
 	}
-	parts := strings.Split(s, ":")
-	if len(parts) != 3 {
-		return 0, fmt.Errorf("want hh:mm:ss")
+	if neg {
+		d = -d
 	}
-	h, err1 := strconv.Atoi(parts[0])
-	m, err2 := strconv.Atoi(parts[1])
-	sec, err3 := strconv.ParseFloat(parts[2], 64)
-	if err1 != nil || err2 != nil || err3 != nil || h < 0 || h > 23 || m < 0 || m > 59 || sec < 0 || sec >= 60 {
-		return 0, fmt.Errorf("want hh:mm:ss")
-	}
-	return time.Duration(days)*24*time.Hour + time.Duration(h)*time.Hour + time.Duration(m)*time.Minute +
-		time.Duration(sec*float64(time.Second)), nil
+	return d, nil
 }

@@ -1,11 +1,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"math/rand/v2"
-	"strings"
 	"sync"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/funchost"
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/shard"
 )
 
@@ -273,7 +274,7 @@ func (d *deliveries) event(ev funchost.Event) {
 			default:
 			}
 		case handler.SyncShardFunction:
-			text := queueText(ev.Result.Request, handler.ShardTriggerBinding)
+			text := queueText(ev.Result.Request)
 			s.secrets.scan("queue messages", text)
 			d.mu.Lock()
 			m := d.msgs[ev.MessageID]
@@ -368,22 +369,15 @@ func (d *deliveries) afterTimer(ctx context.Context, delay time.Duration) bool {
 	return ctx.Err() == nil
 }
 
-// queueText is the message text in a queue invocation the host sent (the value of binding, which
-// the host JSON-encodes once more per layer).
-func queueText(request []byte, binding string) string {
-	var env struct {
-		Data map[string]json.RawMessage `json:"Data"`
-	}
-	if err := json.Unmarshal(request, &env); err != nil {
+// queueText is the message text of a SyncShard invocation the host sent ("" if it has none).
+func queueText(request []byte) string {
+	inv, err := azfunc.DecodeInvocation(bytes.NewReader(request))
+	if err != nil {
 		return ""
 	}
-	raw := env.Data[binding]
-	for i := 0; i < 3; i++ {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			break
-		}
-		raw = json.RawMessage(s)
+	m, err := inv.QueueMessage(handler.ShardTriggerBinding)
+	if err != nil {
+		return ""
 	}
-	return strings.TrimSpace(string(raw))
+	return string(m.Body)
 }

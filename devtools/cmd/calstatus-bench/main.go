@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -28,6 +29,7 @@ import (
 	"github.com/calstatus/calstatus/devtools/graphsim"
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
@@ -222,7 +224,7 @@ func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, t
 				return res, 0, fmt.Errorf("the handler exited: %v", ev.Err)
 			}
 			if ev.Kind == funchost.EventInvocation && ev.Function == handler.SyncShardFunction && ev.OK && ev.Result != nil &&
-				!strings.Contains(string(ev.Result.Request), "applyAt") {
+				!isTransition(ev.Result.Request) {
 				done++
 			}
 		}
@@ -247,6 +249,21 @@ func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, t
 	}
 	res.CycleS = lastWrite.Sub(start).Seconds()
 	return res, len(msgs), nil
+}
+
+// isTransition says whether a SyncShard invocation the host sent carries a transition message (a
+// meeting boundary between cycles) rather than one of the cycle's shards.
+func isTransition(request []byte) bool {
+	inv, err := azfunc.DecodeInvocation(bytes.NewReader(request))
+	if err != nil {
+		return false
+	}
+	m, err := inv.QueueMessage(handler.ShardTriggerBinding)
+	if err != nil {
+		return false
+	}
+	msg, err := shard.Decode(m.Body)
+	return err == nil && msg.IsTransition()
 }
 
 // readyTime starts the handler alone, as the host does, and measures how long it takes to answer

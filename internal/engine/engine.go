@@ -411,16 +411,39 @@ type Claim struct {
 }
 
 // Resolve is the state to decide from when a claim (intended) was stored and its owner is gone:
-// the claim if Mattermost shows it applied, otherwise the state before it.
+// each part of it — the status, the custom status — as the claim if Mattermost shows that part
+// applied, otherwise as before the claim; the items are decided again unless both parts were
+// applied. (A DND Mattermost's expiry has since ended was applied: its custom status is still ours.)
 func Resolve(intended State, c Claim, cur Current, now time.Time) State {
+	s := c.Prev
+	statusDone := statusApplied(intended, c.Prev, cur, now)
+	customDone := ownsCustom(intended, cur) || intended.CustomText == "" && !ownsCustom(c.Prev, cur)
+	if statusDone {
+		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = intended.PrevStatus, intended.PrevManual, intended.SetStatus, intended.DNDEnd
+	}
+	if customDone {
+		s.CustomEmoji, s.CustomText, s.CustomUntil = intended.CustomEmoji, intended.CustomText, intended.CustomUntil
+	}
+	if statusDone && customDone {
+		return intended
+	}
+	s.Until = s.latest()
+	return s
+}
+
+// statusApplied reports whether Mattermost shows the status part of a claim applied: the status we
+// meant to hold (or Mattermost's expiry having ended it), or, for a claim that gives the status back,
+// ours before it no longer showing.
+func statusApplied(intended, prev State, cur Current, now time.Time) bool {
+	if intended.SetStatus == "" {
+		h := statusHold(prev, cur, now)
+		return h != holdDND && h != holdPinned
+	}
 	switch statusHold(intended, cur, now) {
-	case holdDND, holdPinned:
-		return intended
+	case holdDND, holdPinned, holdEnded:
+		return true
 	}
-	if intended.SetStatus == "" && ownsCustom(intended, cur) {
-		return intended
-	}
-	return c.Prev
+	return false
 }
 
 func ownsCustom(s State, cur Current) bool {

@@ -542,6 +542,43 @@ func TestResolveClaim(t *testing.T) {
 	if again := Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, State: got, Policy: DefaultPolicy}); again.SetStatus == nil {
 		t.Fatalf("an unapplied claim must be completed: %s", show(again))
 	}
+
+	// Applied, and Mattermost's expiry ended the DND before anyone resolved the claim (its owner
+	// died, the table was down): the custom status is still ours, cleared with nothing held after.
+	away := Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: DefaultPolicy})
+	c.Prev = State{}
+	later := meeting.End.Add(5 * time.Minute)
+	expired := Current{Status: Away, Custom: &inMtg}
+	got = Resolve(away.NewState, c, expired, later)
+	if got != away.NewState {
+		t.Fatalf("applied claim whose DND expired: %+v", got)
+	}
+	after := Decide(Input{Now: later, Availability: av(meeting), Current: expired, State: got, Policy: DefaultPolicy})
+	if !after.ClearCustom || after.SetStatus != nil || after.NewState.Held() {
+		t.Fatalf("after the meeting the custom status we set must be cleared, the status left: %s (state %+v)", show(after), after.NewState)
+	}
+
+	// The status applied, the custom status not (the owner died between the two): the DND is ours,
+	// the item is decided again, and the custom status is set.
+	halfway := Current{Status: DND, Manual: true, DNDEndTime: meeting.End}
+	got = Resolve(away.NewState, c, halfway, t0)
+	if got.SetStatus != DND || got.PrevStatus != Away || got.CustomText != "" || got.Handled != "" {
+		t.Fatalf("half-applied claim: %+v", got)
+	}
+	if again := Decide(Input{Now: t0, Availability: av(meeting), Current: halfway, State: got, Policy: DefaultPolicy}); again.SetStatus != nil || again.SetCustom == nil {
+		t.Fatalf("a half-applied claim must be completed, the DND left: %s", show(again))
+	}
+
+	// A claim to give everything back, applied: nothing is read as the user's change.
+	back := Claim{Owner: "run-2", Until: later, Prev: away.NewState}
+	gone := Current{Status: Away}
+	if got := Resolve(State{}, back, gone, later); got.Held() {
+		t.Fatalf("applied give-back: %+v", got)
+	}
+	// Not applied: the DND and custom status are still ours to give back.
+	if got := Resolve(State{}, back, ourDND, t0); got != away.NewState {
+		t.Fatalf("unapplied give-back: %+v", got)
+	}
 }
 
 func TestMarksRoundTrip(t *testing.T) {

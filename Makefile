@@ -47,7 +47,7 @@ soak: build
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## bench: whole sync cycles at scale (BENCH_USERS) through the local host; one JSON line per case
-BENCH_USERS ?= 2000,10000
+BENCH_USERS ?= 2000,10000,100000
 bench: build
 	@$(STACK) up || { $(STACK) down; exit 1; }
 	@status=0; $(GO) run ./devtools/cmd/calstatus-bench -users $(BENCH_USERS) || status=$$?; \

@@ -413,6 +413,9 @@ func (h *Host) Functions() []FunctionInfo {
 // HTTPURL is the base URL of the HTTP server, e.g. http://127.0.0.1:7071.
 func (h *Host) HTTPURL() string { return h.httpURL }
 
+// QueueSettings are the queue settings in effect: host.json's, with Options.Overrides applied.
+func (h *Host) QueueSettings() QueueSettings { return h.cfg.Queues }
+
 // HandlerURL is the base URL of the current custom handler process.
 func (h *Host) HandlerURL() string { return h.handler.Load().url }
 

@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -36,15 +37,63 @@ import (
 )
 
 func main() {
-	users := flag.String("users", "2000,10000", "the cases: numbers of users to sync, comma-separated")
+	users := flag.String("users", "2000,10000,100000", "the cases: numbers of users to sync, comma-separated")
 	latency := flag.Duration("latency", 1200*time.Millisecond, "the simulated Graph latency per $batch")
+	baselineUsers := flag.String("baseline", "2000,10000", "the cases (of -users) also run like the official plugin, comma-separated; empty for none")
+	baselineLatency := flag.Duration("baseline-latency", 600*time.Millisecond, "the simulated Graph latency per call of the baseline (one getSchedule for 20 users)")
+	batchSize := flag.Int("batch-size", 0, "overrides host.json's queues.batchSize (0 keeps it)")
+	threshold := flag.Int("new-batch-threshold", -1, "overrides host.json's queues.newBatchThreshold (-1 keeps it)")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *users, *latency); err != nil {
+	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "calstatus-bench:", err)
 		os.Exit(1)
 	}
+	cases, err := counts("-users", *users)
+	if err != nil {
+		fail(err)
+	}
+	base, err := counts("-baseline", *baselineUsers)
+	if err != nil {
+		fail(err)
+	}
+	opts := options{latency: *latency, baselineLatency: *baselineLatency, baseline: map[int]bool{}, queues: &funchost.QueueOverrides{}}
+	for _, n := range base {
+		opts.baseline[n] = true
+	}
+	if *batchSize > 0 {
+		opts.queues.BatchSize = batchSize
+	}
+	if *threshold >= 0 {
+		opts.queues.NewBatchThreshold = threshold
+	}
+	if err := run(ctx, cases, opts); err != nil {
+		fail(err)
+	}
+}
+
+// counts parses a comma-separated list of numbers of users.
+func counts(flagName, list string) ([]int, error) {
+	var out []int
+	for _, c := range strings.Split(list, ",") {
+		if c = strings.TrimSpace(c); c == "" {
+			continue
+		}
+		n, err := strconv.Atoi(c)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("%s: %q is not a number of users", flagName, c)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// options are the bench's flags.
+type options struct {
+	latency, baselineLatency time.Duration
+	baseline                 map[int]bool // cases also run as the baseline
+	queues                   *funchost.QueueOverrides
 }
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
@@ -75,9 +124,11 @@ type caseResult struct {
 	Second      cycleResult `json:"second"`
 	ReadyMS     float64     `json:"ready_ms"`
 	PeakRSSMB   float64     `json:"peak_rss_mb"`
+	// Ratios, on the baseline's line: calstatus's figure over the baseline's, for both cycles.
+	Ratios map[string]float64 `json:"calstatus_over_baseline,omitempty"`
 }
 
-func run(ctx context.Context, cases string, latency time.Duration) error {
+func run(ctx context.Context, cases []int, opts options) error {
 	root, err := os.Getwd()
 	if err != nil {
 		return err
@@ -98,22 +149,23 @@ func run(ctx context.Context, cases string, latency time.Duration) error {
 		_ = invalidateCaches(env)
 	}()
 	bin := filepath.Join(root, "calstatus")
-	for _, c := range strings.Split(cases, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(c))
-		if err != nil || n <= 0 {
-			return fmt.Errorf("-users: %q is not a number of users", c)
-		}
-		res, err := runCase(ctx, root, bin, env, db, n, latency)
+	for _, n := range cases {
+		res, err := runCase(ctx, root, bin, env, db, n, opts)
 		if err != nil {
 			return fmt.Errorf("%d users: %w", n, err)
 		}
-		b, _ := json.Marshal(res)
-		fmt.Println(string(b))
+		for _, r := range res {
+			b, _ := json.Marshal(r)
+			fmt.Println(string(b))
+		}
 	}
 	return nil
 }
 
-func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.DB, n int, latency time.Duration) (*caseResult, error) {
+// runCase runs one number of users: calstatus, then, if asked, the baseline on the same users and
+// calendars from the same starting point.
+func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.DB, n int, opts options) ([]*caseResult, error) {
+	latency := opts.latency
 	bench, err := seedTo(ctx, db, n, env.SeedUsers+1)
 	if err != nil {
 		return nil, err
@@ -174,7 +226,7 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 		return nil, err
 	}
 	host, err := funchost.Start(ctx, funchost.Options{AppDir: root, HandlerPath: bin, Settings: settings,
-		HTTPAddr: "127.0.0.1:0", DisableTimers: true, Logf: func(string, ...any) {}})
+		HTTPAddr: "127.0.0.1:0", DisableTimers: true, Overrides: opts.queues, Logf: func(string, ...any) {}})
 	if err != nil {
 		return nil, err
 	}
@@ -182,7 +234,8 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	mm.take()
 	tables.take()
 
-	res := &caseResult{Case: "calstatus", Users: n, Concurrency: 6, LatencyS: latency.Seconds(), ReadyMS: ready}
+	q := host.QueueSettings()
+	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready}
 	first, shards, err := cycle(ctx, host, sim, mm, tables, st)
 	if err != nil {
 		return nil, err
@@ -193,8 +246,68 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 		return nil, err
 	}
 	say("second cycle: %d changed in %.1f s", res.Second.Changed, res.Second.CycleS)
-	res.PeakRSSMB, err = peakRSS(host.HandlerPID())
-	return res, err
+	if res.PeakRSSMB, err = peakRSS(host.HandlerPID()); err != nil {
+		return nil, err
+	}
+	host.Close()
+	if !opts.baseline[n] {
+		return []*caseResult{res}, nil
+	}
+	base, err := runBaseline(ctx, env, db, sim, mm, n, opts.baselineLatency)
+	if err != nil {
+		return nil, err
+	}
+	base.Ratios = ratios(res, base)
+	return []*caseResult{res, base}, nil
+}
+
+// runBaseline resets the users' statuses as they were before calstatus's first cycle and runs two
+// cycles the plugin's way.
+func runBaseline(ctx context.Context, env teststack.Env, db *sql.DB, sim *graphsim.Server, mm *counter, n int, latency time.Duration) (*caseResult, error) {
+	if err := resetStatuses(ctx, db); err != nil {
+		return nil, err
+	}
+	if err := invalidateCaches(env); err != nil {
+		return nil, err
+	}
+	if err := sim.UpdateFaults(func(f *graphsim.Faults) { f.BatchLatency = graphsim.Duration(latency) }); err != nil {
+		return nil, err
+	}
+	b, err := newBaseline(sim, mm.url, env.MattermostToken)
+	if err != nil {
+		return nil, err
+	}
+	mm.take()
+	res := &caseResult{Case: "baseline", Users: n, Concurrency: 1, LatencyS: latency.Seconds()}
+	say("baseline: %d users, 20 per Graph call one after another, Graph latency %v per call", n, latency)
+	if res.cycleResult, err = b.cycle(ctx, sim, mm); err != nil {
+		return nil, err
+	}
+	say("baseline first cycle: %d changed in %.1f s", res.Changed, res.CycleS)
+	if res.Second, err = b.cycle(ctx, sim, mm); err != nil {
+		return nil, err
+	}
+	say("baseline second cycle: %d changed in %.1f s", res.Second.Changed, res.Second.CycleS)
+	return res, nil
+}
+
+// ratios are calstatus's figures over the baseline's.
+func ratios(ours, base *caseResult) map[string]float64 {
+	r := map[string]float64{}
+	put := func(key string, a, b float64) {
+		if b > 0 {
+			r[key] = math.Round(a/b*1000) / 1000
+		}
+	}
+	for _, c := range []struct {
+		prefix string
+		o, b   cycleResult
+	}{{"", ours.cycleResult, base.cycleResult}, {"second_", ours.Second, base.Second}} {
+		put(c.prefix+"graph_calls", float64(c.o.GraphCalls), float64(c.b.GraphCalls))
+		put(c.prefix+"mm_calls", float64(c.o.MMReads+c.o.MMWrites), float64(c.b.MMReads+c.b.MMWrites))
+		put(c.prefix+"cycle_s", c.o.CycleS, c.b.CycleS)
+	}
+	return r
 }
 
 // cycle fires the timer and waits until every shard it planned has been processed; it reports

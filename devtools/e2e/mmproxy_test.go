@@ -21,7 +21,9 @@ type mmProxy struct {
 	mu  sync.Mutex
 	// rule decides for the n-th (from 1) status PUT of a user what happens to it.
 	rule func(userID, status string, n int) proxyAction
-	puts map[string][]string // user → statuses PUT through (forwarded or not)
+	// refuseIf, when set, refuses (503, not forwarded) any other request it matches.
+	refuseIf func(r *http.Request) bool
+	puts     map[string][]string // user → statuses PUT through (forwarded or not)
 }
 
 type proxyAction int
@@ -43,6 +45,13 @@ func newMMProxy(t *testing.T, target string) *mmProxy {
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		userID, isStatus := statusPut(r)
 		if !isStatus {
+			p.mu.Lock()
+			refused := p.refuseIf != nil && p.refuseIf(r)
+			p.mu.Unlock()
+			if refused {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
 			rp.ServeHTTP(w, r)
 			return
 		}

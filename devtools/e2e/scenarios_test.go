@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -43,9 +44,7 @@ var calstatusEmojis = map[string]bool{engine.MeetingEmoji: true, engine.OOFEmoji
 func (w *world) expect(u *model.User, want mmstate.Row, customPrefix string) mmState {
 	w.t.Helper()
 	got := w.state(u)
-	r := got.Row
-	rowOK := r.Status == want.Status && r.Manual == want.Manual &&
-		(want.Status != model.StatusDnd || (r.PrevStatus == want.PrevStatus && r.DNDEndTime == want.DNDEndTime))
+	rowOK := rowIs(got.Row, want)
 	customOK := strings.HasPrefix(got.customText(), customPrefix) && (customPrefix != "") == (got.Custom != nil)
 	recentsOK := true
 	for _, rc := range got.Recents {
@@ -56,6 +55,13 @@ func (w *world) expect(u *model.User, want mmstate.Row, customPrefix string) mmS
 			got, want, customPrefix, w.logs.String())
 	}
 	return got
+}
+
+// rowIs compares a status row with the one wanted: status and manual flag, and for a DND the status
+// to return to and its end.
+func rowIs(r, want mmstate.Row) bool {
+	return r.Status == want.Status && r.Manual == want.Manual &&
+		(want.Status != model.StatusDnd || (r.PrevStatus == want.PrevStatus && r.DNDEndTime == want.DNDEndTime))
 }
 
 // setAutomatic puts users in an automatic status, as Mattermost leaves an inactive user (the API
@@ -542,6 +548,28 @@ func TestScenarios(t *testing.T) {
 		got := w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting: Quarterly planning")
 		if len(got.Recents) != 2 || got.Recents[0].Text != "Focus time" || got.Recents[1].Text != "Coffee break" {
 			t.Fatalf("recents %+v: want the user's own two, in order", got.Recents)
+		}
+	})
+
+	scenario("a custom status set whose removal from the recents fails is still ours, cleared at the end", func(t *testing.T) {
+		u := users(1)[0]
+		p := newMMProxy(t, w.env.MattermostURL)
+		p.refuseIf = func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/status/custom/recent/delete") }
+		w.through(p)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		got := w.state(u)
+		if !rowIs(got.Row, dndRow(model.StatusOnline, ten)) || got.customText() != "In a meeting" {
+			t.Fatalf("at nine: %s; want DND until ten and \"In a meeting\"\n%s", got, w.logs.String())
+		}
+		// The one thing left of the failure: a copy in the recents, which the user can remove.
+		if len(got.Recents) != 1 || got.Recents[0].Text != "In a meeting" {
+			t.Fatalf("recents %+v: want only the copy the refused removal left", got.Recents)
+		}
+		w.runAt(ten, u)
+		got = w.state(u)
+		if !rowIs(got.Row, autoRow(model.StatusOnline)) || got.Custom != nil {
+			t.Fatalf("at ten: %s; want online and no custom status (ours, cleared)\n%s", got, w.logs.String())
 		}
 	})
 

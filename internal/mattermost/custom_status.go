@@ -3,11 +3,17 @@ package mattermost
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/mattermost/mattermost-server/v6/model"
 )
+
+// ErrRecentKept marks an error of SetCustomStatus after the custom status was set: only taking it
+// out of the user's recent ones failed. The status is set (and calstatus's to clear at its end).
+var ErrRecentKept = errors.New("custom status set, still among the user's recent ones")
 
 // SetCustomStatus sets a custom status that clients stop showing at expiresAt (Mattermost v6 keeps
 // it stored: calstatus clears its own), then takes it out of the user's recent custom statuses, so
@@ -23,7 +29,10 @@ func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomSt
 	}); err != nil {
 		return err
 	}
-	return c.removeRecent(ctx, userID, mcs)
+	if err := c.removeRecent(ctx, userID, mcs); err != nil {
+		return fmt.Errorf("%w (%w)", err, ErrRecentKept)
+	}
+	return nil
 }
 
 // removeRecent removes a custom status from the user's recent ones. Client4's

@@ -406,6 +406,12 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 		switch {
 		case d.SetCustom != nil:
 			err = mm.SetCustomStatus(ctx, id, mattermost.CustomStatus{Emoji: d.SetCustom.Emoji, Text: d.SetCustom.Text, ExpiresAt: d.SetCustom.ExpiresAt})
+			if errors.Is(err, mattermost.ErrRecentKept) {
+				// Set, so ours to clear at its end (taken for failed, it would read as the user's
+				// own forever); only a copy stays in the user's recents.
+				r.userLog(slog.LevelWarn, "custom status set; a copy stays in the user's recent ones", err.Error(), "user", p.user.Username, "error", err.Error())
+				err = nil
+			}
 		case d.ClearCustom:
 			err = mm.ClearCustomStatus(ctx, id)
 		}

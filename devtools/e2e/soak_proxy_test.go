@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
@@ -21,17 +22,34 @@ import (
 // calstatus writes); while told to, the proxy answers a share of calls 429 (with Retry-After, as
 // Mattermost's rate limiter does) or 503 without forwarding them, and counts calls sent again before
 // their Retry-After.
+//
+// A call is "sent again" when the same request comes back on the connection that was throttled (a
+// client retries one call at a time on its connection), or on another one once the client had time
+// to read the 429 (sentGrace): the same request from another run already on its way — a duplicate
+// delivery of the shard working in step — was sent before anyone knew.
 type faultyMM struct {
 	srv       *httptest.Server
 	fakeToken string
 
 	mu                        sync.Mutex
-	throttle, unavailable     float64                // shares of calls answered 429 / 503
-	retryAfter                time.Duration          // the Retry-After of a 429
-	blockedUntil              map[[32]byte]time.Time // a throttled call → when it may come again
+	throttle, unavailable     float64       // shares of calls answered 429 / 503
+	retryAfter                time.Duration // the Retry-After of a 429
+	blockedUntil              map[[32]byte]throttledCall
 	calls, throttled, refused int
 	earlyRetries              int
+	earlyExamples             []string
 }
+
+// throttledCall is a call answered 429: when it may come again, when and on which connection it
+// was answered.
+type throttledCall struct {
+	until, answered time.Time
+	conn            string
+}
+
+// sentGrace is how long after a 429 the same call may still arrive on another connection without
+// being a retry: sent before the client read the answer.
+const sentGrace = 250 * time.Millisecond
 
 func newFaultyMM(t *testing.T, target, realToken, fakeToken string) *faultyMM {
 	t.Helper()
@@ -39,7 +57,7 @@ func newFaultyMM(t *testing.T, target, realToken, fakeToken string) *faultyMM {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &faultyMM{fakeToken: fakeToken, retryAfter: time.Second, blockedUntil: map[[32]byte]time.Time{}}
+	p := &faultyMM{fakeToken: fakeToken, retryAfter: time.Second, blockedUntil: map[[32]byte]throttledCall{}}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " "); strings.EqualFold(scheme, "bearer") && tok == fakeToken {
@@ -51,17 +69,23 @@ func newFaultyMM(t *testing.T, target, realToken, fakeToken string) *faultyMM {
 		now := time.Now()
 		p.mu.Lock()
 		p.calls++
-		if until, ok := p.blockedUntil[key]; ok {
-			if now.Before(until) {
+		if tc, ok := p.blockedUntil[key]; ok {
+			switch {
+			case !now.Before(tc.until):
+				delete(p.blockedUntil, key)
+			case r.RemoteAddr == tc.conn || now.After(tc.answered.Add(sentGrace)):
 				p.earlyRetries++
+				p.earlyExamples = append(p.earlyExamples, fmt.Sprintf("%s %s again %v after its 429 (Retry-After %v), same connection %t",
+					r.Method, r.URL.Path, now.Sub(tc.answered).Round(time.Millisecond), p.retryAfter, r.RemoteAddr == tc.conn))
+				delete(p.blockedUntil, key)
 			}
-			delete(p.blockedUntil, key)
+			// Otherwise another run's copy already on its way: the throttled call is still watched.
 		}
 		x := rand.Float64()
 		switch {
 		case x < p.throttle:
 			p.throttled++
-			p.blockedUntil[key] = now.Add(p.retryAfter)
+			p.blockedUntil[key] = throttledCall{until: now.Add(p.retryAfter), answered: now, conn: r.RemoteAddr}
 			secs := strconv.Itoa(int(p.retryAfter / time.Second))
 			p.mu.Unlock()
 			w.Header().Set("Retry-After", secs)
@@ -88,9 +112,10 @@ func (p *faultyMM) set(throttle, unavailable float64) {
 	p.throttle, p.unavailable = throttle, unavailable
 }
 
-// counts returns the calls seen, those answered 429 and 503, and the calls repeated early.
-func (p *faultyMM) counts() (calls, throttled, refused, early int) {
+// counts returns the calls seen, those answered 429 and 503, the calls repeated early and a few of
+// them described.
+func (p *faultyMM) counts() (calls, throttled, refused, early int, examples []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.calls, p.throttled, p.refused, p.earlyRetries
+	return p.calls, p.throttled, p.refused, p.earlyRetries, append([]string(nil), p.earlyExamples[:min(len(p.earlyExamples), 12)]...)
 }

@@ -81,7 +81,7 @@ func (s *soak) verify() {
 	copies := d.copiesNow + d.copiesLate
 
 	st := s.h.sim.Stats()
-	mmCalls, mmThrottled, mmRefused, mmEarly := s.mm.counts()
+	mmCalls, mmThrottled, mmRefused, mmEarly, mmEarlyEx := s.mm.counts()
 	sort.Strings(skipped)
 	f := s.faults
 	report(t, "soak: %d users, a day of %v (every %v, events %s to %s), seed %d, %d samples of everyone",
@@ -112,7 +112,7 @@ func (s *soak) verify() {
 	fail(s.tally.autoReplyOff, "users' automatic replies were turned off", s.tally.autoReplyOffEx)
 	fail(len(skipped), "shards or messages silently skipped", skipped)
 	if n := st.EarlyRetries + int64(mmEarly); n > 0 {
-		t.Errorf("%d retries before their Retry-After (Graph %d, Mattermost %d)", n, st.EarlyRetries, mmEarly)
+		t.Errorf("%d retries before their Retry-After (Graph %d, Mattermost %d)\n  %s", n, st.EarlyRetries, mmEarly, strings.Join(mmEarlyEx, "\n  "))
 	}
 	fail(s.secrets.total(), "secrets seen", s.secrets.examples)
 	if f.graphStorms == 0 || f.graphBursts == 0 || f.graphHangs == 0 || f.mmRestarts == 0 || f.mmFaults == 0 ||

@@ -15,10 +15,20 @@ import (
 // out of the user's recent ones failed. The status is set (and calstatus's to clear at its end).
 var ErrRecentKept = errors.New("custom status set, still among the user's recent ones")
 
+// expiredMargin: a custom status expiring sooner than this is taken as expired (the server checks
+// against its own clock, after the request's way there).
+const expiredMargin = 2 * time.Second
+
 // SetCustomStatus sets a custom status that clients stop showing at expiresAt (Mattermost v6 keeps
 // it stored: calstatus clears its own), then takes it out of the user's recent custom statuses, so
 // calstatus's statuses (and meeting subjects) don't push the user's own out of that short list.
+//
+// One whose expiry has passed (an event that ended while its shard ran) is not sent: Mattermost
+// refuses it, and clients would not show it anyway; the caller's record of it expires with it.
 func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomStatus) error {
+	if !cs.ExpiresAt.IsZero() && cs.ExpiresAt.Before(time.Now().Add(expiredMargin)) {
+		return nil
+	}
 	mcs := &model.CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
 	if !cs.ExpiresAt.IsZero() {
 		mcs.Duration, mcs.ExpiresAt = "date_and_time", cs.ExpiresAt.UTC().Truncate(time.Second)

@@ -203,3 +203,28 @@ func TestThrottlingHoldsEveryCall(t *testing.T) {
 		t.Fatalf("calls before the Retry-After: %v", early)
 	}
 }
+
+// Mattermost refuses a custom status whose expiry has passed (model.CustomStatus
+// .AreDurationAndExpirationTimeValid): one for an event that ended while its shard ran is not sent.
+func TestExpiredCustomStatusIsNotSent(t *testing.T) {
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		_, _ = w.Write([]byte(`{"status":"OK"}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "token", nil)
+	ctx := context.Background()
+	if err := c.SetCustomStatus(ctx, "u", CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Second)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 0 {
+		t.Fatalf("%d calls for a custom status expiring in a second: want none", n)
+	}
+	if err := c.SetCustomStatus(ctx, "u", CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 2 { // set, then out of the recents
+		t.Fatalf("%d calls for a custom status expiring in an hour: want 2", n)
+	}
+}

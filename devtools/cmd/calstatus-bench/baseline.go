@@ -61,11 +61,14 @@ func (b *baseline) cycle(ctx context.Context, sim *graphsim.Server, mm *counter)
 		for _, u := range chunk {
 			av, ok := sched.Availability[u.Email]
 			if !ok {
-				continue // no mailbox
+				res.Failed++ // no mailbox
+				continue
 			}
+			// A user's Mattermost error is the user's: counted, and the plugin goes on.
 			st, err := b.mm.UserStatus(ctx, u.ID)
 			if err != nil {
-				return res, fmt.Errorf("baseline: %w", err)
+				res.Failed++
+				continue
 			}
 			cur := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd}
 			if cs := u.CustomStatus; cs != nil {
@@ -73,7 +76,8 @@ func (b *baseline) cycle(ctx context.Context, sim *graphsim.Server, mm *counter)
 			}
 			d := engine.Decide(engine.Input{Now: now, Availability: av, Current: cur, State: b.state[u.ID], Policy: engine.DefaultPolicy})
 			if err := b.apply(ctx, u.ID, d); err != nil {
-				return res, fmt.Errorf("baseline: %w", err)
+				res.Failed++
+				continue
 			}
 			if d.Changes() {
 				res.Changed++

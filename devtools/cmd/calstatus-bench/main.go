@@ -101,6 +101,7 @@ func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"
 // cycleResult is what one cycle cost.
 type cycleResult struct {
 	Changed     int     `json:"changed"`
+	Failed      int     `json:"failed"` // users not synced: no mailbox (1% of bench users), a Mattermost error
 	GraphCalls  int64   `json:"graph_calls"`
 	SubRequests int64   `json:"sub_requests"`
 	Retries     int     `json:"retries"`
@@ -349,6 +350,7 @@ func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, t
 	}
 	for _, rep := range reps {
 		res.Changed += rep.Changed
+		res.Failed += rep.Failed
 		res.Retries += rep.Retries
 	}
 	s := sim.Stats()

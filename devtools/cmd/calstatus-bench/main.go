@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -386,7 +387,10 @@ func isTransition(request []byte) bool {
 func readyTime(ctx context.Context, root, bin string, settings map[string]string) (float64, error) {
 	best := time.Duration(0)
 	for i := 0; i < 5; i++ {
-		port := 20000 + os.Getpid()%20000 + i
+		port, err := freePort()
+		if err != nil {
+			return 0, err
+		}
 		cmd := exec.CommandContext(ctx, bin)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
@@ -408,6 +412,17 @@ func readyTime(ctx context.Context, root, bin string, settings map[string]string
 		}
 	}
 	return float64(best.Microseconds()) / 1000, nil
+}
+
+// freePort is a local port nothing listens on (a fixed one may be the stack's, and the handler
+// would fail to start on it).
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func waitReady(ctx context.Context, port int, start time.Time) (time.Duration, error) {

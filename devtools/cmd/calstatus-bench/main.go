@@ -189,7 +189,13 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 
 	// Calendars: the generator (about a third of the day in meetings, some days out of office);
 	// the 1% of bench users in badDomain have no mailbox.
-	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Seed: 11, BusyFraction: 0.33, OOFDayFraction: 0.03}}
+	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Seed: 11, BusyFraction: 0.33, OOFDayFraction: 0.03},
+		Mailboxes: map[string]*graphsim.Mailbox{}}
+	for k := 0; k < bench; k++ {
+		if badMailbox(k) {
+			scenario.Mailboxes[benchName(k)+"@"+badDomain] = &graphsim.Mailbox{Missing: true}
+		}
+	}
 	caFile := filepath.Join(root, ".stack", "bench-ca.pem")
 	sim, err := graphsim.Start(graphsim.Config{Scenario: scenario, CAFile: caFile, BatchLatency: latency,
 		Faults: graphsim.Faults{PunishEarlyRetries: true}})

@@ -56,6 +56,9 @@ ON CONFLICT DO NOTHING`, have, benchDomain, badDomain, want)
 
 func benchName(k int) string { return fmt.Sprintf("bench%06d", k) }
 
+// badMailbox says whether bench user k's address has no mailbox (as seedTo makes them).
+func badMailbox(k int) bool { return k%100 == 99 }
+
 // unseed removes every bench user and what Mattermost keeps of them.
 func unseed(ctx context.Context, db *sql.DB) error {
 	for _, q := range []string{

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
@@ -40,7 +41,7 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 		chunk := emails[i:min(i+SchedulesPerRequest, len(emails))]
 		// Each sub-request names one of its own users as the mailbox in the URL: Outlook limits
 		// concurrent requests per mailbox, so one service mailbox for all would throttle us.
-		pending = append(pending, &subRequest{emails: chunk, mailbox: chunk[0], tried: map[string]bool{}})
+		pending = append(pending, &subRequest{emails: chunk, mailbox: c.refused.anchor(chunk), tried: map[string]bool{}})
 	}
 	var fatal error
 	for len(pending) > 0 && fatal == nil {
@@ -142,6 +143,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 			}
 		case mailboxRefused(sub.status, sub.body):
 			logctx.From(ctx, c.cfg.Log).Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", sub.status)
+			c.refused.add(sr.mailbox)
 			if reroute(sr) {
 				sr.attempts = 0
 				retry = append(retry, sr)
@@ -228,4 +230,38 @@ func reroute(sr *subRequest) bool {
 		}
 	}
 	return false
+}
+
+// refusedMailboxes remembers, for the process, the addresses Graph refused as the mailbox in a URL
+// (no mailbox, not licensed), so later sub-requests name another of their users first instead of
+// paying a second $batch each cycle. A refused address is still asked for as a schedule.
+type refusedMailboxes struct {
+	mu  sync.Mutex
+	set map[string]bool
+}
+
+// maxRefused bounds the memory (1% of a million users); beyond it, new ones are not remembered.
+const maxRefused = 10000
+
+func (r *refusedMailboxes) add(email string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.set == nil {
+		r.set = map[string]bool{}
+	}
+	if len(r.set) < maxRefused {
+		r.set[strings.ToLower(email)] = true
+	}
+}
+
+// anchor is the mailbox to name in the URL of a sub-request for emails: the first not refused before.
+func (r *refusedMailboxes) anchor(emails []string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range emails {
+		if !r.set[strings.ToLower(e)] {
+			return e
+		}
+	}
+	return emails[0]
 }

@@ -55,6 +55,7 @@ type Client struct {
 	base     string
 	adapter  *core.GraphRequestAdapterBase
 	throttle throttle
+	refused  refusedMailboxes
 }
 
 // New builds a Client on the SDK's request adapter.

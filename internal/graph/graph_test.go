@@ -350,3 +350,21 @@ func TestMailboxRateLimit(t *testing.T) {
 		t.Fatalf("rate throttling: %d throttled, %d early retries", st.ThrottledByReason["rate"], st.EarlyRetries)
 	}
 }
+
+func TestRefusedURLMailboxIsNotNamedAgain(t *testing.T) {
+	sc := graphsim.DefaultScenario()
+	list := emails(400)
+	sc.Mailboxes = map[string]*graphsim.Mailbox{list[40]: {Missing: true}} // the URL mailbox of sub-request 3
+	sim := startSim(t, sc)
+	c := newClient(t, sim)
+	for i, want := range []int64{2, 1} { // the refused sub-request sent again, then named through another user
+		sim.ResetStats()
+		res, err := c.GetSchedules(context.Background(), list, window())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sim.Stats().Requests["$batch"]; got != want || len(res.Availability) != 399 {
+			t.Fatalf("call %d: %d $batch calls and %d users resolved; want %d and 399", i+1, got, len(res.Availability), want)
+		}
+	}
+}

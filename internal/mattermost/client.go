@@ -76,9 +76,9 @@ func (c *Client) call(ctx context.Context, what string, write bool, fn func(api 
 	}
 }
 
-// once makes one call, when a slot is free, and counts it. Client4 takes no context, so the call gets its own copy of the
-// client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds a shard no longer than
-// its budget allows.
+// once makes one call, when a slot is free, and counts it. Client4 takes no context, so the call
+// gets its own copy of the client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds
+// a shard no longer than its budget allows.
 func (c *Client) once(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) *Error {
 	select {
 	case c.slots <- struct{}{}:

@@ -34,32 +34,20 @@ type Client struct {
 	// heldUntil (unix nanoseconds) is when Mattermost's rate limiter lets this process call again: a
 	// 429 told to one shard holds every call of every shard (the limit is the token's, not a call's).
 	heldUntil atomic.Int64
-	// slots bounds the calls in flight from this process (every shard of an instance shares them).
-	slots chan struct{}
 	// Reads and Writes count API calls, so callers can report (and tests assert) the cost of a shard.
 	Reads, Writes atomic.Int64
 }
-
-// MaxConcurrentCalls is how many calls one process has in flight at most. An instance runs dozens of
-// shards at once, each applying several users at once, and Mattermost serves a few busy connections
-// faster than hundreds of new ones, each taking a database connection (its pool keeps 20 idle by
-// default): with 2,000 users changing on the local stack, 8 at a time applied them in 8 s, 16 in
-// 10 s, 32 in 16 s, and no bound (up to 40 at once) in 16–21 s.
-const MaxConcurrentCalls = 8
 
 // New returns a client for the server at baseURL acting with token; log receives its warnings
 // (retries), nil discards them.
 func New(baseURL, token string, log *slog.Logger) *Client {
 	api := model.NewAPIv4Client(strings.TrimRight(baseURL, "/"))
 	api.SetToken(token)
-	// Kept-alive connections for every call in flight (the default keeps 2 per host).
-	transport := http.DefaultTransport.(*http.Transport).Clone()
-	transport.MaxIdleConnsPerHost = MaxConcurrentCalls
-	api.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: transport}
+	api.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{api: api, log: log, attempts: 4, slots: make(chan struct{}, MaxConcurrentCalls)}
+	return &Client{api: api, log: log, attempts: 4}
 }
 
 // call runs one API call, retrying throttling (429), server errors and lost answers with backoff.
@@ -76,16 +64,10 @@ func (c *Client) call(ctx context.Context, what string, write bool, fn func(api 
 	}
 }
 
-// once makes one call, when a slot is free, and counts it. Client4 takes no context, so the call
-// gets its own copy of the client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds
-// a shard no longer than its budget allows.
+// once makes one call and counts it. Client4 takes no context, so the call gets its own copy of the
+// client whose HTTP timeout ends at ctx's deadline: a hung Mattermost holds a shard no longer than
+// its budget allows.
 func (c *Client) once(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) *Error {
-	select {
-	case c.slots <- struct{}{}:
-		defer func() { <-c.slots }()
-	case <-ctx.Done():
-		return &Error{Op: what, Err: ctx.Err()}
-	}
 	if err := c.waitHeld(ctx); err != nil {
 		return &Error{Op: what, Err: err}
 	}

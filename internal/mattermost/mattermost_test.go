@@ -228,31 +228,3 @@ func TestExpiredCustomStatusIsNotSent(t *testing.T) {
 		t.Fatalf("%d calls for a custom status expiring in an hour: want 2", n)
 	}
 }
-
-func TestCallsInFlightAreBounded(t *testing.T) {
-	var inFlight, most atomic.Int32
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n := inFlight.Add(1)
-		defer inFlight.Add(-1)
-		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
-		}
-		time.Sleep(20 * time.Millisecond)
-		_, _ = w.Write([]byte(`{"user_id":"u","status":"online"}`))
-	}))
-	defer srv.Close()
-	c := New(srv.URL, "token", nil)
-	var wg sync.WaitGroup
-	for range 5 * MaxConcurrentCalls {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := c.UserStatus(context.Background(), "u"); err != nil {
-				t.Error(err)
-			}
-		}()
-	}
-	wg.Wait()
-	if m := most.Load(); m != MaxConcurrentCalls {
-		t.Fatalf("at most %d calls in flight: want %d", m, MaxConcurrentCalls)
-	}
-}

@@ -108,7 +108,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	}
 	now := time.Now
 	h := handler.New(handler.Deps{
-		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions,
+		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Roster: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions,
 			Paused: a.paused, Now: now},
 		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
 			Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused, Budget: budget},

@@ -20,6 +20,8 @@ type User struct {
 	// TimeZone is the user's time zone in Mattermost (the automatic one, from their device, or the
 	// one they picked); nil when they have none or it is not an IANA name.
 	TimeZone *time.Location
+	// Deactivated users are no longer synced (a roster listed before may still name them).
+	Deactivated bool
 }
 
 // CustomStatus is a Mattermost custom status.
@@ -84,7 +86,7 @@ func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
 }
 
 func toUser(u *model.User) User {
-	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), TimeZone: timeZone(u.Timezone)}
+	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), TimeZone: timeZone(u.Timezone), Deactivated: u.DeleteAt != 0}
 	if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
 		out.CustomStatus = &CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
 		if cs.Duration != "" {

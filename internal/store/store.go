@@ -32,6 +32,8 @@ const (
 // Store is the Table Storage adapter.
 type Store struct {
 	users, cycles, app *aztables.Client
+	// roster is the AppTable partition holding the roster (tests use their own).
+	roster string
 	// Writes counts user-state entity writes, so callers can report (and tests assert) the cost
 	// of a shard.
 	Writes atomic.Int64
@@ -48,7 +50,7 @@ func Open(ctx context.Context, account azstorage.Account) (*Store, error) {
 			return nil, &Error{Op: "creating table " + name, Err: err}
 		}
 	}
-	return &Store{users: svc.NewClient(UsersTable), cycles: svc.NewClient(CyclesTable), app: svc.NewClient(AppTable)}, nil
+	return &Store{users: svc.NewClient(UsersTable), cycles: svc.NewClient(CyclesTable), app: svc.NewClient(AppTable), roster: rosterPartition}, nil
 }
 
 func hasCode(err error, code aztables.TableErrorCode) bool {

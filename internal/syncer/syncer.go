@@ -21,6 +21,7 @@ import (
 // Mattermost is what the jobs need of the Mattermost adapter.
 type Mattermost interface {
 	ListSyncUsers(ctx context.Context) ([]mattermost.User, error)
+	CountUsers(ctx context.Context) (mattermost.UserCounts, error)
 	Users(ctx context.Context, ids []string) ([]mattermost.User, error)
 	Statuses(ctx context.Context, ids []string) (map[string]mattermost.Status, error)
 	SetStatus(ctx context.Context, userID string, ch mattermost.StatusChange) (viaDone bool, err error)
@@ -47,6 +48,12 @@ type Store interface {
 	ShardReport(ctx context.Context, cycleID string, shard int) (store.ShardReport, bool, error)
 }
 
+// Roster keeps the users to sync between cycles (store.Store).
+type Roster interface {
+	LoadRoster(ctx context.Context) (store.Roster, bool, error)
+	SaveRoster(ctx context.Context, r store.Roster) error
+}
+
 // Scheduler enqueues a message to arrive later (a transition).
 type Scheduler interface {
 	SendLater(ctx context.Context, v any, delay time.Duration) error
@@ -59,6 +66,9 @@ const DefaultInterval = 5 * time.Minute
 type Planner struct {
 	Mattermost Mattermost
 	Store      Store
+	// Roster, when set, keeps the listed users between cycles: a cycle lists them again only when
+	// Mattermost's user counts changed or the roster is RosterMaxAge old. Nil lists every cycle.
+	Roster Roster
 	// Schedule is SYNC_SCHEDULE, for when the host does not say when the timer fires next (it sends
 	// no ScheduleStatus on a first run or for schedules more often than once a minute).
 	Schedule ncrontab.Schedule
@@ -87,7 +97,7 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 			return nil, nil
 		}
 	}
-	users, err := p.Mattermost.ListSyncUsers(ctx)
+	ids, err := p.syncUsers(ctx, log, now)
 	if err != nil {
 		log.Error("cycle not planned: could not list the users", "error", err.Error(), "error_class", errorClass(err))
 		return nil, fmt.Errorf("listing users: %w", err)
@@ -96,10 +106,6 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	// that keeps failing does not keep reporting the last complete cycle (the no-completed-cycle
 	// alert must then fire).
 	p.logLastCycle(ctx, log)
-	ids := make([]string, len(users))
-	for i, u := range users {
-		ids[i] = u.ID
-	}
 	if !next.After(now) && p.Schedule != nil {
 		next = p.Schedule.Next(now)
 	}
@@ -114,6 +120,55 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	log.Info("cycle planned", "cycle", cycleID, "users", len(ids), "shards", len(msgs), "stale_after", next.Format(time.RFC3339))
 	p.purge(ctx, log, now)
 	return msgs, nil
+}
+
+// RosterMaxAge is how long a stored roster is used while Mattermost's user counts stay the same:
+// it bounds how long a rare change the counts miss (one user deactivated and another reactivated
+// between two cycles) goes unseen.
+const RosterMaxAge = time.Hour
+
+// syncUsers returns the ids of the users to sync: the stored roster while it holds, else a new
+// listing, which it stores.
+func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time) ([]string, error) {
+	var fingerprint, why string
+	if p.Roster != nil {
+		counts, err := p.Mattermost.CountUsers(ctx)
+		if err != nil {
+			return nil, err
+		}
+		fingerprint = counts.String()
+		r, found, err := p.Roster.LoadRoster(ctx)
+		switch {
+		case err != nil:
+			log.Warn("stored roster unreadable: listing the users", "error", err.Error())
+			why = "unreadable"
+		case !found:
+			why = "none stored"
+		case r.Fingerprint != fingerprint:
+			why = "users came or went"
+		case now.Sub(r.ListedAt) >= RosterMaxAge || r.ListedAt.After(now):
+			why = "roster is old"
+		default:
+			return r.UserIDs, nil
+		}
+	}
+	started := time.Now()
+	users, err := p.Mattermost.ListSyncUsers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(users))
+	for i, u := range users {
+		ids[i] = u.ID
+	}
+	if p.Roster == nil {
+		return ids, nil
+	}
+	log.Info("users listed", "users", len(ids), "why", why, "counts", fingerprint, "duration_ms", time.Since(started).Milliseconds())
+	if err := p.Roster.SaveRoster(ctx, store.Roster{UserIDs: ids, ListedAt: now, Fingerprint: fingerprint}); err != nil {
+		log.Warn("could not store the roster: the next cycle lists the users again", "error", err.Error())
+	}
+	return ids, nil
 }
 
 // PurgeAfter is how long after its event a user's stored state is deleted if nothing else did;

@@ -31,14 +31,20 @@ type fakeMM struct {
 	statuses map[string]mattermost.Status
 	reads    int
 	custom   map[string]*mattermost.CustomStatus
-	sets     []string
-	customs  []string
-	failSet  map[string]bool
+	// lists counts ListSyncUsers calls; everAdded, accounts ever created beyond users.
+	lists, everAdded int
+	sets             []string
+	customs          []string
+	failSet          map[string]bool
 }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	f.reads++
+	f.lists++
 	return f.users, nil
+}
+func (f *fakeMM) CountUsers(context.Context) (mattermost.UserCounts, error) {
+	return mattermost.UserCounts{Active: int64(len(f.users)), All: int64(len(f.users) + f.everAdded)}, nil
 }
 func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
 	f.reads++
@@ -315,6 +321,80 @@ func TestPlannerStaleAfterFollowsSchedule(t *testing.T) {
 	msgs, _ = p.Plan(context.Background(), slog.New(slog.DiscardHandler), host)
 	if !msgs[0].StaleAfter.Equal(host) {
 		t.Fatalf("the host's Next must win: %v", msgs[0].StaleAfter)
+	}
+}
+
+type fakeRoster struct {
+	r       store.Roster
+	found   bool
+	loadErr error
+	saves   int
+}
+
+func (f *fakeRoster) LoadRoster(context.Context) (store.Roster, bool, error) {
+	return f.r, f.found, f.loadErr
+}
+func (f *fakeRoster) SaveRoster(_ context.Context, r store.Roster) error {
+	f.r, f.found = r, true
+	f.saves++
+	return nil
+}
+
+func TestPlannerListsOnlyWhenTheRosterNoLongerHolds(t *testing.T) {
+	now := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+	mm := &fakeMM{users: []mattermost.User{{ID: id(1)}, {ID: id(2)}}}
+	roster := &fakeRoster{}
+	p := &Planner{Mattermost: mm, Store: &fakeStore{}, Roster: roster, Now: func() time.Time { return now }}
+	plan := func(want int, lists int) {
+		t.Helper()
+		msgs, err := p.Plan(context.Background(), slog.New(slog.DiscardHandler), now.Add(5*time.Minute))
+		var got []string
+		for _, m := range msgs {
+			got = append(got, m.UserIDs...)
+		}
+		if err != nil || len(got) != want || mm.lists != lists {
+			t.Fatalf("planned %d users (want %d) after %d listings (want %d): %v", len(got), want, mm.lists, lists, err)
+		}
+	}
+	plan(2, 1) // nothing stored: listed, and stored
+	if roster.saves != 1 || roster.r.Fingerprint != "active=2 all=2" || !roster.r.ListedAt.Equal(now) {
+		t.Fatalf("stored %+v after %d saves", roster.r, roster.saves)
+	}
+	now = now.Add(5 * time.Minute)
+	plan(2, 1) // counts unchanged: the stored roster
+
+	mm.users = append(mm.users, mattermost.User{ID: id(3)})
+	plan(3, 2) // a user came
+
+	mm.users, mm.everAdded = mm.users[1:], mm.everAdded+1
+	plan(2, 3) // a user left
+
+	mm.users, mm.everAdded = append(mm.users[1:], mattermost.User{ID: id(4)}), mm.everAdded+1
+	plan(2, 4) // one left and another came: the active count alone would not tell
+	if roster.r.UserIDs[1] != id(4) {
+		t.Fatalf("roster %v", roster.r.UserIDs)
+	}
+
+	now = now.Add(RosterMaxAge)
+	plan(2, 5) // old
+
+	roster.loadErr = errors.New("table storage: 503")
+	plan(2, 6) // unreadable: listed, never a cycle lost
+	if roster.saves != 6 {
+		t.Fatalf("%d saves", roster.saves)
+	}
+}
+
+func TestWorkerSkipsDeactivatedUsers(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, _, msg := setup(now)
+	mm.users[0].Deactivated = true // in a meeting, but gone since the roster was listed
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Changed != 1 || rep.Failures["no_user"] != 1 || mm.statuses[id(0)].Status != engine.Online || len(mm.sets) != 1 {
+		t.Fatalf("report %+v, deactivated user's status %v, set %v", rep, mm.statuses[id(0)], mm.sets)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -201,6 +202,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	if in.users, err = w.Mattermost.Users(ctx, todo); err != nil {
 		return in, err
 	}
+	in.users = slices.DeleteFunc(in.users, func(u mattermost.User) bool { return u.Deactivated })
 	if in.statuses, err = w.Mattermost.Statuses(ctx, todo); err != nil {
 		return in, err
 	}

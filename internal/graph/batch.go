@@ -144,7 +144,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 		case mailboxRefused(sub.status, sub.body):
 			logctx.From(ctx, c.cfg.Log).Warn("graph refused the mailbox in the URL; retrying through another user's", "mailbox", sr.mailbox, "status", sub.status)
 			c.refused.add(sr.mailbox)
-			if reroute(sr) {
+			if c.refused.reroute(sr) {
 				sr.attempts = 0
 				retry = append(retry, sr)
 			} else {
@@ -219,17 +219,21 @@ func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error,
 }
 
 // reroute names another of the sub-request's users in the URL after the current one was refused
-// (no mailbox, not licensed), so its 20 users are not lost for one bad mailbox.
-func reroute(sr *subRequest) bool {
+// (no mailbox, not licensed), so its 20 users are not lost for one bad mailbox: one not refused
+// before if there is one.
+func (r *refusedMailboxes) reroute(sr *subRequest) bool {
 	sr.tried[strings.ToLower(sr.mailbox)] = true
+	var untried []string
 	for _, e := range sr.emails {
 		if !sr.tried[strings.ToLower(e)] {
-			sr.mailbox = e
-			sr.notBefore = time.Time{}
-			return true
+			untried = append(untried, e)
 		}
 	}
-	return false
+	if len(untried) == 0 {
+		return false
+	}
+	sr.mailbox, sr.notBefore = r.anchor(untried), time.Time{}
+	return true
 }
 
 // refusedMailboxes remembers, for the process, the addresses Graph refused as the mailbox in a URL

@@ -368,3 +368,24 @@ func TestRefusedURLMailboxIsNotNamedAgain(t *testing.T) {
 		}
 	}
 }
+
+func TestRerouteSkipsMailboxesRefusedBefore(t *testing.T) {
+	sc := graphsim.DefaultScenario()
+	list := emails(40)
+	sc.Mailboxes = map[string]*graphsim.Mailbox{list[0]: {Missing: true}, list[20]: {Missing: true}}
+	sim := startSim(t, sc)
+	c := newClient(t, sim)
+	if _, err := c.GetSchedules(context.Background(), list[:20], window()); err != nil { // learns list[0]
+		t.Fatal(err)
+	}
+	// A sub-request whose first user has no mailbox and whose second is the one refused before:
+	// sent again through the third, not the known-refused second.
+	sim.ResetStats()
+	res, err := c.GetSchedules(context.Background(), append([]string{list[20], list[0]}, list[21:39]...), window())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := sim.Stats().Requests["$batch"]; got != 2 || len(res.Availability) != 18 {
+		t.Fatalf("%d $batch calls and %d users resolved; want 2 and 18", got, len(res.Availability))
+	}
+}

@@ -131,31 +131,39 @@ const RosterMaxAge = time.Hour
 // listing, which it stores.
 func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time) ([]string, error) {
 	var fingerprint, why string
+	var stored store.Roster
+	var found bool
 	if p.Roster != nil {
 		counts, err := p.Mattermost.CountUsers(ctx)
 		if err != nil {
 			return nil, err
 		}
 		fingerprint = counts.String()
-		r, found, err := p.Roster.LoadRoster(ctx)
+		stored, found, err = p.Roster.LoadRoster(ctx)
 		switch {
 		case err != nil:
 			log.Warn("stored roster unreadable: listing the users", "error", err.Error())
 			why = "unreadable"
 		case !found:
 			why = "none stored"
-		case r.Fingerprint != fingerprint:
+		case stored.Fingerprint != fingerprint:
 			why = "users came or went"
-		case now.Sub(r.ListedAt) >= RosterMaxAge || r.ListedAt.After(now):
+		case now.Sub(stored.ListedAt) >= RosterMaxAge || stored.ListedAt.After(now):
 			why = "roster is old"
 		default:
-			return r.UserIDs, nil
+			return stored.UserIDs, nil
 		}
 	}
 	started := time.Now()
 	users, err := p.Mattermost.ListSyncUsers(ctx)
 	if err != nil {
-		return nil, err
+		if !found {
+			return nil, err
+		}
+		// A roster a little out of date syncs everyone but the newest users; no cycle syncs nobody.
+		log.Warn("could not list the users: this cycle uses the stored roster", "why", why, "listed_at", stored.ListedAt.Format(time.RFC3339),
+			"users", len(stored.UserIDs), "error", err.Error(), "error_class", errorClass(err))
+		return stored.UserIDs, nil
 	}
 	ids := make([]string, len(users))
 	for i, u := range users {

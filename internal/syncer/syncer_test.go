@@ -33,6 +33,7 @@ type fakeMM struct {
 	custom   map[string]*mattermost.CustomStatus
 	// lists counts ListSyncUsers calls; everAdded, accounts ever created beyond users.
 	lists, everAdded int
+	listErr          error
 	sets             []string
 	customs          []string
 	failSet          map[string]bool
@@ -41,6 +42,9 @@ type fakeMM struct {
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	f.reads++
 	f.lists++
+	if f.listErr != nil {
+		return nil, f.listErr
+	}
 	return f.users, nil
 }
 func (f *fakeMM) CountUsers(context.Context) (mattermost.UserCounts, error) {
@@ -378,10 +382,21 @@ func TestPlannerListsOnlyWhenTheRosterNoLongerHolds(t *testing.T) {
 	now = now.Add(RosterMaxAge)
 	plan(2, 5) // old
 
+	// Listing fails: the stored roster, a little out of date, rather than no cycle.
+	mm.users, mm.listErr = append(mm.users, mattermost.User{ID: id(5)}), errors.New("mattermost: list users: HTTP 503")
+	plan(2, 6)
+	mm.listErr = nil
+
 	roster.loadErr = errors.New("table storage: 503")
-	plan(2, 6) // unreadable: listed, never a cycle lost
+	plan(3, 7) // unreadable: listed, never a cycle lost
 	if roster.saves != 6 {
 		t.Fatalf("%d saves", roster.saves)
+	}
+	// Neither listed nor stored: no cycle, and the error says why.
+	mm.listErr, roster.found = errors.New("mattermost: list users: HTTP 503"), false
+	roster.loadErr = nil
+	if _, err := p.Plan(context.Background(), slog.New(slog.DiscardHandler), now.Add(5*time.Minute)); err == nil {
+		t.Fatal("planned without users")
 	}
 }
 

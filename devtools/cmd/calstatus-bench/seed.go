@@ -10,9 +10,11 @@ import (
 
 // benchDomain is the email domain of the users the benchmark adds to the stack's Mattermost (its
 // own seeded users stay as they are); badDomain, of the 1% whose mailbox does not exist.
+// Every badEvery-th bench user (k % badEvery == badEvery-1) is in badDomain.
 const (
 	benchDomain = "bench.example"
 	badDomain   = "gone.bench.example"
+	badEvery    = 100
 )
 
 // seedTo makes the stack's Mattermost hold n users to sync: its own seeded ones plus bench users,
@@ -30,13 +32,13 @@ func seedTo(ctx context.Context, db *sql.DB, n, stackUsers int) (int, error) {
 		}
 	}
 	if have < want {
-		// Every hundredth bench user's mailbox is gone (a leaver's address, a typo in the directory).
+		// Every badEvery-th bench user's mailbox is gone (a leaver's address, a typo in the directory).
 		_, err := db.ExecContext(ctx, `
 INSERT INTO users
 SELECT (jsonb_populate_record(u, jsonb_build_object(
           'id',        substr(md5(gen_random_uuid()::text), 1, 26),
           'username',  'bench' || lpad(k::text, 6, '0'),
-          'email',     'bench' || lpad(k::text, 6, '0') || '@' || CASE WHEN k % 100 = 99 THEN $3 ELSE $2 END,
+          'email',     'bench' || lpad(k::text, 6, '0') || '@' || CASE WHEN k % $5::int = $5::int - 1 THEN $3 ELSE $2 END,
           'firstname', 'Bench',
           'lastname',  'User ' || k,
           'nickname',  '',
@@ -46,7 +48,7 @@ SELECT (jsonb_populate_record(u, jsonb_build_object(
        ))).*
 FROM users u CROSS JOIN generate_series($1::int, $4::int - 1) AS k
 WHERE u.username = 'aaliyah.abbott'
-ON CONFLICT DO NOTHING`, have, benchDomain, badDomain, want)
+ON CONFLICT DO NOTHING`, have, benchDomain, badDomain, want, badEvery)
 		if err != nil {
 			return 0, fmt.Errorf("adding bench users: %w", err)
 		}
@@ -57,7 +59,7 @@ ON CONFLICT DO NOTHING`, have, benchDomain, badDomain, want)
 func benchName(k int) string { return fmt.Sprintf("bench%06d", k) }
 
 // badMailbox says whether bench user k's address has no mailbox (as seedTo makes them).
-func badMailbox(k int) bool { return k%100 == 99 }
+func badMailbox(k int) bool { return k%badEvery == badEvery-1 }
 
 // unseed removes every bench user and what Mattermost keeps of them.
 func unseed(ctx context.Context, db *sql.DB) error {

@@ -124,3 +124,9 @@ func (s *Store) LoadRoster(ctx context.Context) (r Roster, found bool, err error
 	}
 	return r, true, nil
 }
+
+// DeleteRoster forgets the roster: the next cycle lists the users.
+func (s *Store) DeleteRoster(ctx context.Context) error {
+	_, err := deleteWhere(ctx, s.app, "PartitionKey eq "+odataQuote(s.roster), "the roster", func(string) bool { return true })
+	return err
+}

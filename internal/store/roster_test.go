@@ -77,9 +77,13 @@ func TestRosterRoundTripReplacesAndDetectsATornOne(t *testing.T) {
 	if err := s.SaveRoster(ctx, Roster{UserIDs: []string{"short"}, ListedAt: listed}); err == nil {
 		t.Fatal("a malformed id was saved")
 	}
-	t.Cleanup(func() {
-		_, _ = deleteWhere(context.Background(), s.app, "PartitionKey eq "+odataQuote(s.roster), "test roster", func(string) bool { return true })
-	})
+
+	if err := s.DeleteRoster(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if rows := s.rosterRows(t); len(rows) != 0 {
+		t.Fatalf("rows left after DeleteRoster: %v", rows)
+	}
 }
 
 // rosterRows lists the row keys of the test's roster partition.

@@ -116,25 +116,29 @@ func Summarize(plan store.CycleReport, shards []store.ShardReport) CycleSummary 
 	return s
 }
 
-// logLastCycle writes the summary of the cycle before this one (by now its shards have run, or
-// have not: either is what an admin needs to know).
-func (p *Planner) logLastCycle(ctx context.Context, log *slog.Logger) {
+// lastCycle reads the summary of the cycle before this one (by now its shards have run, or have
+// not: either is what an admin needs to know).
+func (p *Planner) lastCycle(ctx context.Context, log *slog.Logger) (CycleSummary, bool) {
 	if p.Cycles == nil {
-		return
+		return CycleSummary{}, false
 	}
 	plan, found, err := p.Cycles.LastCycle(ctx)
 	if err != nil || !found {
 		if err != nil {
 			log.Warn("could not read the last cycle", "error", err.Error())
 		}
-		return
+		return CycleSummary{}, false
 	}
 	shards, err := p.Cycles.ShardReports(ctx, plan.CycleID)
 	if err != nil {
 		log.Warn("could not read the last cycle", "cycle", plan.CycleID, "error", err.Error())
-		return
+		return CycleSummary{}, false
 	}
-	s := Summarize(plan, shards)
+	return Summarize(plan, shards), true
+}
+
+// logCycle writes a cycle's summary line.
+func logCycle(ctx context.Context, log *slog.Logger, s CycleSummary) {
 	level := slog.LevelInfo
 	if !s.Complete {
 		level = slog.LevelWarn

@@ -97,7 +97,8 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 			return nil, nil
 		}
 	}
-	ids, err := p.syncUsers(ctx, log, now)
+	last, haveLast := p.lastCycle(ctx, log)
+	ids, err := p.syncUsers(ctx, log, now, last.Failures[FailNoUser])
 	if err != nil {
 		log.Error("cycle not planned: could not list the users", "error", err.Error(), "error_class", errorClass(err))
 		return nil, fmt.Errorf("listing users: %w", err)
@@ -105,7 +106,9 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	// The last cycle's summary, once: only a timer that plans the next one writes it, so a timer
 	// that keeps failing does not keep reporting the last complete cycle (the no-completed-cycle
 	// alert must then fire).
-	p.logLastCycle(ctx, log)
+	if haveLast {
+		logCycle(ctx, log, last)
+	}
 	if !next.After(now) && p.Schedule != nil {
 		next = p.Schedule.Next(now)
 	}
@@ -122,14 +125,16 @@ func (p *Planner) Plan(ctx context.Context, log *slog.Logger, next time.Time) ([
 	return msgs, nil
 }
 
-// RosterMaxAge is how long a stored roster is used while Mattermost's user counts stay the same:
-// it bounds how long a rare change the counts miss (one user deactivated and another reactivated
-// between two cycles) goes unseen.
-const RosterMaxAge = time.Hour
+// RosterMaxAge is how long a stored roster is used while Mattermost's user counts stay the same.
+// The counts miss only a change that cancels out between two cycles (one user deactivated and
+// another reactivated, or an active user deleted for good and a new one created); this bounds how
+// long that goes unseen. At 100,000 users a listing takes Mattermost about a minute: four a day.
+const RosterMaxAge = 6 * time.Hour
 
 // syncUsers returns the ids of the users to sync: the stored roster while it holds, else a new
-// listing, which it stores.
-func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time) ([]string, error) {
+// listing, which it stores. gone is how many users of the last cycle were no longer users: the
+// counts can stay the same while the users change (some deleted, as many created).
+func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time, gone int) ([]string, error) {
 	var fingerprint, why string
 	var stored store.Roster
 	var found bool
@@ -148,6 +153,8 @@ func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time
 			why = "none stored"
 		case stored.Fingerprint != fingerprint:
 			why = "users came or went"
+		case gone > 0:
+			why = "the last cycle had users who are no longer there"
 		case now.Sub(stored.ListedAt) >= RosterMaxAge || stored.ListedAt.After(now):
 			why = "roster is old"
 		default:

@@ -382,14 +382,22 @@ func TestPlannerListsOnlyWhenTheRosterNoLongerHolds(t *testing.T) {
 	now = now.Add(RosterMaxAge)
 	plan(2, 5) // old
 
+	// As many users deleted as created: the counts stay, but the last cycle met ids that are no
+	// longer users.
+	p.Cycles = fakeCycles{plan: store.CycleReport{CycleID: "prev", Shards: 1},
+		shards: []store.ShardReport{{Outcome: "ok", Failed: 1, Failures: map[string]int{FailNoUser: 1}}}}
+	plan(2, 6)
+	p.Cycles = nil
+	plan(2, 6)
+
 	// Listing fails: the stored roster, a little out of date, rather than no cycle.
 	mm.users, mm.listErr = append(mm.users, mattermost.User{ID: id(5)}), errors.New("mattermost: list users: HTTP 503")
-	plan(2, 6)
+	plan(2, 7)
 	mm.listErr = nil
 
 	roster.loadErr = errors.New("table storage: 503")
-	plan(3, 7) // unreadable: listed, never a cycle lost
-	if roster.saves != 6 {
+	plan(3, 8) // unreadable: listed, never a cycle lost
+	if roster.saves != 7 {
 		t.Fatalf("%d saves", roster.saves)
 	}
 	// Neither listed nor stored: no cycle, and the error says why.

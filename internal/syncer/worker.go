@@ -54,6 +54,10 @@ func BudgetFor(functionTimeout time.Duration) time.Duration {
 	return functionTimeout * 4 / 5
 }
 
+// FailNoUser is the failure class of a shard's user id that is no longer an active Mattermost user
+// (deleted or deactivated since the roster was listed).
+const FailNoUser = "no_user"
+
 // maxUserLogs caps the per-user log lines of one run; the rest are counted.
 const maxUserLogs = 20
 
@@ -214,7 +218,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	}
 	for _, id := range todo {
 		if !known[id] { // no longer a user: nothing to do for them
-			r.fail(id, "no_user", true)
+			r.fail(id, FailNoUser, true)
 		}
 	}
 	window := graph.Window{Start: r.now.Truncate(time.Minute), End: r.now.Add(w.Lookahead)}

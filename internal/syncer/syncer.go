@@ -67,7 +67,8 @@ type Planner struct {
 	Mattermost Mattermost
 	Store      Store
 	// Roster, when set, keeps the listed users between cycles: a cycle lists them again only when
-	// Mattermost's user counts changed or the roster is RosterMaxAge old. Nil lists every cycle.
+	// Mattermost's user counts changed, the last cycle met ids that are no longer users, or the
+	// roster is RosterMaxAge old. Nil lists every cycle.
 	Roster Roster
 	// Schedule is SYNC_SCHEDULE, for when the host does not say when the timer fires next (it sends
 	// no ScheduleStatus on a first run or for schedules more often than once a minute).

@@ -140,14 +140,11 @@ func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time
 	var stored store.Roster
 	var found bool
 	if p.Roster != nil {
-		// Without the counts (a token without sysconsole_read_user_management_users, a failed
-		// call) every cycle lists; the roster still stands in for a listing that fails.
 		counts, err := p.Mattermost.CountUsers(ctx)
 		if err != nil {
-			log.Warn("could not count the users: listing them", "error", err.Error(), "error_class", errorClass(err))
-		} else {
-			fingerprint = counts.String()
+			return nil, err
 		}
+		fingerprint = counts.String()
 		stored, found, err = p.Roster.LoadRoster(ctx)
 		switch {
 		case err != nil:
@@ -155,8 +152,6 @@ func (p *Planner) syncUsers(ctx context.Context, log *slog.Logger, now time.Time
 			why = "unreadable"
 		case !found:
 			why = "none stored"
-		case fingerprint == "":
-			why = "no user counts"
 		case stored.Fingerprint != fingerprint:
 			why = "users came or went"
 		case gone > 0:

@@ -32,11 +32,11 @@ type fakeMM struct {
 	reads    int
 	custom   map[string]*mattermost.CustomStatus
 	// lists counts ListSyncUsers calls; everAdded, accounts ever created beyond users.
-	lists, everAdded  int
-	listErr, countErr error
-	sets              []string
-	customs           []string
-	failSet           map[string]bool
+	lists, everAdded int
+	listErr          error
+	sets             []string
+	customs          []string
+	failSet          map[string]bool
 }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
@@ -48,9 +48,6 @@ func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	return f.users, nil
 }
 func (f *fakeMM) CountUsers(context.Context) (mattermost.UserCounts, error) {
-	if f.countErr != nil {
-		return mattermost.UserCounts{}, f.countErr
-	}
 	return mattermost.UserCounts{Active: int64(len(f.users)), All: int64(len(f.users) + f.everAdded)}, nil
 }
 func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
@@ -403,14 +400,6 @@ func TestPlannerListsOnlyWhenTheRosterNoLongerHolds(t *testing.T) {
 	if roster.saves != 7 {
 		t.Fatalf("%d saves", roster.saves)
 	}
-	// Users not countable (a token without the permission): every cycle lists.
-	roster.loadErr, mm.countErr = nil, errors.New("mattermost: count users: HTTP 403")
-	plan(3, 9)
-	plan(3, 10)
-	mm.countErr = nil
-	plan(3, 11) // the roster saved without counts does not match the counts
-	plan(3, 11)
-
 	// Neither listed nor stored: no cycle, and the error says why.
 	mm.listErr, roster.found = errors.New("mattermost: list users: HTTP 503"), false
 	roster.loadErr = nil

@@ -91,6 +91,9 @@ type soak struct {
 
 	spansMu sync.Mutex
 	spans   []span // when faults were on
+
+	linesMu sync.Mutex
+	lines   []string // every line the host logged (LOG_LEVEL DEBUG: every user's), to explain a failure
 }
 
 // span is a fault's time: from its start to its end and the time calstatus may take to recover.
@@ -129,11 +132,11 @@ func newSoak(t *testing.T, day time.Duration) *soak {
 
 	s.h = newHarness(t, harnessOptions{
 		scenario: sc, timers: true, visibility: 2 * time.Second, clientSecret: graphSecret,
-		appDir: soakAppDir(t), onLog: s.secrets.scanLine("logs"),
+		appDir: soakAppDir(t), onLog: s.keepLine,
 		faults: soakBaseFaults(),
 		settings: map[string]string{
 			"SYNC_SCHEDULE": soakSchedule, "MATTERMOST_URL": s.mm.srv.URL, "MATTERMOST_TOKEN": fakeToken,
-			"MATTERMOST_SLASH_TOKEN": slashToken,
+			"MATTERMOST_SLASH_TOKEN": slashToken, "LOG_LEVEL": "DEBUG",
 		},
 	})
 	var err error
@@ -363,8 +366,49 @@ func (s *soak) settle() {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var wrong []*dayUser
 	for _, du := range s.users {
 		dayCheck(&s.tally, du, state[du.u.Id], "", now, true, s.late)
+		if sh := state[du.u.Id]; !du.isOwn(sh.status) || sh.ours() {
+			wrong = append(wrong, du)
+		}
+	}
+	s.logHeld(ctx, wrong)
+}
+
+// keepLine scans a line the host logged for secrets and keeps it.
+func (s *soak) keepLine(line string) {
+	s.secrets.scan("logs", line)
+	s.linesMu.Lock()
+	s.lines = append(s.lines, line)
+	s.linesMu.Unlock()
+}
+
+// logHeld logs, for users left wrong at the end of the day, what calstatus holds for them and every
+// line it logged about them: whether it still knows the status or custom status as its own tells a
+// lost write from a wrong decision.
+func (s *soak) logHeld(ctx context.Context, wrong []*dayUser) {
+	if len(wrong) == 0 {
+		return
+	}
+	ids := make([]string, len(wrong))
+	for i, du := range wrong {
+		ids[i] = du.u.Id
+	}
+	held, err := s.h.store.LoadStates(ctx, ids)
+	if err != nil {
+		s.t.Logf("soak: reading what calstatus holds: %v", err)
+	}
+	s.linesMu.Lock()
+	defer s.linesMu.Unlock()
+	for _, du := range wrong {
+		var about []string
+		for _, l := range s.lines {
+			if strings.Contains(l, du.u.Username) || strings.Contains(l, du.u.Id) {
+				about = append(about, "    "+l)
+			}
+		}
+		s.t.Logf("soak: %s (%s): calstatus holds %+v; its lines about them:\n%s", du.u.Username, du.u.Id, held[du.u.Id], strings.Join(about, "\n"))
 	}
 }
 

@@ -252,11 +252,6 @@ func (s *secretScan) scan(place, text string) {
 	}
 }
 
-// scanLine is scan as a log sink.
-func (s *secretScan) scanLine(place string) func(string) {
-	return func(line string) { s.scan(place, line) }
-}
-
 func (s *secretScan) total() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

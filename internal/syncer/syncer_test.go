@@ -712,3 +712,33 @@ func TestWorkerReadsStateBeforeMattermost(t *testing.T) {
 		t.Errorf("status writes %v, want one per user in a meeting", mm.sets)
 	}
 }
+
+// A run logs at most maxUserLogs per-user lines and counts the rest; at DEBUG it logs every one.
+func TestPerUserLinesAreCappedExceptAtDebug(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	const users = maxUserLogs + 10
+	for _, level := range []slog.Level{slog.LevelInfo, slog.LevelDebug} {
+		w, mm, _, _ := setup(now)
+		mm.users = nil
+		av := map[string]calendar.Availability{}
+		var ids []string
+		for i := range users {
+			email := fmt.Sprintf("m%d@x.test", i)
+			mm.users = append(mm.users, mattermost.User{ID: id(i), Email: email, Username: fmt.Sprintf("m%d", i)})
+			mm.statuses[id(i)] = mattermost.Status{Status: engine.Online}
+			av[email] = calendar.NewAvailability(email, []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}})
+			ids = append(ids, id(i))
+		}
+		w.Graph = fakeGraph{av: av}
+		var buf strings.Builder
+		rep, err := w.Process(context.Background(), slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: level})),
+			shard.Split("c1", now, now.Add(5*time.Minute), ids)[0], 1)
+		if err != nil || rep.Changed != users {
+			t.Fatalf("%v: %+v, %v", level, rep, err)
+		}
+		lines, more := strings.Count(buf.String(), `"msg":"user updated"`), strings.Contains(buf.String(), `"msg":"more per-user lines not logged","cycle":"c1","shard":0,"count":10,`)
+		if level == slog.LevelInfo && (lines != maxUserLogs || !more) || level == slog.LevelDebug && (lines != users || more) {
+			t.Fatalf("%v: %d per-user lines, %q counted %v:\n%s", level, lines, "more per-user lines not logged", more, buf.String())
+		}
+	}
+}

@@ -58,7 +58,8 @@ func BudgetFor(functionTimeout time.Duration) time.Duration {
 // (deleted or deactivated since the roster was listed).
 const FailNoUser = "no_user"
 
-// maxUserLogs caps the per-user log lines of one run; the rest are counted.
+// maxUserLogs caps the per-user log lines of one run; the rest are counted. At LOG_LEVEL DEBUG
+// every line is logged.
 const maxUserLogs = 20
 
 // run is one Process call's working data.
@@ -76,6 +77,7 @@ type run struct {
 	mu        sync.Mutex
 	userLogs  int
 	lastError string
+	everyUser bool // debug: no cap on per-user lines
 }
 
 // applyConcurrency is how many users of a shard are applied at once: a meeting hour starts for
@@ -102,6 +104,7 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 	if w.DryRun {
 		r.log = r.log.With("dry_run", true)
 	}
+	r.everyUser = r.log.Enabled(ctx, slog.LevelDebug)
 	what := "shard"
 	if m.IsTransition() {
 		what = "transition"
@@ -139,7 +142,7 @@ func (w *Worker) Process(ctx context.Context, log *slog.Logger, m shard.Message,
 			r.log.Warn("could not record shard outcome", "error", rerr.Error())
 		}
 	}
-	if r.userLogs > maxUserLogs {
+	if r.userLogs > maxUserLogs && !r.everyUser {
 		r.log.Warn("more per-user lines not logged", "count", r.userLogs-maxUserLogs, "last_error", r.lastError)
 	}
 	logShard(r.log, what, r.rep)
@@ -496,7 +499,7 @@ func (r *run) userLog(level slog.Level, msg, errText string, attrs ...any) {
 		r.lastError = errText
 	}
 	r.userLogs++
-	log := r.userLogs <= maxUserLogs
+	log := r.userLogs <= maxUserLogs || r.everyUser
 	r.mu.Unlock()
 	if log {
 		r.log.Log(context.Background(), level, msg, attrs...)

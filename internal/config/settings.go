@@ -67,7 +67,7 @@ var Settings = []Setting{
 	{Name: "SYNC_PAUSED", Required: "no", Default: "`false`", Azure: true, Local: true,
 		Meaning: "stop all writes at once: no cycle is planned and no shard runs (the status page also has a pause switch)"},
 	{Name: "LOG_LEVEL", Required: "no", Default: "`INFO`", Azure: true, Local: true,
-		Meaning: "`DEBUG`, `INFO`, `WARN`, `ERROR`"},
+		Meaning: "`DEBUG` (also every user's line: at the others a run logs 20 and counts the rest), `INFO`, `WARN`, `ERROR`"},
 	{Name: "FUNCTIONS_CUSTOMHANDLER_PORT", Required: "set by the host", Default: "`8080`",
 		Meaning: "port the handler listens on (127.0.0.1)"},
 }

@@ -21,8 +21,9 @@ type mmProxy struct {
 	mu  sync.Mutex
 	// rule decides for the n-th (from 1) status PUT of a user what happens to it.
 	rule func(userID, status string, n int) proxyAction
-	// refuseIf, when set, refuses (503, not forwarded) any other request it matches.
-	refuseIf func(r *http.Request) bool
+	// refuseIf, when set, refuses (503, not forwarded) any other request it matches; loseIf
+	// forwards it and loses the answer (502).
+	refuseIf, loseIf func(r *http.Request) bool
 	puts     map[string][]string // user → statuses PUT through (forwarded or not)
 }
 
@@ -46,13 +47,17 @@ func newMMProxy(t *testing.T, target string) *mmProxy {
 		userID, isStatus := statusPut(r)
 		if !isStatus {
 			p.mu.Lock()
-			refused := p.refuseIf != nil && p.refuseIf(r)
+			refused, lost := p.refuseIf != nil && p.refuseIf(r), p.loseIf != nil && p.loseIf(r)
 			p.mu.Unlock()
-			if refused {
+			switch {
+			case refused:
 				w.WriteHeader(http.StatusServiceUnavailable)
-				return
+			case lost:
+				rp.ServeHTTP(httptest.NewRecorder(), r)
+				w.WriteHeader(http.StatusBadGateway)
+			default:
+				rp.ServeHTTP(w, r)
 			}
-			rp.ServeHTTP(w, r)
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
@@ -72,8 +77,7 @@ func newMMProxy(t *testing.T, target string) *mmProxy {
 		case refuse:
 			w.WriteHeader(http.StatusServiceUnavailable)
 		case loseAnswer:
-			rec := httptest.NewRecorder()
-			rp.ServeHTTP(rec, r)
+			rp.ServeHTTP(httptest.NewRecorder(), r)
 			w.WriteHeader(http.StatusBadGateway)
 		default:
 			rp.ServeHTTP(w, r)

@@ -288,6 +288,28 @@ func TestScenarios(t *testing.T) {
 		w.expect(u, autoRow(model.StatusOnline), "")
 	})
 
+	scenario("a custom status whose every answer is lost is still ours: kept, then cleared when the meeting ends", func(t *testing.T) {
+		u := users(1)[0]
+		p := newMMProxy(t, w.env.MattermostURL)
+		p.loseIf = func(r *http.Request) bool {
+			return r.Method == http.MethodPut && r.URL.Path == "/api/v4/users/"+u.Id+"/status/custom"
+		}
+		w.through(p)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u) // every attempt lands, none is answered: the run fails the user
+		w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+		p.mu.Lock()
+		p.loseIf = nil
+		p.mu.Unlock()
+		writes := w.mm.Writes.Load()
+		w.runAt(nine.Add(30*time.Minute), u)
+		if n := w.mm.Writes.Load() - writes; n != 0 {
+			t.Fatalf("%d Mattermost writes mid-meeting: want none (the custom status it shows is ours)\n%s", n, w.logs.String())
+		}
+		w.runAt(ten, u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
 	scenario("a Mattermost restart mid-meeting: our DND is still ours, given back exactly", func(t *testing.T) {
 		us := users(3)
 		online, manualAway, userDND := us[0], us[1], us[2]

@@ -193,6 +193,14 @@ func (e *Error) Retryable() bool {
 	return e.Status == 0 || e.Status == http.StatusTooManyRequests || e.Status >= 500
 }
 
+// MayHaveLanded reports whether a failed call may still have been applied by the server: no answer
+// came (a timeout, a lost connection) or a server or gateway error did (5xx; a proxy in front of
+// Mattermost answers 502 or 504 for a change the server made). A refused call (4xx, 429) was not.
+func MayHaveLanded(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Status == 0 || e.Status >= 500)
+}
+
 // brief shortens Client4's errors (an *AppError with a long detailed message) to one line.
 func brief(err error) string {
 	var ae *model.AppError

@@ -3,6 +3,8 @@ package mattermost
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"sync"
@@ -226,5 +228,23 @@ func TestExpiredCustomStatusIsNotSent(t *testing.T) {
 	}
 	if n := calls.Load(); n != 2 { // set, then out of the recents
 		t.Fatalf("%d calls for a custom status expiring in an hour: want 2", n)
+	}
+}
+
+func TestMayHaveLanded(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&Error{Op: "set custom status", Err: errors.New("timeout")}, true},
+		{fmt.Errorf("wrapped: %w", &Error{Status: http.StatusBadGateway}), true},
+		{&Error{Status: http.StatusServiceUnavailable}, true},
+		{&Error{Status: http.StatusTooManyRequests}, false},
+		{&Error{Status: http.StatusBadRequest}, false},
+		{errors.New("not a call"), false},
+	} {
+		if got := MayHaveLanded(c.err); got != c.want {
+			t.Errorf("MayHaveLanded(%v) = %v, want %v", c.err, got, c.want)
+		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -37,6 +38,8 @@ type fakeMM struct {
 	sets             []string
 	customs          []string
 	failSet          map[string]bool
+	// lostCustom: a custom status write for these users fails with no answer, landed if true.
+	lostCustom map[string]bool
 }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
@@ -91,7 +94,13 @@ func (f *fakeMM) SetCustomStatus(_ context.Context, id string, cs mattermost.Cus
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.customs = append(f.customs, id+"="+cs.Text)
-	f.custom[id] = &cs
+	landed, lost := f.lostCustom[id]
+	if !lost || landed {
+		f.custom[id] = &cs
+	}
+	if lost {
+		return &mattermost.Error{Op: "set custom status", Err: errors.New("timeout awaiting response headers")}
+	}
 	return nil
 }
 func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
@@ -739,6 +748,44 @@ func TestPerUserLinesAreCappedExceptAtDebug(t *testing.T) {
 		lines, more := strings.Count(buf.String(), `"msg":"user updated"`), strings.Contains(buf.String(), `"msg":"more per-user lines not logged","cycle":"c1","shard":0,"count":10,`)
 		if level == slog.LevelInfo && (lines != maxUserLogs || !more) || level == slog.LevelDebug && (lines != users || more) {
 			t.Fatalf("%v: %d per-user lines, %q counted %v:\n%s", level, lines, "more per-user lines not logged", more, buf.String())
+		}
+	}
+}
+
+// A custom status write whose answer is lost may have landed: the next run takes it as what
+// Mattermost shows — ours if it landed (kept, then cleared at the end), set again if it did not.
+func TestWorkerResolvesAWriteWhoseAnswerWasLost(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	for _, landed := range []bool{true, false} {
+		w, mm, st, msg := setup(now)
+		mm.lostCustom = map[string]bool{id(0): landed}
+		rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+		if err != nil || rep.Failures["mattermost"] != 1 {
+			t.Fatalf("landed %v: first run %+v, %v", landed, rep, err)
+		}
+		if c := st.states[id(0)].Claim; c == nil || c.Until.After(now) || c.Prev.CustomText != "" {
+			t.Fatalf("landed %v: stored %+v: want the claim of a run that is gone, holding no custom status before it", landed, st.states[id(0)])
+		}
+		mm.lostCustom, mm.sets, mm.customs = nil, nil, nil
+		w.Now = func() time.Time { return now.Add(time.Minute) }
+		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 2); err != nil {
+			t.Fatal(err)
+		}
+		got := st.states[id(0)]
+		wantCustoms := []string(nil)
+		if !landed {
+			wantCustoms = []string{id(0) + "=In a meeting"}
+		}
+		if got.Claim != nil || got.CustomText != "In a meeting" || len(mm.sets) != 0 || !slices.Equal(mm.customs, wantCustoms) {
+			t.Fatalf("landed %v: second run stored %+v, status writes %v, custom writes %v (want %v)", landed, got, mm.sets, mm.customs, wantCustoms)
+		}
+		mm.customs = nil
+		w.Now = func() time.Time { return now.Add(time.Hour) }
+		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), shard.Split("c2", now.Add(time.Hour), now.Add(time.Hour+5*time.Minute), msg.UserIDs)[0], 1); err != nil {
+			t.Fatal(err)
+		}
+		if mm.custom[id(0)] != nil || !slices.Contains(mm.customs, id(0)+"=") || st.states[id(0)].Held() {
+			t.Fatalf("landed %v: after the meeting: custom %+v, writes %v, state %+v", landed, mm.custom[id(0)], mm.customs, st.states[id(0)])
 		}
 	}
 }

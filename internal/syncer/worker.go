@@ -346,7 +346,15 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			applied[i] = store.StateChange{UserID: p.user.ID, New: engine.Applied(p.base, p.d, r.apply(ctx, p))}
+			res, unsure := r.apply(ctx, p)
+			applied[i] = store.StateChange{UserID: p.user.ID, New: engine.Applied(p.base, p.d, res)}
+			if unsure {
+				// The failed write may have landed: stored as the claim of a run that is gone, the next
+				// run takes each part as what Mattermost then shows (a custom status set under a lost
+				// answer is still ours to clear), as after a crash.
+				applied[i] = store.StateChange{UserID: p.user.ID, New: p.d.NewState,
+					Claim: &engine.Claim{Owner: r.owner, Until: r.w.Now(), Prev: applied[i].New}}
+			}
 		}()
 	}
 	wg.Wait()
@@ -398,10 +406,10 @@ func changeAttrs(p decided) []any {
 	return attrs
 }
 
-// apply makes one user's changes in Mattermost and reports which parts were made.
-func (r *run) apply(ctx context.Context, p decided) engine.Result {
+// apply makes one user's changes in Mattermost and reports which parts were made, and whether the
+// part that failed may have been made all the same (its answer lost).
+func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure bool) {
 	mm, id, d := r.w.Mattermost, p.user.ID, p.d
-	var res engine.Result
 	err := func() error {
 		if s := d.SetStatus; s != nil {
 			via, err := mm.SetStatus(ctx, id, mattermost.StatusChange{Via: s.Via, Status: s.Status, DNDEnd: s.DNDEndTime})
@@ -433,9 +441,10 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 			class = "mattermost_auth" // the token or its role: an admin must act (an alert)
 		}
 		r.fail(id, class, false)
+		unsure = mattermost.MayHaveLanded(err)
 		r.userLog(slog.LevelError, "could not update user", err.Error(), "user", p.user.Username, "error", err.Error(),
-			"status_done", res.Status, "custom_done", res.Custom)
-		return res
+			"status_done", res.Status, "custom_done", res.Custom, "may_have_landed", unsure)
+		return res, unsure
 	}
 	r.mu.Lock()
 	r.rep.Changed++
@@ -447,7 +456,7 @@ func (r *run) apply(ctx context.Context, p decided) engine.Result {
 			r.userLog(slog.LevelWarn, "could not notify user", err.Error(), "user", p.user.Username, "error", err.Error())
 		}
 	}
-	return res
+	return res, false
 }
 
 // todo sets up progress tracking and returns the users still to do: all of them, except on a

@@ -37,6 +37,11 @@ func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomSt
 		_, resp, err := api.UpdateUserCustomStatus(userID, mcs)
 		return resp, err
 	}); err != nil {
+		if MayHaveLanded(err) {
+			// Set under a lost answer, it went among the recents too: take it out all the same (one
+			// that is not there is refused, which is fine).
+			_ = c.removeRecent(ctx, userID, mcs)
+		}
 		return err
 	}
 	if err := c.removeRecent(ctx, userID, mcs); err != nil {

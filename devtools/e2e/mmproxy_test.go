@@ -24,7 +24,7 @@ type mmProxy struct {
 	// refuseIf, when set, refuses (503, not forwarded) any other request it matches; loseIf
 	// forwards it and loses the answer (502).
 	refuseIf, loseIf func(r *http.Request) bool
-	puts     map[string][]string // user → statuses PUT through (forwarded or not)
+	puts             map[string][]string // user → statuses PUT through (forwarded or not)
 }
 
 type proxyAction int

@@ -310,6 +310,25 @@ func TestScenarios(t *testing.T) {
 		w.expect(u, autoRow(model.StatusOnline), "")
 	})
 
+	scenario("a custom status of ours the server's profile cache lost (a read raced the write) is still ours: kept, cleared at the end", func(t *testing.T) {
+		u := users(1)[0]
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		w.expect(u, dndRow(model.StatusOnline, ten), "In a meeting")
+		if err := w.db.StaleProfileCache(context.Background(), w.admin, u.Id); err != nil {
+			t.Fatal(err)
+		}
+		writes := w.mm.Writes.Load()
+		w.runAt(nine.Add(30*time.Minute), u)
+		if n := w.mm.Writes.Load() - writes; n != 0 {
+			t.Fatalf("%d Mattermost writes mid-meeting: want none (the custom status it shows is ours)\n%s", n, w.logs.String())
+		}
+		w.runAt(ten, u) // the caches were cleared: the DND's end reads 0, so Mattermost ends it
+		w.expire(u)
+		w.runAt(ten.Add(5*time.Minute), u)
+		w.expect(u, autoRow(model.StatusOnline), "")
+	})
+
 	scenario("a Mattermost restart mid-meeting: our DND is still ours, given back exactly", func(t *testing.T) {
 		us := users(3)
 		online, manualAway, userDND := us[0], us[1], us[2]

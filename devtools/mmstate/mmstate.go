@@ -323,3 +323,31 @@ func (db *DB) SetAutomatic(ctx context.Context, userID string) error {
 	}
 	return nil
 }
+
+// StaleProfileCache leaves the server's profile cache of a user without their custom status while
+// the database keeps it: what a read that raced a custom status write leaves (LocalCacheUserStore
+// fills the cache with what the database answered a read that started before the write, after the
+// write invalidated it; it stays up to 30 minutes). It takes the prop out of the database, has the
+// server cache the user so, and puts the prop back. It clears every cache of the server first.
+func (db *DB) StaleProfileCache(ctx context.Context, c *model.Client4, userID string) error {
+	var raw sql.NullString
+	if err := db.sql.QueryRowContext(ctx, `SELECT props->'customStatus' FROM users WHERE id = $1`, userID).Scan(&raw); err != nil {
+		return fmt.Errorf("mmstate: custom status of %s: %w", userID, err)
+	}
+	if !raw.Valid {
+		return fmt.Errorf("mmstate: %s has no custom status to hide", userID)
+	}
+	if _, err := db.sql.ExecContext(ctx, `UPDATE users SET props = props - 'customStatus' WHERE id = $1`, userID); err != nil {
+		return fmt.Errorf("mmstate: hide custom status of %s: %w", userID, err)
+	}
+	if err := InvalidateCaches(c); err != nil {
+		return err
+	}
+	if _, _, err := c.GetUsersByIds([]string{userID}); err != nil {
+		return fmt.Errorf("mmstate: cache user %s: %w", userID, err)
+	}
+	if _, err := db.sql.ExecContext(ctx, `UPDATE users SET props = jsonb_set(props, '{customStatus}', $2::jsonb) WHERE id = $1`, userID, raw.String); err != nil {
+		return fmt.Errorf("mmstate: put back custom status of %s: %w", userID, err)
+	}
+	return nil
+}

@@ -23,6 +23,7 @@ type Mattermost interface {
 	ListSyncUsers(ctx context.Context) ([]mattermost.User, error)
 	CountUsers(ctx context.Context) (mattermost.UserCounts, error)
 	Users(ctx context.Context, ids []string) ([]mattermost.User, error)
+	UserUncached(ctx context.Context, username string) (mattermost.User, error)
 	Statuses(ctx context.Context, ids []string) (map[string]mattermost.Status, error)
 	SetStatus(ctx context.Context, userID string, ch mattermost.StatusChange) (viaDone bool, err error)
 	SetCustomStatus(ctx context.Context, userID string, cs mattermost.CustomStatus) error

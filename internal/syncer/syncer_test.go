@@ -40,6 +40,9 @@ type fakeMM struct {
 	failSet          map[string]bool
 	// lostCustom: a custom status write for these users fails with no answer, landed if true.
 	lostCustom map[string]bool
+	// dbCustom: what the database holds where Mattermost's profile cache (custom, what Users
+	// reads) kept a read that raced a write.
+	dbCustom map[string]*mattermost.CustomStatus
 }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
@@ -67,6 +70,21 @@ func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, erro
 		}
 	}
 	return out, nil
+}
+func (f *fakeMM) UserUncached(_ context.Context, username string) (mattermost.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.reads++
+	for _, u := range f.users {
+		if u.Username == username {
+			u.CustomStatus = f.custom[u.ID]
+			if cs, ok := f.dbCustom[u.ID]; ok {
+				u.CustomStatus = cs
+			}
+			return u, nil
+		}
+	}
+	return mattermost.User{}, &mattermost.Error{Op: "get user by username", Status: 404, Err: errors.New("not found")}
 }
 func (f *fakeMM) Statuses(context.Context, []string) (map[string]mattermost.Status, error) {
 	f.reads++
@@ -787,5 +805,35 @@ func TestWorkerResolvesAWriteWhoseAnswerWasLost(t *testing.T) {
 		if mm.custom[id(0)] != nil || !slices.Contains(mm.customs, id(0)+"=") || st.states[id(0)].Held() {
 			t.Fatalf("landed %v: after the meeting: custom %+v, writes %v, state %+v", landed, mm.custom[id(0)], mm.customs, st.states[id(0)])
 		}
+	}
+}
+
+// Mattermost's profile cache can keep a read that raced our custom status write: a run that finds
+// ours missing reads the user again past the cache before taking it for the user's removal.
+func TestWorkerRereadsAUserWhoseCustomStatusOfOursIsMissing(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	ours := mm.custom[id(0)]
+	mm.dbCustom = map[string]*mattermost.CustomStatus{id(0): ours}
+	mm.custom[id(0)] = nil // the cache's stale copy
+	mm.reads, mm.sets, mm.customs = 0, nil, nil
+	w.Now = func() time.Time { return now.Add(time.Minute) }
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := st.states[id(0)]; got.CustomText != ours.Text || mm.reads != 3 || len(mm.sets)+len(mm.customs) != 0 {
+		t.Fatalf("stored %+v after %d reads, writes %v %v: want ours still held, one read more, no write", got, mm.reads, mm.sets, mm.customs)
+	}
+	mm.custom[id(0)], mm.dbCustom = ours, nil
+	w.Now = func() time.Time { return now.Add(time.Hour) }
+	if _, err := w.Process(context.Background(), log, shard.Split("c2", now.Add(time.Hour), now.Add(time.Hour+5*time.Minute), msg.UserIDs)[0], 1); err != nil {
+		t.Fatal(err)
+	}
+	if mm.custom[id(0)] != nil || st.states[id(0)].Held() {
+		t.Fatalf("after the meeting: custom %+v, state %+v", mm.custom[id(0)], st.states[id(0)])
 	}
 }

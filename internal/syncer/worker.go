@@ -214,15 +214,18 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		return in, err
 	}
 	known := map[string]bool{}
-	emails := make([]string, 0, len(in.users))
 	for _, u := range in.users {
-		emails = append(emails, u.Email)
 		known[u.ID] = true
 	}
 	for _, id := range todo {
 		if !known[id] { // no longer a user: nothing to do for them
 			r.fail(id, FailNoUser, true)
 		}
+	}
+	r.rereadOurCustom(ctx, &in)
+	emails := make([]string, 0, len(in.users))
+	for _, u := range in.users {
+		emails = append(emails, u.Email)
 	}
 	window := graph.Window{Start: r.now.Truncate(time.Minute), End: r.now.Add(w.Lookahead)}
 	in.schedule, in.graphErr = w.Graph.GetSchedules(ctx, emails, window)
@@ -239,6 +242,41 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		r.rep.Failures[f.Class]++
 	}
 	return in, nil
+}
+
+// rereadOurCustom reads again, past Mattermost's profile cache, the users it shows without the
+// custom status we hold: the cache can keep a read that raced our own write (see
+// mattermost.Client.UserUncached), and ours, taken for removed by the user, would never be cleared.
+// A user who cannot be read again is left to the next run.
+func (r *run) rereadOurCustom(ctx context.Context, in *loaded) {
+	kept := in.users[:0]
+	for _, u := range in.users {
+		if missesOurCustom(u, in.states[u.ID]) {
+			fresh, err := r.w.Mattermost.UserUncached(ctx, u.Username)
+			if err != nil {
+				r.fail(u.ID, "mattermost", false)
+				r.userLog(slog.LevelWarn, "could not read user again", err.Error(), "user", u.Username, "error", err.Error())
+				continue
+			}
+			u.CustomStatus = fresh.CustomStatus
+		}
+		kept = append(kept, u)
+	}
+	in.users = kept
+}
+
+// missesOurCustom reports whether u does not show a custom status we hold (or held before a claim).
+func missesOurCustom(u mattermost.User, st store.UserState) bool {
+	held := []engine.State{st.State}
+	if st.Claim != nil {
+		held = append(held, st.Claim.Prev)
+	}
+	for _, s := range held {
+		if s.CustomText != "" && (u.CustomStatus == nil || u.CustomStatus.Text != s.CustomText || u.CustomStatus.Emoji != s.CustomEmoji) {
+			return true
+		}
+	}
+	return false
 }
 
 // decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming

@@ -799,7 +799,7 @@ func TestWorkerResolvesAWriteWhoseAnswerWasLost(t *testing.T) {
 		}
 		mm.customs = nil
 		w.Now = func() time.Time { return now.Add(time.Hour) }
-		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), shard.Split("c2", now.Add(time.Hour), now.Add(time.Hour+5*time.Minute), msg.UserIDs)[0], 1); err != nil {
+		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), cycleAt(now.Add(time.Hour), msg.UserIDs), 1); err != nil {
 			t.Fatal(err)
 		}
 		if mm.custom[id(0)] != nil || !slices.Contains(mm.customs, id(0)+"=") || st.states[id(0)].Held() {
@@ -830,10 +830,15 @@ func TestWorkerRereadsAUserWhoseCustomStatusOfOursIsMissing(t *testing.T) {
 	}
 	mm.custom[id(0)], mm.dbCustom = ours, nil
 	w.Now = func() time.Time { return now.Add(time.Hour) }
-	if _, err := w.Process(context.Background(), log, shard.Split("c2", now.Add(time.Hour), now.Add(time.Hour+5*time.Minute), msg.UserIDs)[0], 1); err != nil {
+	if _, err := w.Process(context.Background(), log, cycleAt(now.Add(time.Hour), msg.UserIDs), 1); err != nil {
 		t.Fatal(err)
 	}
 	if mm.custom[id(0)] != nil || st.states[id(0)].Held() {
 		t.Fatalf("after the meeting: custom %+v, state %+v", mm.custom[id(0)], st.states[id(0)])
 	}
+}
+
+// cycleAt is the shard of a cycle planned at t for ids.
+func cycleAt(t time.Time, ids []string) shard.Message {
+	return shard.Split("cycle-"+t.Format("150405"), t, t.Add(5*time.Minute), ids)[0]
 }

@@ -17,6 +17,13 @@ import (
 // These tests run against Azurite. Each gets a table of its own (not calstatussettings), so the
 // key is really created here and other runs' records cannot interfere.
 
+// runSuffix is n random bytes in hex: names and keys of this test run's own.
+func runSuffix(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
 func appStore(t *testing.T) *Store {
 	t.Helper()
 	env := teststack.Require(t)
@@ -24,9 +31,7 @@ func appStore(t *testing.T) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "consenttest" + hex.EncodeToString(b)
+	name := "consenttest" + runSuffix(6)
 	ctx := context.Background()
 	if _, err := svc.CreateTable(ctx, name, nil); err != nil {
 		t.Fatal(err)

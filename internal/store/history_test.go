@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -32,9 +30,7 @@ func TestCyclesReadsPlansAndShardsSinceATime(t *testing.T) {
 	s := openInternal(t)
 	ctx := context.Background()
 	// Cycle ids far in the past (nobody else asks for 2001) with this run's own suffix.
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	run := hex.EncodeToString(b)
+	run := runSuffix(3)
 	base := time.Date(2001, 2, 3, 4, 5, 6, 0, time.UTC).Add(time.Duration(time.Now().UnixNano()%1e6) * time.Second)
 	id := func(at time.Time, n int) string { return at.Format(cycleIDTime) + "-" + run + string(rune('a'+n)) }
 

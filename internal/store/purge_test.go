@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"testing"
 	"time"
 )
@@ -11,10 +9,9 @@ import (
 func TestPurgeCyclesKeepsRecentOnesAndTheMaintenanceRows(t *testing.T) {
 	s := openInternal(t)
 	ctx := context.Background()
-	b := make([]byte, 3)
-	_, _ = rand.Read(b)
-	old := time.Date(1999, 1, 2, 3, 4, 5, 0, time.UTC).Format(cycleIDTime) + "-" + hex.EncodeToString(b)
-	recent := time.Now().UTC().Format(cycleIDTime) + "-" + hex.EncodeToString(b)
+	run := runSuffix(3)
+	old := time.Date(1999, 1, 2, 3, 4, 5, 0, time.UTC).Format(cycleIDTime) + "-" + run
+	recent := time.Now().UTC().Format(cycleIDTime) + "-" + run
 	for _, id := range []string{old, recent} {
 		if err := s.upsertCycleRow(ctx, id, "plan", map[string]any{"Shards": int32(1)}); err != nil {
 			t.Fatal(err)

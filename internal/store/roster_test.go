@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -19,9 +17,7 @@ import (
 func TestRosterRoundTripReplacesAndDetectsATornOne(t *testing.T) {
 	s := openInternal(t)
 	ctx := context.Background()
-	b := make([]byte, 4)
-	_, _ = rand.Read(b)
-	s.roster = "roster-test-" + hex.EncodeToString(b)
+	s.roster = "roster-test-" + runSuffix(4)
 	ids := func(n int) []string {
 		out := make([]string, n)
 		for i := range out {

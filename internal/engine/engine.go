@@ -196,7 +196,7 @@ func Decide(in Input) Decision {
 		marks = marks.override(true, false)
 		why = append(why, "the user changed the status")
 	}
-	if st.CustomText != "" && !ownsCustom(st, cur) {
+	if st.MissesCustom(cur) {
 		if st.CustomUntil.IsZero() || st.CustomUntil.After(now) {
 			marks = marks.override(false, true)
 			why = append(why, "the user changed the custom status")
@@ -445,6 +445,10 @@ func statusApplied(intended, prev State, cur Current, now time.Time) bool {
 	}
 	return false
 }
+
+// MissesCustom reports whether s holds a custom status of ours that cur does not show: the user
+// removed or replaced it (or the read of cur missed it).
+func (s State) MissesCustom(cur Current) bool { return s.CustomText != "" && !ownsCustom(s, cur) }
 
 func ownsCustom(s State, cur Current) bool {
 	return s.CustomText != "" && cur.Custom != nil && cur.Custom.Text == s.CustomText && cur.Custom.Emoji == s.CustomEmoji

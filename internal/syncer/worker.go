@@ -251,7 +251,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 func (r *run) rereadOurCustom(ctx context.Context, in *loaded) {
 	kept := in.users[:0]
 	for _, u := range in.users {
-		if missesOurCustom(u, in.states[u.ID]) {
+		if missesOurCustom(u, in.states[u.ID], in.statuses[u.ID]) {
 			fresh, err := r.w.Mattermost.UserUncached(ctx, u.Username)
 			if err != nil {
 				r.fail(u.ID, "mattermost", false)
@@ -266,17 +266,9 @@ func (r *run) rereadOurCustom(ctx context.Context, in *loaded) {
 }
 
 // missesOurCustom reports whether u does not show a custom status we hold (or held before a claim).
-func missesOurCustom(u mattermost.User, st store.UserState) bool {
-	held := []engine.State{st.State}
-	if st.Claim != nil {
-		held = append(held, st.Claim.Prev)
-	}
-	for _, s := range held {
-		if s.CustomText != "" && (u.CustomStatus == nil || u.CustomStatus.Text != s.CustomText || u.CustomStatus.Emoji != s.CustomEmoji) {
-			return true
-		}
-	}
-	return false
+func missesOurCustom(u mattermost.User, st store.UserState, status mattermost.Status) bool {
+	cur := current(status, u)
+	return st.MissesCustom(cur) || st.Claim != nil && st.Claim.Prev.MissesCustom(cur)
 }
 
 // decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming

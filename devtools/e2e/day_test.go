@@ -309,7 +309,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// every event is over, none).
 	switch {
 	case final:
-		if !du.isOwn(s.status) || s.ours() {
+		if du.leftWrong(s) {
 			d.add(&d.left, &d.leftEx, "%s at the end of the day: shows %s, own status %s%s",
 				who, s, du.own, du.story())
 			d.leftEnd++
@@ -363,6 +363,10 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 		}
 	}
 }
+
+// leftWrong says whether, with every event over, the user shows a status not their own or a custom
+// status of calstatus's.
+func (du *dayUser) leftWrong(s dayShown) bool { return !du.isOwn(s.status) || s.ours() }
 
 // isOwn says whether status is the user's own.
 func (du *dayUser) isOwn(status string) bool {

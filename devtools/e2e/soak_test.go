@@ -369,7 +369,7 @@ func (s *soak) settle() {
 	var wrong []*dayUser
 	for _, du := range s.users {
 		dayCheck(&s.tally, du, state[du.u.Id], "", now, true, s.late)
-		if sh := state[du.u.Id]; !du.isOwn(sh.status) || sh.ours() {
+		if du.leftWrong(state[du.u.Id]) {
 			wrong = append(wrong, du)
 		}
 	}

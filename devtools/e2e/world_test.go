@@ -180,6 +180,17 @@ func (w *world) runAt(t time.Time, users ...*model.User) store.ShardReport {
 	return w.run(users...)
 }
 
+// runAtWritingNothing runs the users at t and fails if the run wrote anything to Mattermost (when
+// says what it must leave alone).
+func (w *world) runAtWritingNothing(t time.Time, when string, users ...*model.User) {
+	w.t.Helper()
+	writes := w.mm.Writes.Load()
+	w.runAt(t, users...)
+	if n := w.mm.Writes.Load() - writes; n != 0 {
+		w.t.Fatalf("%d Mattermost writes %s: want none\n%s", n, when, w.logs.String())
+	}
+}
+
 func (w *world) process(users ...*model.User) (store.ShardReport, error) {
 	msg := w.message(users...)
 	w.logs.Reset()

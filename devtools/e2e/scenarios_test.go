@@ -341,7 +341,7 @@ func TestScenarios(t *testing.T) {
 		w.runAt(ten.Add(5*time.Minute), us...)
 		w.expect(online, autoRow(model.StatusOnline), "")
 		w.expect(manualAway, manualRow(model.StatusAway), "") // set again by hand, as the user had it
-		w.runAt(ten.Add(engine.ExpiryGrace+5*time.Minute), us...)
+		w.runAt(ten.Add(w.server.Grace()+5*time.Minute), us...)
 		w.expect(userDND, dndRow(model.StatusDnd, time.Unix(0, 0)), "") // theirs: never fought
 	})
 
@@ -650,7 +650,7 @@ func TestScenarios(t *testing.T) {
 		if _, err := w.worker.Process(context.Background(), discard(), rec.msgs[0], 1); err != nil {
 			t.Fatal(err)
 		}
-		w.expect(u, dndRow(model.StatusOnline, start.Add(time.Minute)), "In a meeting")
+		w.expect(u, dndRow(model.StatusOnline, engine.DNDEndFor(start.Add(time.Minute))), "In a meeting") // 09:03:30 → 09:04
 	})
 }
 

@@ -36,6 +36,8 @@ type world struct {
 	mm     *mattermost.Client
 	store  *store.Store
 	worker *syncer.Worker
+	// server is how the Mattermost under test keeps statuses (its profile: v6 or v10, see devtools/stack).
+	server engine.Server
 
 	mu        sync.Mutex
 	clock     time.Time
@@ -74,6 +76,11 @@ func newWorld(t *testing.T, policy engine.Policy) *world {
 	}
 	t.Cleanup(func() { w.db.Close() })
 	w.mm = mattermost.New(env.MattermostURL, env.MattermostToken, nil)
+	srv, err := w.mm.Server(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.server = syncer.EngineServer(srv)
 	w.worker = &syncer.Worker{Mattermost: w.mm, Graph: gc, Store: w.store, Policy: policy,
 		Lookahead: 10 * time.Minute, Now: w.now}
 	return w

@@ -48,9 +48,45 @@ const (
 	ElsewhereEmoji = "house"
 )
 
-// ExpiryGrace is how long after a DND's end Mattermost may still show it: its expiry job runs every
-// five minutes. A DND with an unknown end still showing after its end plus this is not ours.
-const ExpiryGrace = 10 * time.Minute
+// Server is what calstatus knows of how the Mattermost server keeps statuses; its version decides it
+// (internal/mattermost). The zero value is a v6.7.2 server.
+type Server struct {
+	// ExpiryEvery is how often its DND expiry job runs: every five minutes up to about v10.5, every
+	// minute (on the clock) from about v10.6. Zero means five minutes.
+	ExpiryEvery time.Duration
+	// EndsKnown: its status reads always carry the DND end (about v10.6 on). Before, a status read
+	// past its cache reports end 0 for every DND, so a DND with no end may be ours.
+	EndsKnown bool
+}
+
+// Expiry is how often the server's DND expiry job runs.
+func (s Server) Expiry() time.Duration {
+	if s.ExpiryEvery <= 0 {
+		return 5 * time.Minute
+	}
+	return s.ExpiryEvery
+}
+
+// Grace is how long after a DND's end Mattermost may still show it (two runs of its expiry job): a
+// DND with an unknown end still showing after its end plus this is not ours.
+func (s Server) Grace() time.Duration { return 2 * s.Expiry() }
+
+// DNDMinute is the granularity of a DND end: Mattermost from about v10.6 stores an end cut to the
+// whole minute, so calstatus sends ends on the minute and compares them so.
+const DNDMinute = time.Minute
+
+// DNDEndFor is the DND end calstatus sends for something ending at t: on the whole minute, rounded
+// up so a meeting is never cut short.
+func DNDEndFor(t time.Time) time.Time {
+	if r := t.Truncate(DNDMinute); r.Before(t) {
+		return r.Add(DNDMinute)
+	}
+	return t
+}
+
+// SameDNDEnd reports whether two DND ends are the same as Mattermost keeps them (cut to the minute
+// by servers from about v10.6; calstatus's own are on the minute already).
+func SameDNDEnd(a, b time.Time) bool { return a.Truncate(DNDMinute).Equal(b.Truncate(DNDMinute)) }
 
 // CustomStatus is a Mattermost custom status.
 type CustomStatus struct {
@@ -124,6 +160,8 @@ type Policy struct {
 	// Location is the time zone of dates shown to users (default UTC) who have none of their own
 	// (Settings.Location).
 	Location *time.Location
+	// Server is how the Mattermost server keeps statuses.
+	Server Server
 }
 
 // DefaultPolicy is what calstatus does with no configuration.
@@ -182,7 +220,7 @@ func Decide(in Input) Decision {
 	var d0 *StatusUpdate
 
 	// What of ours does Mattermost still show?
-	switch statusHold(st, cur, now) {
+	switch statusHold(st, cur, now, p.Server) {
 	case holdEnded:
 		// Mattermost's expiry gave the previous status back, as automatic; one the user had set by
 		// hand is set again, so it is exactly theirs (a DND whose end we could not read ends so).
@@ -222,7 +260,7 @@ func Decide(in Input) Decision {
 	}
 
 	// Status.
-	held := statusHold(st, cur, now)
+	held := statusHold(st, cur, now, p.Server)
 	switch {
 	case t.dnd && (held == holdDND || held == holdPinned):
 		end := dndEnd(in.Availability, ev, p)
@@ -232,7 +270,7 @@ func Decide(in Input) Decision {
 		case cur.DNDEndTime.IsZero():
 			// Unknown end (a status read past Mattermost's cache): never write over a DND that may
 			// be the user's; ours ends at its time and the next item sets it again.
-		case endChanged(cur.DNDEndTime, end, ev.FromView):
+		case dndEndChanged(cur.DNDEndTime, end, ev.FromView):
 			d.SetStatus = &StatusUpdate{Via: st.PrevStatus, Status: DND, DNDEndTime: end}
 		}
 		if d.SetStatus != nil {
@@ -251,7 +289,7 @@ func Decide(in Input) Decision {
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
 		did = append(did, "Do Not Disturb until "+clock(end, p))
 	case !t.dnd && held != holdNone:
-		d.SetStatus, next = giveBack(next, cur, now, held)
+		d.SetStatus, next = giveBack(next, cur, now, held, p.Server)
 		why = append(why, "status given back")
 	}
 
@@ -308,15 +346,15 @@ const (
 	holdLost        // the user changed it
 )
 
-func statusHold(st State, cur Current, now time.Time) hold {
+func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 	switch {
 	case st.SetStatus == "":
 		return holdNone
-	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.Equal(st.DNDEnd):
+	case st.SetStatus == DND && cur.Status == DND && !cur.DNDEndTime.IsZero() && SameDNDEnd(cur.DNDEndTime, st.DNDEnd):
 		return holdDND
-	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.IsZero():
+	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.IsZero() && !srv.EndsKnown:
 		// Unknown end: ours until Mattermost would have ended it; then the user's.
-		if now.Before(st.DNDEnd.Add(ExpiryGrace)) {
+		if now.Before(st.DNDEnd.Add(srv.Grace())) {
 			return holdDND
 		}
 		return holdLost
@@ -334,9 +372,10 @@ func statusHold(st State, cur Current, now time.Time) hold {
 // giveBack returns the status we hold, exactly: online (never manual) and a status the user had
 // set by hand are set back; an automatic away/offline is left to Mattermost's DND expiry, which
 // gives it back as automatic (shortening our DND first if the event ended early).
-func giveBack(next State, cur Current, now time.Time, held hold) (*StatusUpdate, State) {
+func giveBack(next State, cur Current, now time.Time, held hold, srv Server) (*StatusUpdate, State) {
 	prev := next.PrevStatus
 	exact := prev == Online || next.PrevManual
+	past := now.Truncate(DNDMinute) // a DND shortened to now ends at Mattermost's next expiry run
 	forget := func(s State) State {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = "", false, "", time.Time{}
 		return s
@@ -345,14 +384,14 @@ func giveBack(next State, cur Current, now time.Time, held hold) (*StatusUpdate,
 	case held == holdPinned && exact:
 		return nil, forget(next)
 	case held == holdPinned:
-		return &StatusUpdate{Status: DND, DNDEndTime: now}, forget(next)
-	case cur.DNDEndTime.IsZero():
+		return &StatusUpdate{Status: DND, DNDEndTime: past}, forget(next)
+	case cur.DNDEndTime.IsZero() && !srv.EndsKnown:
 		// Unknown end: no write over a DND that may be the user's; Mattermost ends ours.
 		return nil, next
 	case exact:
 		return &StatusUpdate{Status: prev}, forget(next)
 	case now.Before(next.DNDEnd):
-		return &StatusUpdate{Via: prev, Status: DND, DNDEndTime: now}, forget(next)
+		return &StatusUpdate{Via: prev, Status: DND, DNDEndTime: past}, forget(next)
 	}
 	// Our DND is over: Mattermost's expiry gives the automatic status back; keep watching until it has.
 	return nil, next
@@ -414,9 +453,9 @@ type Claim struct {
 // each part of it — the status, the custom status — as the claim if Mattermost shows that part
 // applied, otherwise as before the claim; the items are decided again unless both parts were
 // applied. (A DND Mattermost's expiry has since ended was applied: its custom status is still ours.)
-func Resolve(intended State, c Claim, cur Current, now time.Time) State {
+func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) State {
 	s := c.Prev
-	statusDone := statusApplied(intended, c.Prev, cur, now)
+	statusDone := statusApplied(intended, c.Prev, cur, now, srv)
 	customDone := ownsCustom(intended, cur) || intended.CustomText == "" && !ownsCustom(c.Prev, cur)
 	if statusDone {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = intended.PrevStatus, intended.PrevManual, intended.SetStatus, intended.DNDEnd
@@ -434,12 +473,12 @@ func Resolve(intended State, c Claim, cur Current, now time.Time) State {
 // statusApplied reports whether Mattermost shows the status part of a claim applied: the status we
 // meant to hold (or Mattermost's expiry having ended it), or, for a claim that gives the status back,
 // ours before it no longer showing.
-func statusApplied(intended, prev State, cur Current, now time.Time) bool {
+func statusApplied(intended, prev State, cur Current, now time.Time, srv Server) bool {
 	if intended.SetStatus == "" {
-		h := statusHold(prev, cur, now)
+		h := statusHold(prev, cur, now, srv)
 		return h != holdDND && h != holdPinned
 	}
-	switch statusHold(intended, cur, now) {
+	switch statusHold(intended, cur, now, srv) {
 	case holdDND, holdPinned, holdEnded:
 		return true
 	}
@@ -461,7 +500,8 @@ func ownsCustom(s State, cur Current) bool {
 const ViewMargin = time.Hour
 
 // dndEnd is the end of the run of DND-worthy periods that starts with ev, so back-to-back meetings
-// get one DND that Mattermost ends at the right time.
+// get one DND that Mattermost ends at the right time; on the whole minute, rounded up (Mattermost
+// from about v10.6 would cut it down).
 func dndEnd(a calendar.Availability, ev calendar.Event, p Policy) time.Time {
 	end := ev.End
 	for _, e := range a.Events {
@@ -472,7 +512,7 @@ func dndEnd(a calendar.Availability, ev calendar.Event, p Policy) time.Time {
 	if ev.FromView {
 		end = end.Add(ViewMargin)
 	}
-	return end
+	return DNDEndFor(end)
 }
 
 // endChanged reports whether a DND or custom status ending at have must be renewed to end at want:
@@ -482,6 +522,14 @@ func endChanged(have, want time.Time, fromView bool) bool {
 		return have.Before(want.Add(-ViewMargin))
 	}
 	return !have.Equal(want)
+}
+
+// dndEndChanged is endChanged for a DND end, compared as Mattermost keeps it.
+func dndEndChanged(have, want time.Time, fromView bool) bool {
+	if fromView {
+		return endChanged(have, want, true)
+	}
+	return !SameDNDEnd(have, want)
 }
 
 func sameCustom(have, want CustomStatus, fromView bool) bool {

@@ -122,7 +122,7 @@ func TestDecide(t *testing.T) {
 			want: Decision{ClearCustom: true, SaveState: true,
 				NewState: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End, Until: meeting.End}}},
 		{name: "unknown DND end still showing long after ours ended: the user's",
-			in:   Input{Now: meeting.End.Add(ExpiryGrace), Current: Current{Status: DND, Manual: true}, State: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End}},
+			in:   Input{Now: meeting.End.Add(Server{}.Grace()), Current: Current{Status: DND, Manual: true}, State: State{PrevStatus: Online, SetStatus: DND, DNDEnd: meeting.End}},
 			want: Decision{SaveState: true}},
 		{name: "expiry ended a DND whose end we could not read: a manual previous status is set again",
 			in:   Input{Now: after, Current: Current{Status: Away}, State: State{PrevStatus: Away, PrevManual: true, SetStatus: DND, DNDEnd: meeting.End}},
@@ -296,11 +296,15 @@ func TestInvariants(t *testing.T) {
 	overridden.Handled = marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, true).String()
 	states := map[string]State{"none": {}, "ours": ours, "ours, prev online": func() State { s := ours; s.PrevStatus = Online; return s }(),
 		"ours, prev manual": func() State { s := ours; s.PrevManual = true; return s }(), "pinned": pinned, "overridden": overridden}
-	nows := map[string]time.Time{"mid": t0, "end": meeting.End, "late": meeting.End.Add(ExpiryGrace)}
+	nows := map[string]time.Time{"mid": t0, "end": meeting.End, "late": meeting.End.Add(Server{}.Grace())}
 	settings := map[string]Settings{"none": {}, "off": {Disabled: true}, "paused": {PausedUntil: meeting.End.Add(time.Hour)},
 		"pause over": {PausedUntil: t0.Add(-time.Minute)}, "pause ends at the meeting's end": {PausedUntil: meeting.End},
 		"in Berlin": {Location: berlin}, "in Berlin, paused": {Location: berlin, PausedUntil: meeting.End.Add(time.Hour)},
 		"off and paused": {Disabled: true, PausedUntil: meeting.End.Add(time.Hour)}}
+	// Each server profile (see Server), and meetings ending on the minute or not (Graph keeps the
+	// seconds of an event's end; Mattermost from about v10.6 cuts a DND end to the minute).
+	servers := map[string]Server{"v6": {}, "v10": v10}
+	ends := map[string]time.Duration{"on the minute": 0, "with seconds": 25 * time.Second}
 	n := 0
 	for _, cs := range statuses {
 		for _, r := range rows {
@@ -309,14 +313,20 @@ func TestInvariants(t *testing.T) {
 					for nname, now := range nows {
 						for _, tentBusy := range []bool{true, false} {
 							for setName, set := range settings {
-								n++
-								e := ev(cs)
-								cur := r.cur
-								cur.Custom = custom
-								in := Input{Now: now, Availability: av(e), Current: cur, State: st,
-									Policy: Policy{TentativeAsBusy: tentBusy}, Settings: set}
-								where := fmt.Sprintf("%s/%s/custom %s/state %s/%s/tentative-busy %v/settings %s", cs, r.name, cname, sname, nname, tentBusy, setName)
-								checkInvariants(t, in, where)
+								for srvName, srv := range servers {
+									for endName, extra := range ends {
+										n++
+										e := ev(cs)
+										e.End = e.End.Add(extra)
+										cur := r.cur
+										cur.Custom = custom
+										in := Input{Now: now, Availability: av(e), Current: cur, State: st,
+											Policy: Policy{TentativeAsBusy: tentBusy, Server: srv}, Settings: set}
+										where := fmt.Sprintf("%s ending %s/%s/custom %s/state %s/%s/tentative-busy %v/settings %s/server %s",
+											cs, endName, r.name, cname, sname, nname, tentBusy, setName, srvName)
+										checkInvariants(t, in, where)
+									}
+								}
 							}
 						}
 					}
@@ -327,12 +337,19 @@ func TestInvariants(t *testing.T) {
 	t.Logf("%d combinations checked", n)
 }
 
+// v10 is a Mattermost server from about v10.6: DND ends cut to the minute, expiry every minute,
+// ends always read.
+var v10 = Server{ExpiryEvery: time.Minute, EndsKnown: true}
+
 func checkInvariants(t *testing.T, in Input, where string) {
 	t.Helper()
 	d := Decide(in)
 	cur, st := in.Current, in.State
 	fail := func(what string) { t.Fatalf("%s: %s\n  decision %s", what, where, show(d)) }
 	curCustom := cur.Custom
+	if curCustom != nil && !curCustom.ExpiresAt.IsZero() && !curCustom.ExpiresAt.After(in.Now) && !ownsCustom(st, cur) {
+		curCustom = nil // expired: clients no longer show it, so it is no one's
+	}
 	if s := d.SetStatus; s != nil {
 		// Automatic replies are never turned off, and dnd is never set on top of dnd.
 		if cur.Status == OutOfOffice {
@@ -341,7 +358,8 @@ func checkInvariants(t *testing.T, in Input, where string) {
 		if cur.Status == DND && s.Status == DND && s.Via == "" {
 			fail("set dnd on top of dnd (Mattermost would remember dnd as the status to return to)")
 		}
-		// A DND whose end we cannot read may be the user's: never written over.
+		// A DND whose end we cannot read may be the user's: never written over (on a server that
+		// always reads ends, a DND without one is the user's).
 		if cur.Status == DND && cur.DNDEndTime.IsZero() {
 			fail("wrote over a DND with an unknown end")
 		}
@@ -349,6 +367,15 @@ func checkInvariants(t *testing.T, in Input, where string) {
 		for _, set := range []string{s.Via, s.Status} {
 			if (set == Away || set == Offline) && !(st.PrevStatus == set && (st.PrevManual || s.Status == DND)) {
 				fail("set " + set + " by hand where the user did not have it so")
+			}
+		}
+		// A DND end is sent on the whole minute, never before the end it is for.
+		if s.Status == DND && (s.DNDEndTime.Truncate(DNDMinute) != s.DNDEndTime) {
+			fail("sent a DND end that is not on the whole minute")
+		}
+		if s.Status == DND && s.DNDEndTime.After(in.Now) {
+			if e := in.Availability.At(in.Now); e.End.After(s.DNDEndTime) {
+				fail("sent a DND end before the event's end")
 			}
 		}
 		// Whatever we set, we remember how to give it back.
@@ -409,7 +436,7 @@ func checkInvariants(t *testing.T, in Input, where string) {
 		}
 	}
 	// Applying the decision and deciding again at the same time changes nothing (quiet).
-	sim := &mmSim{status: cur.Status, manual: cur.Manual, end: cur.DNDEndTime, custom: curCustom}
+	sim := &mmSim{status: cur.Status, manual: cur.Manual, end: cur.DNDEndTime, custom: curCustom, cut: in.Policy.Server.EndsKnown}
 	sim.apply(d, in.Now)
 	again := in
 	again.Current, again.State = sim.current(), d.NewState
@@ -423,12 +450,14 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	}
 }
 
-// mmSim is a Mattermost status row, changed the way v6.7.2's API and DND expiry change it.
+// mmSim is a Mattermost status row, changed the way v6.7.2's API and DND expiry change it; with
+// cut, as from about v10.6 (a DND end stored cut to the minute).
 type mmSim struct {
 	status, prev string
 	manual       bool
 	end          time.Time
 	custom       *CustomStatus
+	cut          bool
 }
 
 func (m *mmSim) current() Current {
@@ -441,6 +470,9 @@ func (m *mmSim) set(status string) {
 }
 
 func (m *mmSim) setDND(end time.Time) {
+	if m.cut {
+		end = end.Truncate(time.Minute)
+	}
 	m.prev, m.status, m.manual, m.end = m.status, DND, true, end
 }
 
@@ -531,11 +563,11 @@ func TestResolveClaim(t *testing.T) {
 	c := Claim{Owner: "run-1", Until: t0.Add(time.Minute), Prev: prev}
 	// Applied before its owner died: the claim stands.
 	applied := Current{Status: DND, Manual: true, DNDEndTime: meeting.End, Custom: &inMtg}
-	if got := Resolve(d.NewState, c, applied, t0); got != d.NewState {
+	if got := Resolve(d.NewState, c, applied, t0, Server{}); got != d.NewState {
 		t.Fatalf("applied claim: %+v", got)
 	}
 	// Never applied: decide again from the state before, which applies it — not read as the user's choice.
-	got := Resolve(d.NewState, c, Current{Status: Online}, t0)
+	got := Resolve(d.NewState, c, Current{Status: Online}, t0, Server{})
 	if got != prev {
 		t.Fatalf("unapplied claim: %+v", got)
 	}
@@ -549,7 +581,7 @@ func TestResolveClaim(t *testing.T) {
 	c.Prev = State{}
 	later := meeting.End.Add(5 * time.Minute)
 	expired := Current{Status: Away, Custom: &inMtg}
-	got = Resolve(away.NewState, c, expired, later)
+	got = Resolve(away.NewState, c, expired, later, Server{})
 	if got != away.NewState {
 		t.Fatalf("applied claim whose DND expired: %+v", got)
 	}
@@ -561,7 +593,7 @@ func TestResolveClaim(t *testing.T) {
 	// The status applied, the custom status not (the owner died between the two): the DND is ours,
 	// the item is decided again, and the custom status is set.
 	halfway := Current{Status: DND, Manual: true, DNDEndTime: meeting.End}
-	got = Resolve(away.NewState, c, halfway, t0)
+	got = Resolve(away.NewState, c, halfway, t0, Server{})
 	if got.SetStatus != DND || got.PrevStatus != Away || got.CustomText != "" || got.Handled != "" {
 		t.Fatalf("half-applied claim: %+v", got)
 	}
@@ -572,11 +604,11 @@ func TestResolveClaim(t *testing.T) {
 	// A claim to give everything back, applied: nothing is read as the user's change.
 	back := Claim{Owner: "run-2", Until: later, Prev: away.NewState}
 	gone := Current{Status: Away}
-	if got := Resolve(State{}, back, gone, later); got.Held() {
+	if got := Resolve(State{}, back, gone, later, Server{}); got.Held() {
 		t.Fatalf("applied give-back: %+v", got)
 	}
 	// Not applied: the DND and custom status are still ours to give back.
-	if got := Resolve(State{}, back, ourDND, t0); got != away.NewState {
+	if got := Resolve(State{}, back, ourDND, t0, Server{}); got != away.NewState {
 		t.Fatalf("unapplied give-back: %+v", got)
 	}
 }
@@ -618,5 +650,60 @@ func TestTransitions(t *testing.T) {
 	got = Transitions(a, Policy{TentativeAsBusy: false}, oof.End.Add(-time.Minute), oof.End.Add(3*time.Hour))
 	if len(got) != 1 || !got[0].Equal(oof.End) {
 		t.Fatalf("tentative not handled: want only the oof end, got %v", got)
+	}
+}
+
+func TestServersCuttingDNDEndsToTheMinute(t *testing.T) {
+	// A meeting ending with seconds: the DND is sent on the next whole minute, never earlier.
+	odd := meeting
+	odd.End = meeting.End.Add(25 * time.Second)
+	for name, srv := range map[string]Server{"v6": {}, "v10": v10} {
+		p := DefaultPolicy
+		p.Server = srv
+		d := Decide(Input{Now: t0, Availability: av(odd), Current: Current{Status: Away, Manual: true}, Policy: p})
+		if d.SetStatus == nil || !d.SetStatus.DNDEndTime.Equal(meeting.End.Add(time.Minute)) {
+			t.Fatalf("%s: want DND until %v, got %s", name, meeting.End.Add(time.Minute), show(d))
+		}
+	}
+	// State kept by a calstatus that sent ends with seconds, read back from a v10 server that cut
+	// it: still our DND, nothing overridden; it is extended once to the whole minute after the end.
+	old := ours
+	old.DNDEnd = meeting.End.Add(25 * time.Second)
+	cut := ourDND
+	cut.DNDEndTime = meeting.End
+	p := DefaultPolicy
+	p.Server = v10
+	oddAv := av(calendar.Event{Start: meeting.Start, End: old.DNDEnd, Status: calendar.Busy})
+	old.Handled = handled(oddAv.Events...)
+	d := Decide(Input{Now: t0, Availability: oddAv, Current: cut, State: old, Policy: p})
+	if strings.Contains(d.NewState.Handled, "!") || d.NewState.SetStatus != DND || d.NewState.PrevStatus != Away ||
+		d.SetStatus == nil || d.SetStatus.Via != Away || !d.SetStatus.DNDEndTime.Equal(meeting.End.Add(time.Minute)) {
+		t.Fatalf("a DND cut to the minute read as the user's: %s", show(d))
+	}
+	// On a server that always reads ends, a DND without one is the user's, at once.
+	d = Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: ours, Policy: p})
+	if d.NewState.SetStatus != "" || !strings.Contains(d.NewState.Handled, "!s") {
+		t.Fatalf("v10: a DND without an end kept as ours: %s", show(d))
+	}
+	// On v6 the same read may be ours (read past the status cache): kept until the grace is over.
+	d = Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: ours, Policy: DefaultPolicy})
+	if d.NewState.SetStatus != DND || d.SetStatus != nil {
+		t.Fatalf("v6: a DND with an unknown end not kept as ours: %s", show(d))
+	}
+	// A DND shortened to now (the meeting cancelled) ends on the minute, at once.
+	d = Decide(Input{Now: t0.Add(30 * time.Second), Availability: av(), Current: ourDND, State: ours, Policy: p})
+	if d.SetStatus == nil || d.SetStatus.Via != Away || !d.SetStatus.DNDEndTime.Equal(t0) {
+		t.Fatalf("cancelled: want the DND shortened to %v through away, got %s", t0, show(d))
+	}
+}
+
+func TestExplainSaysHowSoonTheServerGivesBack(t *testing.T) {
+	for srv, want := range map[Server]string{{}: "up to five minutes later", v10: "up to a minute later"} {
+		p := DefaultPolicy
+		p.Server = srv
+		got := Explain(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away}, Policy: p})
+		if !strings.Contains(got, want) {
+			t.Fatalf("server %+v: want %q in %q", srv, want, got)
+		}
 	}
 }

@@ -28,8 +28,8 @@ func ExplainQuoted(in Input, quote func(string) string) string {
 	if cur.Custom != nil && !cur.Custom.ExpiresAt.IsZero() && !cur.Custom.ExpiresAt.After(now) && !ownsCustom(in.State, cur) {
 		cur.Custom = nil // as Decide sees it
 	}
-	held := statusHold(in.State, cur, now)
-	e := explainer{now: now, loc: loc, quote: quote}
+	held := statusHold(in.State, cur, now, p.Server)
+	e := explainer{now: now, loc: loc, quote: quote, expiry: p.Server.Expiry()}
 
 	switch {
 	case in.Settings.Disabled:
@@ -57,7 +57,7 @@ func ExplainQuoted(in Input, quote func(string) string) string {
 		after, afterActs = e.giveBack(next.PrevStatus, next.PrevManual), true
 	case s != nil && s.Status == DND: // shortened to now, through the automatic status to give back
 		acts = append(acts, "ends its Do Not Disturb")
-		after, afterActs = "Mattermost then sets you back to "+e.name(s.Via)+" within five minutes", true
+		after, afterActs = "Mattermost then sets you back to "+e.name(s.Via)+" "+e.within(), true
 	case s != nil:
 		acts = append(acts, "sets you back to "+e.name(s.Status))
 	case next.SetStatus == DND && next.DNDEnd.After(now):
@@ -66,7 +66,7 @@ func ExplainQuoted(in Input, quote func(string) string) string {
 		after = e.giveBack(next.PrevStatus, next.PrevManual)
 	case next.SetStatus == DND:
 		notes = append(notes, "calstatus's Do Not Disturb ended at "+e.when(next.DNDEnd)+"; Mattermost sets you back to "+
-			e.name(next.PrevStatus)+" within five minutes")
+			e.name(next.PrevStatus)+" "+e.within())
 	case off:
 	case overridden(next, in.Availability, now, p, true):
 		switch cur.Status {
@@ -142,10 +142,11 @@ func overridden(s State, a calendar.Availability, now time.Time, p Policy, statu
 }
 
 type explainer struct {
-	now   time.Time
-	loc   *time.Location
-	quote func(string) string
-	out   []string
+	now    time.Time
+	loc    *time.Location
+	quote  func(string) string
+	expiry time.Duration // how often Mattermost's DND expiry job runs
+	out    []string
 }
 
 // say adds a sentence.
@@ -220,7 +221,30 @@ func (e *explainer) giveBack(prev string, manual bool) string {
 	if prev == Online || manual {
 		return "you'll be set back to " + e.name(prev) + " then"
 	}
-	return "Mattermost then sets you back to " + e.name(prev) + " (up to five minutes later)"
+	return "Mattermost then sets you back to " + e.name(prev) + " (" + e.upTo() + ")"
+}
+
+// within and upTo say how soon Mattermost's expiry job, run every e.expiry, acts.
+func (e *explainer) within() string {
+	if e.expiry <= time.Minute {
+		return "within a minute"
+	}
+	return "within " + minutes(e.expiry)
+}
+
+func (e *explainer) upTo() string {
+	if e.expiry <= time.Minute {
+		return "up to a minute later"
+	}
+	return "up to " + minutes(e.expiry) + " later"
+}
+
+func minutes(d time.Duration) string {
+	words := []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
+	if n := int(d / time.Minute); n < len(words) {
+		return words[n] + " minutes"
+	}
+	return d.Round(time.Minute).String()
 }
 
 func (e *explainer) custom(cs CustomStatus, dndUntil time.Time) string {

@@ -106,7 +106,7 @@ func TestExplainSweep(t *testing.T) {
 		for _, cur := range []Current{{Status: Online}, {Status: Away}, {Status: DND, Manual: true}, ourDND, {Status: OutOfOffice, Manual: true}, {Status: DND, Manual: true, Custom: &inMtg}} {
 			for _, st := range []State{{}, ours, {PrevStatus: Away, SetStatus: Away}} {
 				for _, set := range []Settings{{}, {Disabled: true}, {PausedUntil: t0.Add(time.Hour)}, {Location: berlin}} {
-					for _, now := range []time.Time{t0, meeting.End, meeting.End.Add(ExpiryGrace)} {
+					for _, now := range []time.Time{t0, meeting.End, meeting.End.Add(Server{}.Grace())} {
 						got := Explain(Input{Now: now, Availability: av(ev(cs)), Current: cur, State: st, Settings: set, Policy: DefaultPolicy})
 						if !strings.Contains(got, "Your calendar shows you") || strings.Contains(got, "..") {
 							t.Fatalf("%s %+v %+v %+v %v: %q", cs, cur, st, set, now, got)

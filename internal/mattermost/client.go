@@ -31,6 +31,8 @@ type Client struct {
 	attempts int
 	selfMu   sync.Mutex
 	selfID   string
+	serverMu sync.Mutex
+	server   *Server // read once per process (Server)
 	// heldUntil (unix nanoseconds) is when Mattermost's rate limiter lets this process call again: a
 	// 429 told to one shard holds every call of every shard (the limit is the token's, not a call's).
 	heldUntil atomic.Int64

@@ -84,12 +84,18 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 		switch {
 		case rerr != nil:
 			return viaDone, fmt.Errorf("%w (and reading the status to check: %w)", e, rerr)
-		case now.Status == model.StatusDnd && now.DNDEnd.Equal(ch.DNDEnd.UTC().Truncate(time.Second)):
+		case now.Status == model.StatusDnd && sameDNDEnd(now.DNDEnd, ch.DNDEnd):
 			return viaDone, nil // the lost answer's PUT landed
 		case now.Status == model.StatusDnd:
 			return viaDone, &Error{Op: "set status", Err: fmt.Errorf("already dnd (until %v) after a failed attempt: not set again", now.DNDEnd)}
 		}
 	}
+}
+
+// sameDNDEnd compares a DND end read back with the one sent as the server keeps it: in seconds,
+// cut to the minute from about v10.6 (calstatus sends whole minutes; a server cuts older ones).
+func sameDNDEnd(read, sent time.Time) bool {
+	return read.Truncate(time.Minute).Equal(sent.Truncate(time.Minute))
 }
 
 func (c *Client) put(ctx context.Context, userID string, st *model.Status) error {

@@ -49,6 +49,7 @@ type Store interface {
 type Users interface {
 	Users(ctx context.Context, ids []string) ([]mattermost.User, error)
 	UserStatus(ctx context.Context, userID string) (mattermost.Status, error)
+	Server(ctx context.Context) (mattermost.Server, error)
 }
 
 // Handler serves the /calstatus command.
@@ -285,11 +286,15 @@ func (c *call) status(ctx context.Context) string {
 	if cs := u.CustomStatus; cs != nil {
 		cur.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
 	}
+	// As the worker decides: for the server Mattermost is (an unknown one as the oldest).
+	srv, _ := c.h.Users.Server(ctx)
+	policy := c.h.Policy
+	policy.Server = engine.Server{ExpiryEvery: srv.DNDExpiry, EndsKnown: srv.EndsAlwaysRead}
 	base := old.State
 	if cl := old.Claim; cl != nil {
-		base = engine.Resolve(old.State, *cl, cur, c.now)
+		base = engine.Resolve(old.State, *cl, cur, c.now, policy.Server)
 	}
-	return engine.ExplainQuoted(engine.Input{Now: c.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: c.h.Policy}, Code)
+	return engine.ExplainQuoted(engine.Input{Now: c.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy}, Code)
 }
 
 func (c *call) help(ctx context.Context, first string) string {

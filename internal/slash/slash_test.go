@@ -82,6 +82,10 @@ type fakeUsers struct {
 	calls  int
 }
 
+func (f *fakeUsers) Server(context.Context) (mattermost.Server, error) {
+	return mattermost.ServerFor("10.11.0"), nil
+}
+
 func (f *fakeUsers) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
 	f.calls++
 	if len(ids) == 1 && ids[0] == f.user.ID {

@@ -29,6 +29,7 @@ type Mattermost interface {
 	SetCustomStatus(ctx context.Context, userID string, cs mattermost.CustomStatus) error
 	ClearCustomStatus(ctx context.Context, userID string) error
 	Notify(ctx context.Context, userID, message string) error
+	Server(ctx context.Context) (mattermost.Server, error)
 }
 
 // Graph is what the worker needs of the Graph adapter.

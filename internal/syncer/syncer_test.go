@@ -43,7 +43,11 @@ type fakeMM struct {
 	// dbCustom: what the database holds where Mattermost's profile cache (custom, what Users
 	// reads) kept a read that raced a write.
 	dbCustom map[string]*mattermost.CustomStatus
+	// server is what Server reports (the zero value: a version that could not be read).
+	server mattermost.Server
 }
+
+func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	f.reads++

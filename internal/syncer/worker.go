@@ -169,6 +169,7 @@ type loaded struct {
 	schedule graph.Result
 	graphErr error
 	states   map[string]store.UserState
+	server   engine.Server // how the Mattermost server keeps statuses
 }
 
 // decided is one user's decision.
@@ -213,6 +214,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	if in.statuses, err = w.Mattermost.Statuses(ctx, todo); err != nil {
 		return in, err
 	}
+	in.server = r.server(ctx)
 	known := map[string]bool{}
 	for _, u := range in.users {
 		known[u.ID] = true
@@ -271,9 +273,26 @@ func missesOurCustom(u mattermost.User, st store.UserState, status mattermost.St
 	return st.MissesCustom(cur) || st.Claim != nil && st.Claim.Prev.MissesCustom(cur)
 }
 
+// server is how the Mattermost server keeps statuses (read once per process); one that cannot be
+// read is taken for the oldest, whose rules are safe on every server.
+func (r *run) server(ctx context.Context) engine.Server {
+	s, err := r.w.Mattermost.Server(ctx)
+	if err != nil {
+		r.log.Warn("mattermost server version unknown: deciding as for v6", "error", err.Error())
+	}
+	return EngineServer(s)
+}
+
+// EngineServer is the engine's view of the Mattermost server.
+func EngineServer(s mattermost.Server) engine.Server {
+	return engine.Server{ExpiryEvery: s.DNDExpiry, EndsKnown: s.EndsAlwaysRead}
+}
+
 // decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming
 // meeting boundaries to apply on time.
 func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
+	policy := r.w.Policy
+	policy.Server = in.server
 	answered := map[string]bool{}
 	for _, f := range in.schedule.Failures {
 		answered[f.Email] = true
@@ -322,9 +341,9 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 				r.done(u.ID)
 				continue
 			}
-			base = engine.Resolve(old.State, *c, cur, r.now)
+			base = engine.Resolve(old.State, *c, cur, r.now, in.server)
 		}
-		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: r.w.Policy})
+		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy})
 		if old.Claim != nil {
 			d.SaveState = true // the claim is settled either way
 		}

@@ -263,7 +263,7 @@ func Decide(in Input) Decision {
 	held := statusHold(st, cur, now, p.Server)
 	switch {
 	case t.dnd && (held == holdDND || held == holdPinned):
-		end := dndEnd(in.Availability, ev, p)
+		end := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		switch {
 		case held == holdPinned:
 			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
@@ -284,10 +284,10 @@ func Decide(in Input) Decision {
 			why = append(why, "left alone: "+cur.Status+" already")
 			break
 		}
-		end := dndEnd(in.Availability, ev, p)
+		end := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
-		did = append(did, "Do Not Disturb until "+clock(end, p))
+		did = append(did, "Do Not Disturb until "+When(end, now, p.loc()))
 	case !t.dnd && held != holdNone:
 		d.SetStatus, next = giveBack(next, cur, now, held, p.Server)
 		why = append(why, "status given back")
@@ -455,10 +455,13 @@ type Claim struct {
 // applied. (A DND Mattermost's expiry has since ended was applied: its custom status is still ours.)
 func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) State {
 	s := c.Prev
-	statusDone := statusApplied(intended, c.Prev, cur, now, srv)
+	statusDone := statusApplied(intended, c.Prev, cur, now, srv) && !viaOnly(intended, c.Prev, cur)
 	customDone := ownsCustom(intended, cur) || intended.CustomText == "" && !ownsCustom(c.Prev, cur)
 	if statusDone {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = intended.PrevStatus, intended.PrevManual, intended.SetStatus, intended.DNDEnd
+	}
+	if !statusDone && viaOnly(intended, c.Prev, cur) {
+		s.SetStatus, s.DNDEnd = c.Prev.PrevStatus, time.Time{} // pinned, as Applied keeps a Via done alone
 	}
 	if customDone {
 		s.CustomEmoji, s.CustomText, s.CustomUntil = intended.CustomEmoji, intended.CustomText, intended.CustomUntil
@@ -485,6 +488,21 @@ func statusApplied(intended, prev State, cur Current, now time.Time, srv Server)
 	return false
 }
 
+// viaOnly reports whether Mattermost shows a claimed change to our DND stopped half way: the status
+// to give back set by hand on the way (StatusUpdate.Via), its DND write not landed. That status is
+// ours to give back (pinned), not the user's choice. A claim that gives back an exact status sets
+// it directly: showing it is the claim done.
+func viaOnly(intended, prev State, cur Current) bool {
+	via := prev.PrevStatus
+	if prev.SetStatus != DND || via == "" || via == DND || cur.Status != via || !cur.Manual && via != Online {
+		return false
+	}
+	if intended.SetStatus == DND { // an extension, through via
+		return !intended.DNDEnd.Equal(prev.DNDEnd)
+	}
+	return intended.SetStatus == "" && via != Online && !prev.PrevManual // shortened through via
+}
+
 // MissesCustom reports whether s holds a custom status of ours that cur does not show: the user
 // removed or replaced it (or the read of cur missed it).
 func (s State) MissesCustom(cur Current) bool { return s.CustomText != "" && !ownsCustom(s, cur) }
@@ -498,6 +516,30 @@ func ownsCustom(s State, cur Current) bool {
 // longer (it is given back as soon as the view shows the user free) instead of being renewed every
 // cycle.
 const ViewMargin = time.Hour
+
+// dndPeriod is what a DND at now is for: the period ev — or, where the user overrode the status of
+// an item covering now (an out-of-office week they set back to online), only the items they have
+// not, so a meeting inside that week brings DND back until the meeting's end, not the week's.
+func dndPeriod(ev calendar.Event, covering []calendar.Event, ms marks, p Policy) calendar.Event {
+	var last calendar.Event
+	overridden := false
+	for _, e := range covering {
+		if !p.treat(e.Status).dnd {
+			continue
+		}
+		if i := ms.find(markFor(e)); i >= 0 && ms[i].noStatus {
+			overridden = true
+			continue
+		}
+		if e.End.After(last.End) {
+			last = e
+		}
+	}
+	if !overridden || last.End.IsZero() || !last.End.Before(ev.End) {
+		return ev
+	}
+	return last
+}
 
 // dndEnd is the end of the run of DND-worthy periods that starts with ev, so back-to-back meetings
 // get one DND that Mattermost ends at the right time; on the whole minute, rounded up (Mattermost

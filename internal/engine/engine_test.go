@@ -707,3 +707,72 @@ func TestExplainSaysHowSoonTheServerGivesBack(t *testing.T) {
 		}
 	}
 }
+
+func TestAMeetingInsideAnOverriddenPeriodEndsWithTheMeeting(t *testing.T) {
+	week := calendar.Event{Start: t0.Add(-48 * time.Hour), End: t0.Add(72 * time.Hour), Status: calendar.OutOfOffice}
+	call := calendar.Event{Start: t0, End: t0.Add(45 * time.Minute), Status: calendar.Busy, Subject: "Call"}
+	// The user set themselves back online by hand during their out-of-office week: overridden.
+	st := State{Handled: marks(nil).add([]calendar.Event{week}, DefaultPolicy, true, true).String(), Until: week.End}
+	p := DefaultPolicy
+	p.Notify = true
+	d := Decide(Input{Now: t0, Availability: av(week, call), Current: Current{Status: Online}, State: st, Policy: p})
+	if d.SetStatus == nil || d.SetStatus.Status != DND || !d.SetStatus.DNDEndTime.Equal(call.End) {
+		t.Fatalf("want DND until the call's end %v, got %s", call.End, show(d))
+	}
+	if !strings.Contains(d.Notify, "until 10:45 UTC") {
+		t.Fatalf("the message: %q", d.Notify)
+	}
+	// Extended while the call runs on: still the call's end, not the week's.
+	longer := call
+	longer.End = t0.Add(90 * time.Minute)
+	cur := Current{Status: DND, Manual: true, DNDEndTime: call.End}
+	d2 := Decide(Input{Now: t0.Add(10 * time.Minute), Availability: av(week, longer), Current: cur, State: d.NewState, Policy: p})
+	if d2.SetStatus == nil || !d2.SetStatus.DNDEndTime.Equal(longer.End) {
+		t.Fatalf("want the DND extended to %v, got %s", longer.End, show(d2))
+	}
+	// A DND set for a later day says which day.
+	d3 := Decide(Input{Now: oof.Start, Availability: av(oof), Current: Current{Status: Online}, Policy: p})
+	if !strings.Contains(d3.Notify, "until Wed 25 Nov 00:00 UTC") && !strings.Contains(d3.Notify, "until Wed 00:00 UTC") {
+		t.Fatalf("the message for a DND ending another day: %q", d3.Notify)
+	}
+}
+
+func TestResolveAChangeStoppedAfterItsVia(t *testing.T) {
+	// Extension: our DND (prev automatic away) extended through away; the away PUT landed (away,
+	// manual), the DND PUT did not. The away is ours to give back, not the user's.
+	next := calendar.Event{Start: meeting.End, End: meeting.End.Add(time.Hour), Status: calendar.Busy}
+	cal := av(meeting, next)
+	d := Decide(Input{Now: t0, Availability: cal, Current: ourDND, State: ours, Policy: DefaultPolicy})
+	if d.SetStatus == nil || d.SetStatus.Via != Away {
+		t.Fatalf("want an extension through away: %s", show(d))
+	}
+	halfway := Current{Status: Away, Manual: true, Custom: &inMtg}
+	got := Resolve(d.NewState, Claim{Prev: ours}, halfway, t0, Server{})
+	if got.SetStatus != Away || got.PrevStatus != Away || got.PrevManual {
+		t.Fatalf("resolved %+v; want away pinned to be given back as automatic", got)
+	}
+	d2 := Decide(Input{Now: t0, Availability: cal, Current: halfway, State: got, Policy: DefaultPolicy})
+	if d2.SetStatus == nil || d2.SetStatus.Status != DND || d2.SetStatus.Via != "" || strings.Contains(d2.NewState.Handled, "!s") {
+		t.Fatalf("the next run must finish the DND, not take the away for the user's: %s", show(d2))
+	}
+	// Shortening (the meeting cancelled): through away, then the DND to now; only the away landed.
+	d = Decide(Input{Now: t0, Availability: av(), Current: ourDND, State: ours, Policy: DefaultPolicy})
+	if d.SetStatus == nil || d.SetStatus.Via != Away {
+		t.Fatalf("want the DND shortened through away: %s", show(d))
+	}
+	got = Resolve(d.NewState, Claim{Prev: ours}, halfway, t0, Server{})
+	if got.SetStatus != Away {
+		t.Fatalf("resolved %+v; want away pinned", got)
+	}
+	d3 := Decide(Input{Now: t0, Availability: av(), Current: halfway, State: got, Policy: DefaultPolicy})
+	if d3.SetStatus == nil || d3.SetStatus.Status != DND || d3.SetStatus.Via != "" || d3.SetStatus.DNDEndTime.After(t0) {
+		t.Fatalf("the next run must give the automatic away back through Mattermost's expiry: %s", show(d3))
+	}
+	// The exact give-back (an online user) sets online directly: online showing is the claim done.
+	wasOnline := ours
+	wasOnline.PrevStatus = Online
+	d = Decide(Input{Now: t0, Availability: av(), Current: ourDND, State: wasOnline, Policy: DefaultPolicy})
+	if got := Resolve(d.NewState, Claim{Prev: wasOnline}, Current{Status: Online}, t0, Server{}); got.SetStatus != "" {
+		t.Fatalf("online given back read as half done: %+v", got)
+	}
+}

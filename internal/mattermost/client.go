@@ -55,12 +55,19 @@ func New(baseURL, token string, log *slog.Logger) *Client {
 // call runs one API call, retrying throttling (429), server errors and lost answers with backoff.
 // Only idempotent calls go through it: a dnd status is not (see SetStatus).
 func (c *Client) call(ctx context.Context, what string, write bool, fn func(api *model.Client4) (*model.Response, error)) error {
+	unsure := false // an earlier attempt may have landed
 	for attempt := 1; ; attempt++ {
 		err := c.once(ctx, what, write, fn)
-		if err == nil || !err.Retryable() || attempt >= c.attempts {
-			return errOrNil(err)
+		if err == nil {
+			return nil
+		}
+		unsure = unsure || err.mayHaveLanded()
+		err.earlierMayHaveLanded = unsure
+		if !err.Retryable() || attempt >= c.attempts {
+			return err
 		}
 		if werr := c.backoff(ctx, err, attempt); werr != nil {
+			werr.earlierMayHaveLanded = unsure
 			return werr
 		}
 	}
@@ -133,7 +140,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // backoff waits before another attempt (the server's rate-limit reset, or jittered exponential).
-func (c *Client) backoff(ctx context.Context, e *Error, attempt int) error {
+func (c *Client) backoff(ctx context.Context, e *Error, attempt int) *Error {
 	wait := time.Duration(1<<attempt) * 200 * time.Millisecond
 	wait = wait/2 + rand.N(wait/2+1)
 	if e.retryAfter > 0 {
@@ -179,6 +186,8 @@ type Error struct {
 	Status     int // 0: no answer
 	Err        error
 	retryAfter time.Duration
+	// earlierMayHaveLanded: an earlier attempt of the same call may have been applied.
+	earlierMayHaveLanded bool
 }
 
 func (e *Error) Error() string {
@@ -198,10 +207,14 @@ func (e *Error) Retryable() bool {
 // MayHaveLanded reports whether a failed call may still have been applied by the server: no answer
 // came (a timeout, a lost connection) or a server or gateway error did (5xx; a proxy in front of
 // Mattermost answers 502 or 504 for a change the server made). A refused call (4xx, 429) was not.
+//
+// Every attempt counts: a 502 that landed followed by 429s may have landed.
 func MayHaveLanded(err error) bool {
 	var e *Error
-	return errors.As(err, &e) && (e.Status == 0 || e.Status >= 500)
+	return errors.As(err, &e) && (e.mayHaveLanded() || e.earlierMayHaveLanded)
 }
+
+func (e *Error) mayHaveLanded() bool { return e.Status == 0 || e.Status >= 500 }
 
 // brief shortens Client4's errors (an *AppError with a long detailed message) to one line.
 func brief(err error) string {

@@ -248,3 +248,38 @@ func TestMayHaveLanded(t *testing.T) {
 		}
 	}
 }
+
+func TestMayHaveLandedCountsEveryAttempt(t *testing.T) {
+	// A 502 (which a proxy answers for a change the server made), then only 429s: the call fails,
+	// and may have landed.
+	var calls atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusTooManyRequests)
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "token", nil)
+	c.attempts = 3
+	for _, ch := range []StatusChange{{Status: "away"}, {Status: "dnd", DNDEnd: time.Now().Add(time.Hour)}} {
+		calls.Store(0)
+		_, err := c.SetStatus(context.Background(), "u", ch)
+		var e *Error
+		if !errors.As(err, &e) || ch.Status == "away" && e.Status != http.StatusTooManyRequests {
+			t.Fatalf("%s: %v; want the last attempt's 429", ch.Status, err)
+		}
+		if !MayHaveLanded(err) {
+			t.Fatalf("%s: a 502 then 429s read as not landed: %v", ch.Status, err)
+		}
+	}
+	// Only refusals: not landed.
+	refused := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusTooManyRequests) }))
+	defer refused.Close()
+	c = New(refused.URL, "token", nil)
+	c.attempts = 2
+	if _, err := c.SetStatus(context.Background(), "u", StatusChange{Status: "away"}); err == nil || MayHaveLanded(err) {
+		t.Fatalf("429s only: %v, may have landed %v", err, MayHaveLanded(err))
+	}
+}

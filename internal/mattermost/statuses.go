@@ -66,6 +66,7 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 		return viaDone, c.put(ctx, userID, st)
 	}
 	st.DNDEndTime = ch.DNDEnd.Unix()
+	unsure := false // an earlier attempt may have landed (and may still, after the read below)
 	for attempt := 1; ; attempt++ {
 		e := c.once(ctx, "set status", true, func(api *model.Client4) (*model.Response, error) {
 			_, resp, err := api.UpdateUserStatus(userID, st)
@@ -74,10 +75,13 @@ func (c *Client) SetStatus(ctx context.Context, userID string, ch StatusChange) 
 		if e == nil {
 			return viaDone, nil
 		}
+		unsure = unsure || e.mayHaveLanded()
+		e.earlierMayHaveLanded = unsure
 		if !e.Retryable() || attempt >= c.attempts {
 			return viaDone, e
 		}
 		if werr := c.backoff(ctx, e, attempt); werr != nil {
+			werr.earlierMayHaveLanded = unsure
 			return viaDone, werr
 		}
 		now, rerr := c.UserStatus(ctx, userID)

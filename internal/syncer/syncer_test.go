@@ -785,12 +785,20 @@ func TestWorkerResolvesAWriteWhoseAnswerWasLost(t *testing.T) {
 		if err != nil || rep.Failures["mattermost"] != 1 {
 			t.Fatalf("landed %v: first run %+v, %v", landed, rep, err)
 		}
-		if c := st.states[id(0)].Claim; c == nil || c.Until.After(now) || c.Prev.CustomText != "" {
-			t.Fatalf("landed %v: stored %+v: want the claim of a run that is gone, holding no custom status before it", landed, st.states[id(0)])
+		if c := st.states[id(0)].Claim; c == nil || !c.Until.Equal(now.Add(UnsureFor)) || c.Prev.CustomText != "" {
+			t.Fatalf("landed %v: stored %+v: want a claim standing UnsureFor, holding no custom status before it", landed, st.states[id(0)])
 		}
+		// A retry at once leaves the user to the write that may still land.
 		mm.lostCustom, mm.sets, mm.customs = nil, nil, nil
-		w.Now = func() time.Time { return now.Add(time.Minute) }
+		w.Now = func() time.Time { return now.Add(10 * time.Second) }
 		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 2); err != nil {
+			t.Fatal(err)
+		}
+		if len(mm.sets)+len(mm.customs) != 0 || st.states[id(0)].Claim == nil {
+			t.Fatalf("landed %v: a retry within UnsureFor wrote %v %v, state %+v", landed, mm.sets, mm.customs, st.states[id(0)])
+		}
+		w.Now = func() time.Time { return now.Add(UnsureFor) }
+		if _, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), cycleAt(now.Add(UnsureFor), msg.UserIDs), 1); err != nil {
 			t.Fatal(err)
 		}
 		got := st.states[id(0)]

@@ -54,6 +54,11 @@ func BudgetFor(functionTimeout time.Duration) time.Duration {
 	return functionTimeout * 4 / 5
 }
 
+// UnsureFor is how long a change whose answer was lost stays claimed: a write still on its way (the
+// Mattermost client gives up on a call after 30 s, the server may finish it later) lands before
+// another run reads the user to decide whether it did.
+const UnsureFor = time.Minute
+
 // FailNoUser is the failure class of a shard's user id that is no longer an active Mattermost user
 // (deleted or deactivated since the roster was listed).
 const FailNoUser = "no_user"
@@ -402,7 +407,7 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 				// run takes each part as what Mattermost then shows (a custom status set under a lost
 				// answer is still ours to clear), as after a crash.
 				applied[i] = store.StateChange{UserID: p.user.ID, New: p.d.NewState,
-					Claim: &engine.Claim{Owner: r.owner, Until: r.w.Now(), Prev: applied[i].New}}
+					Claim: &engine.Claim{Owner: r.owner, Until: r.w.Now().Add(UnsureFor), Prev: applied[i].New}}
 			}
 		}()
 	}

@@ -48,6 +48,10 @@ const (
 	ElsewhereEmoji = "house"
 )
 
+// UnknownEndBound is how long past now a DND of ours whose end Mattermost reads as unknown is left
+// to Mattermost's expiry once the calendar no longer asks for it; a longer one is ended.
+const UnknownEndBound = time.Hour
+
 // Server is what calstatus knows of how the Mattermost server keeps statuses; its version decides it
 // (internal/mattermost). The zero value is a v6.7.2 server.
 type Server struct {
@@ -223,9 +227,11 @@ func Decide(in Input) Decision {
 	switch statusHold(st, cur, now, p.Server) {
 	case holdEnded:
 		// Mattermost's expiry gave the previous status back, as automatic; one the user had set by
-		// hand is set again, so it is exactly theirs (a DND whose end we could not read ends so).
+		// hand is set again, so it is exactly theirs (a DND whose end we could not read ends so). A
+		// DND for a new item set in its place remembers it as set by hand, too.
 		if st.PrevManual {
 			d0 = &StatusUpdate{Status: st.PrevStatus}
+			cur.Status, cur.Manual = st.PrevStatus, true
 		}
 		st.SetStatus, st.DNDEnd = "", time.Time{}
 	case holdLost:
@@ -358,10 +364,10 @@ func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 			return holdDND
 		}
 		return holdLost
-	case st.SetStatus == DND && !cur.Manual && !now.Before(st.DNDEnd) &&
-		(cur.Status == st.PrevStatus || st.PrevManual && cur.Status == Offline):
-		// Given back as automatic, which goes offline when Mattermost restarts (it resets every
-		// automatic status) or the user disconnects: a status set by hand would not have.
+	case st.SetStatus == DND && !cur.Manual && !now.Before(st.DNDEnd) && (cur.Status == st.PrevStatus || st.PrevManual):
+		// Given back as automatic by Mattermost's expiry. A status the user had set by hand is then
+		// theirs whatever Mattermost shows automatically since (activity sets online, a restart or
+		// a disconnect offline): no automatic status is a choice, so it is set by hand again.
 		return holdEnded
 	case st.SetStatus != DND && cur.Status == st.SetStatus && (cur.Manual || cur.Status == Online):
 		return holdPinned
@@ -385,8 +391,11 @@ func giveBack(next State, cur Current, now time.Time, held hold, srv Server) (*S
 		return nil, forget(next)
 	case held == holdPinned:
 		return &StatusUpdate{Status: DND, DNDEndTime: past}, forget(next)
-	case cur.DNDEndTime.IsZero() && !srv.EndsKnown:
-		// Unknown end: no write over a DND that may be the user's; Mattermost ends ours.
+	case cur.DNDEndTime.IsZero() && !srv.EndsKnown && next.DNDEnd.Before(now.Add(UnknownEndBound)):
+		// Unknown end: no write over a DND that may be the user's; Mattermost ends ours soon. One
+		// that would run on much longer (a cancelled out-of-office week, read after a v6 restart,
+		// when Mattermost reads no end until the next write) is ended: a user who put their own DND
+		// over such a long one of ours loses it, which beats being in DND for days.
 		return nil, next
 	case exact:
 		return &StatusUpdate{Status: prev}, forget(next)

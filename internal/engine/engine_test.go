@@ -360,7 +360,7 @@ func checkInvariants(t *testing.T, in Input, where string) {
 		}
 		// A DND whose end we cannot read may be the user's: never written over (on a server that
 		// always reads ends, a DND without one is the user's).
-		if cur.Status == DND && cur.DNDEndTime.IsZero() {
+		if cur.Status == DND && cur.DNDEndTime.IsZero() && !(st.SetStatus == DND && !st.DNDEnd.Before(in.Now.Add(UnknownEndBound))) {
 			fail("wrote over a DND with an unknown end")
 		}
 		// A status is only set by hand (away/offline → manual) where the user had it by hand.
@@ -774,5 +774,47 @@ func TestResolveAChangeStoppedAfterItsVia(t *testing.T) {
 	d = Decide(Input{Now: t0, Availability: av(), Current: ourDND, State: wasOnline, Policy: DefaultPolicy})
 	if got := Resolve(d.NewState, Claim{Prev: wasOnline}, Current{Status: Online}, t0, Server{}); got.SetStatus != "" {
 		t.Fatalf("online given back read as half done: %+v", got)
+	}
+}
+
+func TestAByHandStatusSurvivesWhateverEndsTheDNDFirst(t *testing.T) {
+	byHand := ours
+	byHand.PrevManual = true
+	for _, srv := range []Server{{}, v10} {
+		p := DefaultPolicy
+		p.Server = srv
+		// Mattermost's expiry ran first (away, automatic), then activity set the user online.
+		for _, shown := range []Current{{Status: Away}, {Status: Online}, {Status: Offline}} {
+			shown.Custom = &inMtg
+			d := Decide(Input{Now: meeting.End, Availability: av(meeting), Current: shown, State: byHand, Policy: p})
+			if d.SetStatus == nil || d.SetStatus.Status != Away || d.SetStatus.Via != "" || strings.Contains(d.NewState.Handled, "!s") {
+				t.Fatalf("%+v after the expiry: want away set by hand again, got %s", shown, show(d))
+			}
+		}
+		// A new meeting at once: its DND remembers the away as set by hand.
+		later := calendar.Event{Start: meeting.End.Add(5 * time.Minute), End: meeting.End.Add(time.Hour), Status: calendar.Busy}
+		st := byHand
+		d := Decide(Input{Now: later.Start, Availability: av(meeting, later), Current: Current{Status: Away, Custom: &inMtg}, State: st, Policy: p})
+		if d.SetStatus == nil || d.SetStatus.Status != DND || !d.NewState.PrevManual || d.NewState.PrevStatus != Away {
+			t.Fatalf("a new DND after the expiry dropped the by-hand flag: %s", show(d))
+		}
+	}
+}
+
+func TestALongDNDWithAnUnknownEndIsEndedWhenCancelled(t *testing.T) {
+	// Out of office for days, cancelled; Mattermost (v6, after a restart) reads our DND with end 0.
+	away := State{PrevStatus: Away, SetStatus: DND, DNDEnd: oof.End, Handled: handled(oof), Until: oof.End}
+	unknown := Current{Status: DND, Manual: true}
+	now := oof.Start.Add(time.Hour)
+	d := Decide(Input{Now: now, Availability: av(), Current: unknown, State: away, Policy: DefaultPolicy})
+	if d.SetStatus == nil || d.SetStatus.Via != Away || d.SetStatus.DNDEndTime.After(now) || d.NewState.SetStatus != "" {
+		t.Fatalf("a cancelled out-of-office DND read with no end: want it ended, got %s", show(d))
+	}
+	// One ending within the bound is left to Mattermost's expiry.
+	soon := away
+	soon.DNDEnd = now.Add(UnknownEndBound - time.Minute)
+	d = Decide(Input{Now: now, Availability: av(), Current: unknown, State: soon, Policy: DefaultPolicy})
+	if d.SetStatus != nil || d.NewState.SetStatus != DND {
+		t.Fatalf("a DND with an unknown end ending soon: want it left to Mattermost, got %s", show(d))
 	}
 }

@@ -138,9 +138,14 @@ type fakeGraph struct {
 	av      map[string]calendar.Availability
 	down    map[string]bool // emails Graph keeps failing for (5xx)
 	fetched *[]string
+	// meanwhile runs while Graph is "answering": what users do in Mattermost meanwhile.
+	meanwhile func()
 }
 
 func (g fakeGraph) GetSchedules(_ context.Context, emails []string, _ graph.Window) (graph.Result, error) {
+	if g.meanwhile != nil {
+		g.meanwhile()
+	}
 	res := graph.Result{Availability: map[string]calendar.Availability{}, Calls: 1}
 	var err error
 	for _, e := range emails {
@@ -853,4 +858,68 @@ func TestWorkerRereadsAUserWhoseCustomStatusOfOursIsMissing(t *testing.T) {
 // cycleAt is the shard of a cycle planned at t for ids.
 func cycleAt(t time.Time, ids []string) shard.Message {
 	return shard.Split("cycle-"+t.Format("150405"), t, t.Add(5*time.Minute), ids)[0]
+}
+
+// What users do while Graph answers decides the writes: read again before writing, only for the
+// users about to change.
+func TestWorkerReadsTheUsersAboutToChangeAgainAfterGraph(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	g := w.Graph.(fakeGraph)
+	own := &mattermost.CustomStatus{Emoji: "coffee", Text: "brb"}
+	g.meanwhile = func() {
+		mm.statuses[id(0)] = mattermost.Status{Status: engine.OutOfOffice, Manual: true} // automatic replies on
+		mm.custom[id(2)] = own                                                           // their own custom status
+	}
+	w.Graph = g
+	mm.reads = 0
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(mm.sets, id(0)+"=dnd") {
+		t.Fatalf("set DND over automatic replies turned on while Graph answered: %v", mm.sets)
+	}
+	if mm.custom[id(2)] != own || slices.ContainsFunc(mm.customs, func(c string) bool { return strings.HasPrefix(c, id(2)+"=") }) {
+		t.Fatalf("replaced the user's own custom status set while Graph answered: %v", mm.customs)
+	}
+	// The rest is still done: DND for the one, our custom status for the one on automatic replies.
+	if !slices.Contains(mm.sets, id(2)+"=dnd") || !slices.Contains(mm.customs, id(0)+"=In a meeting") || rep.Changed != 2 {
+		t.Fatalf("the rest of the changes: %+v, %v, %v", rep, mm.sets, mm.customs)
+	}
+	if got := st.states[id(0)]; got.SetStatus != "" || got.Claim != nil {
+		t.Fatalf("state of the user on automatic replies: %+v", got)
+	}
+	// Statuses and users, then both again for the users about to change.
+	if mm.reads != 4 {
+		t.Fatalf("%d Mattermost reads, want 4", mm.reads)
+	}
+}
+
+// Mattermost clears a custom status on the copy of the user its profile cache holds: ours is read
+// past that cache before it is cleared, so a newer one of the user's is never lost.
+func TestWorkerReadsPastTheProfileCacheBeforeClearingOurs(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st.states[id(0)].CustomText == "" {
+		t.Fatal("no custom status of ours to clear")
+	}
+	own := &mattermost.CustomStatus{Emoji: "coffee", Text: "brb"}
+	mm.dbCustom = map[string]*mattermost.CustomStatus{id(0): own} // the cache still shows ours
+	mm.customs = nil
+	later := now.Add(2 * time.Hour) // the meeting is over
+	w.Now = func() time.Time { return later }
+	if _, err := w.Process(context.Background(), log, cycleAt(later, msg.UserIDs), 1); err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(mm.customs, id(0)+"=") {
+		t.Fatalf("cleared through a stale cache over the user's own custom status: %v", mm.customs)
+	}
+	if got := st.states[id(0)]; got.CustomText != "" {
+		t.Fatalf("still holds a custom status it no longer has: %+v", got)
+	}
 }

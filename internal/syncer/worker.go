@@ -184,6 +184,7 @@ type decided struct {
 	old  store.UserState
 	base engine.State // the state decided from (a dead run's claim resolved)
 	d    engine.Decision
+	av   calendar.Availability
 }
 
 func (r *run) process(ctx context.Context, attempt int) error {
@@ -196,6 +197,7 @@ func (r *run) process(ctx context.Context, attempt int) error {
 		return err
 	}
 	plan, transitions := r.decide(in)
+	plan = r.refresh(ctx, in.server, plan)
 	err = r.commit(ctx, plan)
 	r.schedule(ctx, transitions)
 	return errors.Join(err, in.graphErr)
@@ -249,6 +251,71 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		r.rep.Failures[f.Class]++
 	}
 	return in, nil
+}
+
+// refresh reads again, just before writing, what decides the writes of the users about to change,
+// and decides for them again: the first read came before Graph answered (a second; 30 s when it
+// hangs; minutes under Retry-After), and a change the user made meanwhile must not be overwritten —
+// a DND over their own, ours over their custom status, any status over automatic replies they just
+// turned on (Mattermost turns them off). A custom status of ours about to be cleared or replaced is
+// read past Mattermost's profile cache: Mattermost writes back the user it reads through that
+// cache, so a stale copy would lose the user's newer one. Users that cannot be read again are left
+// to the retry. Quiet users cost nothing more.
+func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided) []decided {
+	var ids []string
+	for _, p := range plan {
+		if p.d.Changes() {
+			ids = append(ids, p.user.ID)
+		}
+	}
+	if len(ids) == 0 || r.w.DryRun {
+		return plan
+	}
+	statuses, err := r.w.Mattermost.Statuses(ctx, ids)
+	var users []mattermost.User
+	if err == nil {
+		users, err = r.w.Mattermost.Users(ctx, ids)
+	}
+	if err != nil {
+		r.log.Warn("could not read the users about to change again; the queue retries them", "users", len(ids), "error", err.Error())
+	}
+	fresh := make(map[string]mattermost.User, len(users))
+	for _, u := range users {
+		fresh[u.ID] = u
+	}
+	policy := r.w.Policy
+	policy.Server = server
+	out := plan[:0]
+	for _, p := range plan {
+		if !p.d.Changes() {
+			out = append(out, p)
+			continue
+		}
+		st, read := statuses[p.user.ID]
+		u, found := fresh[p.user.ID]
+		switch {
+		case err != nil:
+			r.fail(p.user.ID, "mattermost", false)
+			continue
+		case !found || u.Deactivated:
+			r.fail(p.user.ID, FailNoUser, true)
+			continue
+		case !read:
+			r.fail(p.user.ID, "no_status", false)
+			continue
+		}
+		if p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) {
+			again, uerr := r.w.Mattermost.UserUncached(ctx, u.Username)
+			if uerr != nil {
+				r.fail(p.user.ID, "mattermost", false)
+				r.userLog(slog.LevelWarn, "could not read user again", uerr.Error(), "user", u.Username, "error", uerr.Error())
+				continue
+			}
+			u.CustomStatus = again.CustomStatus
+		}
+		out = append(out, r.decideFor(u, st, p.av, p.old, policy))
+	}
+	return out
 }
 
 // rereadOurCustom reads again, past Mattermost's profile cache, the users it shows without the
@@ -336,25 +403,32 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 				transitions[t] = append(transitions[t], u.ID)
 			}
 		}
-		cur := current(st, u)
-		base := old.State
-		if c := old.Claim; c != nil {
-			if r.now.Before(c.Until) {
-				// Another run is applying a decision for this user right now: it is theirs.
-				r.userLog(slog.LevelInfo, "user is being updated by another run", "", "user", u.Username, "until", c.Until.Format(time.RFC3339))
-				r.rep.Unchanged++
-				r.done(u.ID)
-				continue
-			}
-			base = engine.Resolve(old.State, *c, cur, r.now, in.server)
+		if c := old.Claim; c != nil && r.now.Before(c.Until) {
+			// Another run is applying a decision for this user right now: it is theirs.
+			r.userLog(slog.LevelInfo, "user is being updated by another run", "", "user", u.Username, "until", c.Until.Format(time.RFC3339))
+			r.rep.Unchanged++
+			r.done(u.ID)
+			continue
 		}
-		d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy})
-		if old.Claim != nil {
-			d.SaveState = true // the claim is settled either way
-		}
-		plan = append(plan, decided{user: u, from: st.Status, old: old, base: base, d: d})
+		plan = append(plan, r.decideFor(u, st, av, old, policy))
 	}
 	return plan, transitions
+}
+
+// decideFor is one user's decision (a dead run's claim resolved first); policy carries the server.
+func (r *run) decideFor(u mattermost.User, st mattermost.Status, av calendar.Availability, old store.UserState, policy engine.Policy) decided {
+	settings := old.Settings
+	settings.Location = u.TimeZone
+	cur := current(st, u)
+	base := old.State
+	if c := old.Claim; c != nil {
+		base = engine.Resolve(old.State, *c, cur, r.now, policy.Server)
+	}
+	d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy})
+	if old.Claim != nil {
+		d.SaveState = true // the claim is settled either way
+	}
+	return decided{user: u, from: st.Status, old: old, base: base, d: d, av: av}
 }
 
 // commit stores state first — a change to Mattermost is stored as a claim, so a second delivery

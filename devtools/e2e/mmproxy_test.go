@@ -22,9 +22,10 @@ type mmProxy struct {
 	// rule decides for the n-th (from 1) status PUT of a user what happens to it.
 	rule func(userID, status string, n int) proxyAction
 	// refuseIf, when set, refuses (503, not forwarded) any other request it matches; loseIf
-	// forwards it and loses the answer (502).
-	refuseIf, loseIf func(r *http.Request) bool
-	puts             map[string][]string // user → statuses PUT through (forwarded or not)
+	// forwards it and loses the answer (502); throttleIf answers 429 with Retry-After 1, not
+	// forwarded.
+	refuseIf, loseIf, throttleIf func(r *http.Request) bool
+	puts                         map[string][]string // user → statuses PUT through (forwarded or not)
 }
 
 type proxyAction int
@@ -47,7 +48,9 @@ func newMMProxy(t *testing.T, target string) *mmProxy {
 		userID, isStatus := statusPut(r)
 		if !isStatus {
 			p.mu.Lock()
-			refused, lost := p.refuseIf != nil && p.refuseIf(r), p.loseIf != nil && p.loseIf(r)
+			refused := p.refuseIf != nil && p.refuseIf(r)
+			lost := !refused && p.loseIf != nil && p.loseIf(r)
+			throttled := !refused && !lost && p.throttleIf != nil && p.throttleIf(r)
 			p.mu.Unlock()
 			switch {
 			case refused:
@@ -55,6 +58,9 @@ func newMMProxy(t *testing.T, target string) *mmProxy {
 			case lost:
 				rp.ServeHTTP(httptest.NewRecorder(), r)
 				w.WriteHeader(http.StatusBadGateway)
+			case throttled:
+				w.Header().Set("Retry-After", "1")
+				w.WriteHeader(http.StatusTooManyRequests)
 			default:
 				rp.ServeHTTP(w, r)
 			}

@@ -652,6 +652,8 @@ func TestScenarios(t *testing.T) {
 		}
 		w.expect(u, dndRow(model.StatusOnline, engine.DNDEndFor(start.Add(time.Minute))), "In a meeting") // 09:03:30 → 09:04
 	})
+
+	reviewScenarios(w, scenario, users, day)
 }
 
 // usersInPartitions picks per users from each of n user-state partitions among seeded users

@@ -267,8 +267,10 @@ func Decide(in Input) Decision {
 
 	// Status.
 	held := statusHold(st, cur, now, p.Server)
+	// An item covering now that asks for DND and whose status the user has not overridden.
+	wantDND := t.dnd && marks.mayImpose(covering, p, true)
 	switch {
-	case t.dnd && (held == holdDND || held == holdPinned):
+	case wantDND && (held == holdDND || held == holdPinned):
 		end := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		switch {
 		case held == holdPinned:
@@ -283,7 +285,7 @@ func Decide(in Input) Decision {
 			next.SetStatus, next.DNDEnd = DND, end
 			why = append(why, "DND extended to "+end.Format(time.RFC3339))
 		}
-	case t.dnd && marks.mayImpose(covering, p, true):
+	case wantDND:
 		if cur.Status == DND || cur.Status == OutOfOffice {
 			// The user's own DND, or automatic replies (setting a status would turn them off).
 			marks = marks.add(covering, p, true, false)
@@ -294,7 +296,7 @@ func Decide(in Input) Decision {
 		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
 		did = append(did, "Do Not Disturb until "+When(end, now, p.loc()))
-	case !t.dnd && held != holdNone:
+	case held != holdNone:
 		d.SetStatus, next = giveBack(next, cur, now, held, p.Server)
 		why = append(why, "status given back")
 	}

@@ -16,6 +16,12 @@ FUZZ := ./handler/azfunc:FuzzDecodeInvocation ./internal/shard:FuzzDecode ./inte
 # (go.dev/issue/75804, unfixed in Go 1.26).
 FUZZTIME ?= 50000x
 RACE := ./handler/... ./internal/syncer ./internal/graph ./internal/mattermost ./internal/store ./internal/consent ./internal/slash ./internal/logctx
+# make test runs every test under Mattermost profile v6 (v6.7.2 as built), then the end-to-end
+# status suites — every status scenario, the simulated day, the fault soak — again under each
+# profile in MM_PROFILES_AGAIN (devtools/stack/README.md says which Mattermost versions behave like
+# which profile).
+MM_PROFILES_AGAIN ?= v10
+STATUS_SUITES := ^(TestScenarios|TestMattermostStatusRows|TestSimulatedDay|TestSoak|TestSyncEndToEnd|TestTransitionLag)$$
 
 all: build
 
@@ -29,9 +35,12 @@ run: build
 
 ## test: every test, against Azurite, a real Mattermost server and the Graph simulator
 test: build vet
-	@$(STACK) up || { $(STACK) down; exit 1; }
+	@CALSTATUS_MM_PROFILE=v6 $(STACK) up || { $(STACK) down; exit 1; }
 	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) $(GO) test -count=1 -timeout 40m ./... || status=$$?; \
 	  $(MAKE) --no-print-directory race fuzz || status=1; \
+	  for p in $(MM_PROFILES_AGAIN); do echo "== the status suites under Mattermost profile $$p"; \
+	    CALSTATUS_MM_PROFILE=$$p $(STACK) up && CALSTATUS_TEST_REPORT=$(REPORT) \
+	    $(GO) test -count=1 -timeout 30m -run '$(STATUS_SUITES)' ./devtools/e2e/ || status=1; done; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -d .stack/screenshots ]; then echo "== screenshots of the pages: .stack/screenshots/"; ls .stack/screenshots; fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status

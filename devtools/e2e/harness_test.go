@@ -334,7 +334,11 @@ func report(t *testing.T, format string, args ...any) {
 		return
 	}
 	defer f.Close()
-	fmt.Fprintf(f, "%s: %s\n", t.Name(), fmt.Sprintf(format, args...))
+	profile := "?"
+	if env, err := teststack.Load(); err == nil {
+		profile = env.Profile
+	}
+	fmt.Fprintf(f, "%s [mattermost %s]: %s\n", t.Name(), profile, fmt.Sprintf(format, args...))
 }
 
 // cycle fires SyncTimer through the host and waits until every shard message it emitted has been

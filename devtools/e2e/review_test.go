@@ -119,10 +119,28 @@ func reviewScenarios(w *world, scenario func(string, func(*testing.T)), users fu
 		w.expect(u, dndRow(model.StatusAway, ten), "In a meeting")
 		w.at(ten)
 		w.expire(u)                        // Mattermost's job, on the minute, before calstatus's run
-		w.setStatus(u, model.StatusOnline) // then activity (online is never manual)
+		w.setStatus(u, model.StatusOnline) // then activity (online is never manual), just after ten
+		if err := w.db.SetLastActivity(context.Background(), u.Id, ten.Add(20*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if err := mmstate.InvalidateCaches(w.admin); err != nil {
+			t.Fatal(err)
+		}
 		w.expect(u, autoRow(model.StatusOnline), "In a meeting")
-		w.run(u)
+		w.runAt(ten.Add(30*time.Second), u)
 		w.expect(u, manualRow(model.StatusAway), "")
+	})
+
+	scenario("a by-hand away, left for online during the meeting, is the user's choice even when calstatus sees it after the end", func(t *testing.T) {
+		u := users(1)[0]
+		w.setStatus(u, model.StatusAway)
+		w.calendar(u, event("busy", nine, ten))
+		w.runAt(nine, u)
+		w.setStatus(u, model.StatusOnline) // during the meeting (the server's clock is before nine)
+		w.at(ten)
+		w.expire(u)
+		w.run(u)
+		w.expect(u, autoRow(model.StatusOnline), "")
 	})
 
 	scenario("Mattermost's expiry, then a new meeting at once: the new DND keeps the by-hand flag", func(t *testing.T) {

@@ -1,13 +1,23 @@
 // Package mmstate reads and changes a Mattermost user's status as the real
 // server keeps it, for tests against the local test stack (Mattermost v6.7.2 on
-// PostgreSQL, see devtools/stack).
+// PostgreSQL, see devtools/stack), whatever server profile it runs
+// (teststack.Env.Profile).
 //
 // The REST API shows only part of a status: PrevStatus is never serialised
 // (json:"-"), and on a status-cache miss (server restart, /caches/invalidate)
-// the server fills its cache from a query that selects only UserId, Status,
+// the v6 server fills its cache from a query that selects only UserId, Status,
 // Manual and LastActivityAt, so dnd_end_time then reads 0 through both
 // POST /users/status/ids and GET /users/{id}/status. Row and Rows read the
 // status table itself.
+//
+// Under the "v10" profile (like Mattermost 10.6 onwards) that differs: a cache
+// miss reads the full row, so dnd_end_time stays right after a restart or
+// InvalidateCaches; the server cuts a DND end to the whole minute when it is
+// set (the dnd_end_time read back may be up to 59 s earlier than the one sent);
+// and it expires DND itself every minute, on the minute (v6: every 5 minutes).
+// Under "v10early" (like 10.1–10.5) reads still leave DNDEndTime out, and status
+// cache entries also expire 30 minutes after they were set (as under v10), so
+// dnd_end_time can read 0 without any restart or invalidation.
 //
 // ExpireDND does in the database what the server's DND expiry job does, with a
 // clock of the caller's choosing; the server's status cache is stale after it,
@@ -146,6 +156,12 @@ func (db *DB) Rows(ctx context.Context, ids []string) (map[string]Row, error) {
 // Status=PrevStatus, PrevStatus='dnd', DNDEndTime=0, Manual=false. It returns
 // how many rows changed.
 //
+// The SQL is the same under every profile (and in Mattermost 10.x); what differs
+// is when the server runs it itself: every 5 minutes under v6 and v10early,
+// every minute on the minute under v10. So under v10 a DND whose end has passed
+// on the wall clock is expired by the server within a minute, and ExpireDND with
+// a now near the wall clock may find nothing left to change (0).
+//
 // With userIDs, only those users' rows are considered (the server's job has no
 // such filter; use it so a simulated clock does not end other tests' DND).
 //
@@ -175,7 +191,8 @@ func (db *DB) ExpireDND(ctx context.Context, now time.Time, userIDs ...string) (
 // needs a system admin). It is server-wide: afterwards every status the API
 // serves is re-read from the database without DNDEndTime (dnd_end_time 0) until
 // that user's status is saved again — other tests reading dnd_end_time through
-// the API at the same time will see 0.
+// the API at the same time will see 0. (Not under the v10 profile, whose reads
+// return the full row.)
 func InvalidateCaches(c *model.Client4) error {
 	if _, err := c.InvalidateCaches(); err != nil {
 		return fmt.Errorf("mmstate: invalidate caches: %w", err)
@@ -348,6 +365,16 @@ func (db *DB) StaleProfileCache(ctx context.Context, c *model.Client4, userID st
 	}
 	if _, err := db.sql.ExecContext(ctx, `UPDATE users SET props = jsonb_set(props, '{customStatus}', $2::jsonb) WHERE id = $1`, userID, raw.String); err != nil {
 		return fmt.Errorf("mmstate: put back custom status of %s: %w", userID, err)
+	}
+	return nil
+}
+
+// SetLastActivity sets when the server last saw the user active (LastActivityAt), as activity at a
+// simulated time would have (the server's own clock is the real one). Call InvalidateCaches
+// afterwards.
+func (db *DB) SetLastActivity(ctx context.Context, userID string, t time.Time) error {
+	if _, err := db.sql.ExecContext(ctx, `UPDATE status SET lastactivityat = $2 WHERE userid = $1`, userID, t.UnixMilli()); err != nil {
+		return fmt.Errorf("mmstate: set last activity: %w", err)
 	}
 	return nil
 }

@@ -7,6 +7,10 @@
 #
 # Installed things are cached, keyed by version, in ${CALSTATUS_CACHE:-~/.cache/calstatus}.
 # Runtime state (databases, logs, pids, the env file) lives in ${CALSTATUS_STATE:-<repo>/.stack}.
+# Ports: CALSTATUS_MM_PORT (18065), CALSTATUS_PG_PORT (15433), CALSTATUS_AZURITE_PORT (10000-10002).
+# Mattermost server profile: CALSTATUS_MM_PROFILE=v6 (default) | v10 | v10early (v6.7.2 built with
+# newer upstream behaviours patched in, see README.md); `install` also takes `all`. `restart
+# mattermost` without CALSTATUS_MM_PROFILE keeps the profile that runs.
 set -euo pipefail
 
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -22,11 +26,16 @@ AZURITE_VERSION=3.35.0
 MM_VERSION=v6.7.2
 MM_MODULE=github.com/mattermost/mattermost-server/v6
 AZ_DIR=$CACHE/azurite-$AZURITE_VERSION
-MM_DIR=$CACHE/mattermost-$MM_VERSION
+# MM_PROFILE, MM_DIR (the build in the cache) and MM_HUNKS: set by mm_select_profile.
+MM_PROFILES=(v6 v10 v10early)
+MM_HUNKS_DIR=$SCRIPT_DIR/mattermost/hunks
+MM_PROFILE=
+MM_DIR=
+MM_HUNKS=()
 
 HOST=127.0.0.1
-PG_PORT=15433
-MM_PORT=18065
+PG_PORT=${CALSTATUS_PG_PORT:-15433}
+MM_PORT=${CALSTATUS_MM_PORT:-18065}
 # Azurite blob/queue/table ports: the defaults (UseDevelopmentStorage=true works),
 # movable as a block with CALSTATUS_AZURITE_PORT (blob; queue +1, table +2).
 AZ_BLOB_PORT=${CALSTATUS_AZURITE_PORT:-10000}
@@ -158,12 +167,68 @@ install_azurite() {
   rm -rf "$AZ_DIR"; mv "$tmp" "$AZ_DIR"
 }
 
+# ---------------------------------------------------------------- Mattermost profiles
+# mm_profile_hunks PROFILE: the hunk files (under mattermost/hunks/, applied in this order) that make
+# the profile's server out of the v6.7.2 source; none for v6. See README.md for what each emulates.
+mm_profile_hunks() {
+  case $1 in
+    v6) ;;
+    v10) echo dnd-end-truncated dnd-expiry-every-minute status-full-row status-cache-expiry version-10.11.0 ;;
+    v10early) echo status-cache-expiry version-10.3.0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# mm_select_profile PROFILE: sets MM_PROFILE, MM_HUNKS and MM_DIR. v6 keeps the cache dir it always
+# had; a patched profile's dir is keyed by the version, the profile and the hunks' content
+# (mattermost-v6.7.2-v10-<8 hex of sha256>), so a changed hunk builds anew.
+mm_select_profile() {
+  local names h hash
+  names=$(mm_profile_hunks "$1") || die "unknown Mattermost profile '$1' (CALSTATUS_MM_PROFILE): want one of ${MM_PROFILES[*]}"
+  MM_PROFILE=$1
+  MM_HUNKS=()
+  for h in $names; do
+    [ -f "$MM_HUNKS_DIR/$h.hunks" ] || die "profile $1: hunk file $(rel "$MM_HUNKS_DIR/$h.hunks") missing"
+    MM_HUNKS+=("$MM_HUNKS_DIR/$h.hunks")
+  done
+  if [ ${#MM_HUNKS[@]} -eq 0 ]; then
+    MM_DIR=$CACHE/mattermost-$MM_VERSION
+    return 0
+  fi
+  hash=$(for h in "${MM_HUNKS[@]}"; do printf '== %s\n' "$(basename "$h")"; cat "$h"; done | sha256sum | cut -c1-8)
+  MM_DIR=$CACHE/mattermost-$MM_VERSION-$MM_PROFILE-$hash
+}
+
+# mm_hunk_names: the selected profile's hunk files, by name, space-separated.
+mm_hunk_names() { local h n=(); for h in "${MM_HUNKS[@]}"; do n+=("${h##*/}"); done; echo "${n[*]}"; }
+
+# The profile of the Mattermost this stack started (a server started before profiles existed is v6)
+# and the build it runs.
+mm_running_profile() { cat "$RUN/mattermost.profile" 2>/dev/null || echo v6; }
+mm_running_build() { cat "$RUN/mattermost.build" 2>/dev/null || true; }
+# mm_runs_selected: the running Mattermost is the selected profile's build.
+mm_runs_selected() {
+  local b
+  [ "$(mm_running_profile)" = "$MM_PROFILE" ] || return 1
+  b=$(mm_running_build)
+  [ -z "$b" ] || [ "$b" = "$MM_DIR" ]
+}
+
 install_mattermost() {
   if [ -f "$MM_DIR/.complete" ] && [ -x "$MM_DIR/bin/mattermost" ]; then return 0; fi
   have go || die "go is required to build the Mattermost server and is not installed"
-  say "building Mattermost server $MM_VERSION (first time only, 3-6 min; log: $(rel "$LOGS/install-mattermost.log"))…"
   mkdir -p "$CACHE" "$LOGS"
-  local log=$LOGS/install-mattermost.log tmp="$MM_DIR.tmp.$$" moddir start=$SECONDS
+  local log=$LOGS/install-mattermost.log
+  [ "$MM_PROFILE" = v6 ] || log=$LOGS/install-mattermost-$MM_PROFILE.log
+  # One build of a profile at a time, even across stacks (state dirs) sharing the cache.
+  exec 8>"$CACHE/.build-mattermost-$MM_VERSION-$MM_PROFILE.lock"
+  if ! flock -n 8; then
+    say "waiting for another build of Mattermost profile $MM_PROFILE to finish…"
+    flock 8
+  fi
+  if [ -f "$MM_DIR/.complete" ] && [ -x "$MM_DIR/bin/mattermost" ]; then exec 8>&-; return 0; fi
+  say "building Mattermost server $MM_VERSION, profile $MM_PROFILE (first time only, 3-6 min; log: $(rel "$log"))…"
+  local tmp="$MM_DIR.tmp.$$" moddir start=$SECONDS build src
   rm -rf "$tmp"; mkdir -p "$tmp/src" "$tmp/bin"
   : >"$log"
   # Build hermetically from the module proxy; never touch a workspace or vendor dir.
@@ -173,15 +238,40 @@ install_mattermost() {
   [ -n "$moddir" ] && [ -f "$moddir/go.mod" ] || { rm -rf "$tmp"; die "could not download $MM_MODULE@$MM_VERSION: see $(rel "$log")"; }
   # 2. The throwaway module: server's go.sum first (the checksum DB does not know
   #    the squirrel fork), then go.mod with the server's replace + exclude lines.
-  cp "$moddir/go.sum" "$tmp/src/go.sum"; chmod u+w "$tmp/src/go.sum"
+  #    A patched profile builds in a fixed folder per profile (so the Go build cache
+  #    serves every package a hunk change leaves alone) from a writable copy of the
+  #    server's source with the profile's hunks applied, put in by a replace line.
+  src=$tmp/src
+  if [ ${#MM_HUNKS[@]} -gt 0 ]; then
+    build=$CACHE/.build-mattermost-$MM_VERSION-$MM_PROFILE
+    src=$build/src
+    rm -rf "$build"; mkdir -p "$src"
+    cp -r "$moddir" "$build/server"; chmod -R u+w "$build/server"
+    local out
+    # (stdlib only: built from its file, it needs neither the repo's module nor the network)
+    if ! out=$(cd "$SCRIPT_DIR/mmpatch" && GOFLAGS=-buildvcs=false go build -o "$build/mmpatch" main.go 2>&1); then
+      printf '%s\n' "$out" >>"$log"; rm -rf "$tmp" "$build"; die "building devtools/stack/mmpatch failed: $out"
+    fi
+    if ! out=$("$build/mmpatch" -dir "$build/server" "${MM_HUNKS[@]}" 2>&1); then
+      printf '%s\n' "$out" >>"$log"; rm -rf "$tmp" "$build"
+      die "patching Mattermost $MM_VERSION for profile $MM_PROFILE failed (nothing built):
+$out"
+    fi
+    printf '%s\n' "$out" >>"$log"
+  fi
+  cp "$moddir/go.sum" "$src/go.sum"; chmod u+w "$src/go.sum"
   local directives
   directives=$(awk '/^(replace|exclude)[ \t]*\(/{b=1} b{print; if ($0 ~ /^\)/) b=0; next} /^(replace|exclude)[ \t]/{print}' "$moddir/go.mod")
   awk -v ver="$MM_VERSION" -v dir="$directives" '{gsub(/@MM_VERSION@/, ver); if ($0 == "@MM_DIRECTIVES@") print dir; else print}' \
-    "$SCRIPT_DIR/mattermost/go.mod.in" >"$tmp/src/go.mod"
-  cp "$SCRIPT_DIR/mattermost/tools.go.in" "$tmp/src/tools.go"
+    "$SCRIPT_DIR/mattermost/go.mod.in" >"$src/go.mod"
+  if [ ${#MM_HUNKS[@]} -gt 0 ]; then
+    printf '\n// Profile %s: the server source patched with %s\nreplace %s => ../server\n' \
+      "$MM_PROFILE" "$(mm_hunk_names)" "$MM_MODULE" >>"$src/go.mod"
+  fi
+  cp "$SCRIPT_DIR/mattermost/tools.go.in" "$src/tools.go"
   # 3. Build (old golang.org/x/net trips Go >= 1.23's linkname check).
-  if ! (cd "$tmp/src" && go build -ldflags=-checklinkname=0 -o "$tmp/bin/mattermost" "$MM_MODULE/cmd/mattermost") >>"$log" 2>&1; then
-    rm -rf "$tmp"; die "building Mattermost failed: see $(rel "$log")"
+  if ! (cd "$src" && go build -ldflags=-checklinkname=0 -o "$tmp/bin/mattermost" "$MM_MODULE/cmd/mattermost") >>"$log" 2>&1; then
+    rm -rf "$tmp" ${build:+"$build"}; die "building Mattermost (profile $MM_PROFILE) failed: see $(rel "$log")"
   fi
   # 4. Assets the server loads at start, found relative to the binary.
   cp -r "$moddir/i18n" "$moddir/templates" "$moddir/fonts" "$tmp/"
@@ -189,16 +279,31 @@ install_mattermost() {
   printf '<!doctype html><title>Mattermost (calstatus test stack)</title><p>API only: no webapp in this build.</p>\n' >"$tmp/client/root.html"
   chmod -R u+w "$tmp"
   echo "$MM_MODULE@$MM_VERSION built $(date -u +%FT%TZ) with $(go version)" >"$tmp/VERSION"
+  if [ ${#MM_HUNKS[@]} -gt 0 ]; then
+    echo "profile $MM_PROFILE: patched with $(mm_hunk_names)" >>"$tmp/VERSION"
+    mkdir -p "$tmp/hunks"; cp "${MM_HUNKS[@]}" "$tmp/hunks/"
+    cp "$src/go.mod" "$src/go.sum" "$src/tools.go" "$tmp/src/"   # what was built, for the record
+    rm -rf "$build"
+  fi
   touch "$tmp/.complete"
   rm -rf "$MM_DIR"; mv "$tmp" "$MM_DIR"
-  say "built Mattermost server in $((SECONDS - start)) s"
+  exec 8>&-
+  say "built Mattermost server (profile $MM_PROFILE) in $((SECONDS - start)) s: $(rel "$MM_DIR")"
 }
 
+# install: everything `up` needs, for the profile in CALSTATUS_MM_PROFILE; `all` builds every
+# profile (to warm a CI machine's cache).
 cmd_install() {
+  local p profiles=("${CALSTATUS_MM_PROFILE:-v6}") dirs=()
+  [ "${CALSTATUS_MM_PROFILE:-}" = all ] && profiles=("${MM_PROFILES[@]}")
   install_system_packages
   install_azurite
-  install_mattermost
-  say "installed: $(rel "$AZ_DIR"), $(rel "$MM_DIR"), PostgreSQL $(basename "$(dirname "$(pg_bindir)")")"
+  for p in "${profiles[@]}"; do
+    mm_select_profile "$p"
+    install_mattermost
+    dirs+=("$(rel "$MM_DIR")")
+  done
+  say "installed: $(rel "$AZ_DIR"), ${dirs[*]}, PostgreSQL $(basename "$(dirname "$(pg_bindir)")")"
 }
 
 # ---------------------------------------------------------------- PostgreSQL
@@ -250,7 +355,7 @@ EOF
   fi
   port_open "$PG_PORT" && die "port $PG_PORT is already in use by another process (PostgreSQL cannot listen)"
   say "starting PostgreSQL on $HOST:$PG_PORT"
-  as_pg "$bin/pg_ctl" -D "$PG_ROOT/data" -l "$pglog" -w -t 30 start >/dev/null 2>&1 9>&- ||
+  as_pg "$bin/pg_ctl" -D "$PG_ROOT/data" -l "$pglog" -o "-p $PG_PORT" -w -t 30 start >/dev/null 2>&1 9>&- ||
     die "PostgreSQL did not start: see $(rel "$LOGS/postgres.log")"
   # Role + database for Mattermost (idempotent).
   psql_su -d postgres -tAc "SELECT 1 FROM pg_roles WHERE rolname='$PG_USER'" | grep -q 1 ||
@@ -384,12 +489,17 @@ mm_ping() { curl -fsS -m 3 "$MM_URL/api/v4/system/ping" >/dev/null 2>&1; }
 
 mm_start() {
   if pid_alive "$RUN/mattermost.pid" mattermost; then
-    mm_ping && { say "Mattermost already running on $MM_URL"; return 0; }
+    if ! mm_runs_selected; then
+      say "Mattermost runs profile $(mm_running_profile), want $MM_PROFILE ($(rel "$MM_DIR")): restarting it"
+      mm_stop
+    elif mm_ping; then
+      say "Mattermost (profile $MM_PROFILE) already running on $MM_URL"; return 0
+    fi
   fi
   port_open "$MM_PORT" && die "port $MM_PORT is already in use by another process (Mattermost cannot listen)"
   mm_write_config
   mkdir -p "$RUN"
-  say "starting Mattermost on $MM_URL"
+  say "starting Mattermost (profile $MM_PROFILE) on $MM_URL"
   # Settings that must hold whatever config.json says (env overrides win).
   (
     cd "$STATE/mattermost"
@@ -411,6 +521,8 @@ mm_start() {
       MM_TEAMSETTINGS_MAXUSERSPERTEAM=100000
     start_detached "$RUN/mattermost.pid" "$LOGS/mattermost.out" "$MM_DIR/bin/mattermost" server
   )
+  echo "$MM_PROFILE" >"$RUN/mattermost.profile"
+  echo "$MM_DIR" >"$RUN/mattermost.build"
   for _ in $(seq 1 600); do
     pid_running "$RUN/mattermost.pid" ||
       die "Mattermost did not start: see $(rel "$LOGS/mattermost.out") and $(rel "$LOGS/mattermost.log")"
@@ -420,7 +532,10 @@ mm_start() {
   die "Mattermost did not answer /api/v4/system/ping within 60 s: see $(rel "$LOGS/mattermost.log")"
 }
 
-mm_stop() { stop_pid "$RUN/mattermost.pid" mattermost Mattermost; }
+mm_stop() {
+  stop_pid "$RUN/mattermost.pid" mattermost Mattermost
+  rm -f "$RUN/mattermost.profile" "$RUN/mattermost.build"
+}
 
 # ---------------------------------------------------------------- seeding
 # api METHOD PATH [JSON]: sets API_STATUS and API_BODY (no subshell, so the
@@ -551,13 +666,25 @@ AZURE_STORAGE_CONNECTION_STRING='$STORAGE_CS'
 SEED_USERS=$SEED_USERS
 SEED_EMAIL_DOMAIN=$SEED_EMAIL_DOMAIN
 STACK_POSTGRES_DSN=postgres://$PG_USER:$PG_PASSWORD@$HOST:$PG_PORT/$PG_DB?sslmode=disable
+MATTERMOST_PROFILE=$MM_PROFILE
 EOF
+  mv "$tmp" "$ENV_FILE"
+}
+
+# env_set_profile: the env file names the profile that now runs (after `restart mattermost`).
+env_set_profile() {
+  [ -f "$ENV_FILE" ] || return 0
+  local tmp=$ENV_FILE.tmp
+  { grep -v '^MATTERMOST_PROFILE=' "$ENV_FILE"; echo "MATTERMOST_PROFILE=$MM_PROFILE"; } >"$tmp"
   mv "$tmp" "$ENV_FILE"
 }
 
 # ---------------------------------------------------------------- commands
 all_up() {
-  pg_running && az_ok && pid_alive "$RUN/mattermost.pid" mattermost && mm_ping
+  local envp
+  envp=$(env_get MATTERMOST_PROFILE)
+  pg_running && az_ok && pid_alive "$RUN/mattermost.pid" mattermost && mm_runs_selected && mm_ping &&
+    [ "${envp:-v6}" = "$MM_PROFILE" ]
 }
 
 cmd_up() {
@@ -565,7 +692,7 @@ cmd_up() {
   mkdir -p "$STATE" "$LOGS" "$RUN"
   pg_setup_paths
   if all_up && [ -f "$ENV_FILE" ] && token_works "$(env_get MATTERMOST_TOKEN)"; then
-    say "already up ($MM_URL, Azurite, PostgreSQL); env: $(rel "$ENV_FILE")"
+    say "already up ($MM_URL profile $MM_PROFILE, Azurite, PostgreSQL); env: $(rel "$ENV_FILE")"
     return 0
   fi
   install_system_packages
@@ -575,7 +702,7 @@ cmd_up() {
   pg_start
   mm_start
   seed
-  say "up in $((SECONDS - start)) s; env: $(rel "$ENV_FILE")"
+  say "up in $((SECONDS - start)) s (Mattermost profile $MM_PROFILE); env: $(rel "$ENV_FILE")"
 }
 
 # Azurite alone: what `make run` needs to sync a real tenant with AzureWebJobsStorage=UseDevelopmentStorage=true.
@@ -605,7 +732,10 @@ cmd_status() {
   else say "Azurite     stopped"; rc=1; fi
   if pg_running; then say "PostgreSQL  running  $HOST:$PG_PORT  data $(rel "$PG_ROOT/data")"; else say "PostgreSQL  stopped"; rc=1; fi
   if pid_alive "$RUN/mattermost.pid" mattermost; then
-    if mm_ping; then say "Mattermost  running  pid $(cat "$RUN/mattermost.pid")  $MM_URL"; else say "Mattermost  running but not answering ping  $MM_URL"; rc=1; fi
+    local prof build
+    prof=$(mm_running_profile); build=$(mm_running_build)
+    prof="profile $prof${build:+ ($(rel "$build"))}"
+    if mm_ping; then say "Mattermost  running  pid $(cat "$RUN/mattermost.pid")  $MM_URL  $prof"; else say "Mattermost  running but not answering ping  $MM_URL  $prof"; rc=1; fi
   else say "Mattermost  stopped"; rc=1; fi
   if [ -f "$ENV_FILE" ]; then say "env file    $(rel "$ENV_FILE")"; else say "env file    missing"; rc=1; fi
   return $rc
@@ -630,7 +760,18 @@ cmd_restart() {
   mkdir -p "$STATE" "$LOGS" "$RUN"
   pg_setup_paths
   case ${1:-} in
-    mattermost) mm_stop; mm_start ;;
+    mattermost)
+      # Without CALSTATUS_MM_PROFILE keep the profile that runs (or last ran): the fault soak
+      # restarts whatever it is testing.
+      local p=${CALSTATUS_MM_PROFILE:-} b=
+      if [ -z "$p" ]; then
+        if pid_alive "$RUN/mattermost.pid" mattermost; then p=$(mm_running_profile); b=$(mm_running_build); else p=$(env_get MATTERMOST_PROFILE); fi
+      fi
+      mm_select_profile "${p:-v6}"
+      # ... and its very build, even if the profile's hunks changed since (`up` moves to the new one).
+      if [ -n "$b" ] && [ -f "$b/.complete" ] && [ -x "$b/bin/mattermost" ]; then MM_DIR=$b; fi
+      install_mattermost
+      mm_stop; mm_start; env_set_profile ;;
     azurite)
       [ -f "$RUN/azurite.foreign" ] && die "the Azurite in use was not started by this stack: not restarting it"
       stop_pid "$RUN/azurite.pid" azurite Azurite; az_start ;;
@@ -645,6 +786,10 @@ cmd_env() {
 
 main() {
   local cmd=${1:-}
+  case ${CALSTATUS_MM_PROFILE:-v6} in
+    all) [ "$cmd" = install ] || die "CALSTATUS_MM_PROFILE=all is for 'install' only" ;;
+    *) mm_select_profile "${CALSTATUS_MM_PROFILE:-v6}" ;;
+  esac
   case $cmd in
     install|up|up-azurite|down|reset-db|restart)
       mkdir -p "$STATE"

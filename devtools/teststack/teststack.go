@@ -35,7 +35,16 @@ type Env struct {
 	SeedUsers               int    // number of active seeded (syncable) users
 	EmailDomain             string // seeded users' email domain, e.g. contoso.example
 	SQLDSN                  string // Mattermost's PostgreSQL database, postgres://…?sslmode=disable (optional)
+	// Profile is the Mattermost server profile the stack runs (MATTERMOST_PROFILE; "v6" when
+	// the file does not say): "v6" (v6.7.2 as released, like servers up to 10.0), "v10early"
+	// (status cache entries expire after 30 minutes, like 10.1–10.5) or "v10" (also DND ends cut
+	// to the minute, expiry every minute, full status rows after a cache miss, like 10.6+).
+	// See devtools/stack/README.md.
+	Profile string
 }
+
+// DefaultProfile is Env.Profile when the env file names none (written before profiles existed).
+const DefaultProfile = "v6"
 
 // Path returns the env file Load reads: $CALSTATUS_STACK_ENV, or else
 // <repo root>/.stack/env where the repo root is the nearest directory above
@@ -74,6 +83,10 @@ func Load() (Env, error) {
 		StorageConnectionString: vars["AZURE_STORAGE_CONNECTION_STRING"],
 		EmailDomain:             vars["SEED_EMAIL_DOMAIN"],
 		SQLDSN:                  vars["STACK_POSTGRES_DSN"],
+		Profile:                 vars["MATTERMOST_PROFILE"],
+	}
+	if e.Profile == "" {
+		e.Profile = DefaultProfile
 	}
 	var missing []string
 	for k, v := range map[string]string{

@@ -43,9 +43,24 @@ func TestLoad(t *testing.T) {
 		StorageConnectionString: "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8==;BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;",
 		SeedUsers:               1200,
 		EmailDomain:             "contoso.example",
+		Profile:                 "v6", // the sample names none: an env file written before profiles existed
 	}
 	if e != want {
 		t.Fatalf("Load() = %+v, want %+v", e, want)
+	}
+}
+
+func TestLoadProfile(t *testing.T) {
+	writeEnv(t, sample+"STACK_POSTGRES_DSN=postgres://mmuser:pw@127.0.0.1:15433/mattermost?sslmode=disable\nMATTERMOST_PROFILE=v10\n")
+	e, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.Profile != "v10" {
+		t.Errorf("Profile = %q, want v10", e.Profile)
+	}
+	if e.SQLDSN != "postgres://mmuser:pw@127.0.0.1:15433/mattermost?sslmode=disable" {
+		t.Errorf("SQLDSN = %q", e.SQLDSN)
 	}
 }
 

@@ -105,6 +105,8 @@ type Current struct {
 	// DNDEndTime is when Mattermost ends the DND. Zero means none — or unknown: Mattermost reports 0
 	// for a status row read past its cache (after a restart, beyond its cache size).
 	DNDEndTime time.Time
+	// LastActivity is when Mattermost last saw the user active or set them online (zero: unknown).
+	LastActivity time.Time
 	// Custom is the user's custom status, nil if none. One that expired by Now counts as none,
 	// unless it is ours: Mattermost keeps expired ones, so calstatus clears its own.
 	Custom *CustomStatus
@@ -366,10 +368,12 @@ func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 			return holdDND
 		}
 		return holdLost
-	case st.SetStatus == DND && !cur.Manual && !now.Before(st.DNDEnd) && (cur.Status == st.PrevStatus || st.PrevManual):
+	case st.SetStatus == DND && !cur.Manual && !now.Before(st.DNDEnd) && (cur.Status == st.PrevStatus ||
+		st.PrevManual && (cur.Status == Offline || !cur.LastActivity.IsZero() && !cur.LastActivity.Before(st.DNDEnd))):
 		// Given back as automatic by Mattermost's expiry. A status the user had set by hand is then
-		// theirs whatever Mattermost shows automatically since (activity sets online, a restart or
-		// a disconnect offline): no automatic status is a choice, so it is set by hand again.
+		// still theirs when Mattermost shows an automatic one it moved to since — offline (a restart,
+		// a disconnect) or online on activity after our DND's end — and is set by hand again. An
+		// online from before the end is the user leaving our DND themselves.
 		return holdEnded
 	case st.SetStatus != DND && cur.Status == st.SetStatus && (cur.Manual || cur.Status == Online):
 		return holdPinned

@@ -784,12 +784,17 @@ func TestAByHandStatusSurvivesWhateverEndsTheDNDFirst(t *testing.T) {
 		p := DefaultPolicy
 		p.Server = srv
 		// Mattermost's expiry ran first (away, automatic), then activity set the user online.
-		for _, shown := range []Current{{Status: Away}, {Status: Online}, {Status: Offline}} {
+		for _, shown := range []Current{{Status: Away}, {Status: Online, LastActivity: meeting.End.Add(20 * time.Second)}, {Status: Offline}} {
 			shown.Custom = &inMtg
 			d := Decide(Input{Now: meeting.End, Availability: av(meeting), Current: shown, State: byHand, Policy: p})
 			if d.SetStatus == nil || d.SetStatus.Status != Away || d.SetStatus.Via != "" || strings.Contains(d.NewState.Handled, "!s") {
 				t.Fatalf("%+v after the expiry: want away set by hand again, got %s", shown, show(d))
 			}
+		}
+		// Online set before the end (the user left our DND themselves), seen only after it: theirs.
+		left := Current{Status: Online, LastActivity: meeting.End.Add(-5 * time.Minute), Custom: &inMtg}
+		if d := Decide(Input{Now: meeting.End, Availability: av(meeting), Current: left, State: byHand, Policy: p}); d.SetStatus != nil || d.NewState.SetStatus != "" {
+			t.Fatalf("online from before the end taken for activity after it: %s", show(d))
 		}
 		// A new meeting at once: its DND remembers the away as set by hand.
 		later := calendar.Event{Start: meeting.End.Add(5 * time.Minute), End: meeting.End.Add(time.Hour), Status: calendar.Busy}

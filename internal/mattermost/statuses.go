@@ -16,6 +16,8 @@ type Status struct {
 	// DNDEnd is when Mattermost ends a DND. Zero for none — and for any row Mattermost read past
 	// its status cache (after a restart, or beyond its size), whose query leaves the end out.
 	DNDEnd time.Time
+	// LastActivity is when Mattermost last saw the user active or set them online.
+	LastActivity time.Time
 }
 
 // Statuses fetches the statuses of users by id (one call).
@@ -36,6 +38,9 @@ func (c *Client) Statuses(ctx context.Context, ids []string) (map[string]Status,
 
 func toStatus(s *model.Status) Status {
 	out := Status{Status: s.Status, Manual: s.Manual}
+	if s.LastActivityAt > 0 {
+		out.LastActivity = time.UnixMilli(s.LastActivityAt).UTC()
+	}
 	if s.DNDEndTime > 0 {
 		out.DNDEnd = time.Unix(s.DNDEndTime, 0).UTC()
 	}

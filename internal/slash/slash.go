@@ -282,7 +282,7 @@ func (c *call) status(ctx context.Context) string {
 		c.log.Warn("slash command: no availability", "error", err.Error())
 		return head + "calstatus could not read your calendar just now (" + Code(err.Error()) + "); please try again in a minute."
 	}
-	cur := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd}
+	cur := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd, LastActivity: st.LastActivity}
 	if cs := u.CustomStatus; cs != nil {
 		cur.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
 	}

@@ -655,7 +655,7 @@ func handledAt(a calendar.Availability, p engine.Policy, t time.Time) bool {
 
 // current is what the engine needs of a user's Mattermost state.
 func current(st mattermost.Status, u mattermost.User) engine.Current {
-	c := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd}
+	c := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd, LastActivity: st.LastActivity}
 	if cs := u.CustomStatus; cs != nil {
 		c.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
 	}

@@ -923,3 +923,38 @@ func TestWorkerReadsPastTheProfileCacheBeforeClearingOurs(t *testing.T) {
 		t.Fatalf("still holds a custom status it no longer has: %+v", got)
 	}
 }
+
+// A user about to change only their status, whose read again comes through a stale profile cache
+// without our custom status, keeps it: read past the cache, not taken for the user's removal.
+func TestWorkerRefreshKeepsOurCustomStatusPastAStaleCache(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A change stopped after its Via: away pinned (set by hand), the DND still to set; the custom
+	// status stays as it is, so the next run writes the status only.
+	held := st.states[id(0)]
+	held.SetStatus, held.PrevStatus, held.DNDEnd = engine.Away, engine.Away, time.Time{}
+	st.states[id(0)] = held
+	mm.statuses[id(0)] = mattermost.Status{Status: engine.Away, Manual: true}
+	ours := mm.custom[id(0)]
+	g := w.Graph.(fakeGraph)
+	g.meanwhile = func() { // the cache goes stale while Graph answers
+		mm.dbCustom = map[string]*mattermost.CustomStatus{id(0): ours}
+		mm.custom[id(0)] = nil
+	}
+	w.Graph = g
+	mm.sets, mm.customs = nil, nil
+	w.Now = func() time.Time { return now.Add(time.Minute) }
+	if _, err := w.Process(context.Background(), log, cycleAt(now.Add(time.Minute), msg.UserIDs), 1); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(mm.sets, id(0)+"=dnd") || len(mm.customs) != 0 {
+		t.Fatalf("status writes %v, custom writes %v: want the DND only", mm.sets, mm.customs)
+	}
+	if got := st.states[id(0)]; got.CustomText != "In a meeting" || strings.Contains(got.Handled, "!c") {
+		t.Fatalf("our custom status taken for the user's removal: %+v", got.State)
+	}
+}

@@ -304,7 +304,9 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 			r.fail(p.user.ID, "no_status", false)
 			continue
 		}
-		if p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) {
+		// Past the cache too where the cached read misses ours (as rereadOurCustom did for the
+		// first read): else the stale copy reads as the user's removal.
+		if p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) || missesOurCustom(u, p.old, st) {
 			again, uerr := r.w.Mattermost.UserUncached(ctx, u.Username)
 			if uerr != nil {
 				r.fail(p.user.ID, "mattermost", false)

@@ -26,7 +26,7 @@ const expiredMargin = 2 * time.Second
 // One whose expiry has passed (an event that ended while its shard ran) is not sent: Mattermost
 // refuses it, and clients would not show it anyway; the caller's record of it expires with it.
 func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomStatus) error {
-	if !cs.ExpiresAt.IsZero() && cs.ExpiresAt.Before(time.Now().Add(expiredMargin)) {
+	if Expired(cs.ExpiresAt, time.Now()) {
 		return nil
 	}
 	mcs := &model.CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
@@ -48,6 +48,12 @@ func (c *Client) SetCustomStatus(ctx context.Context, userID string, cs CustomSt
 		return fmt.Errorf("%w (%w)", err, ErrRecentKept)
 	}
 	return nil
+}
+
+// Expired reports whether a custom status expiring at expiresAt is over for Mattermost at now
+// (zero: never).
+func Expired(expiresAt, now time.Time) bool {
+	return !expiresAt.IsZero() && expiresAt.Before(now.Add(expiredMargin))
 }
 
 // removeRecent removes a custom status from the user's recent ones. Client4's

@@ -958,3 +958,35 @@ func TestWorkerRefreshKeepsOurCustomStatusPastAStaleCache(t *testing.T) {
 		t.Fatalf("our custom status taken for the user's removal: %+v", got.State)
 	}
 }
+
+// A custom status of ours to be replaced by one already over (its item ended while the shard ran)
+// is cleared, not left stored (Mattermost would refuse the new one, and keep ours for good).
+func TestWorkerClearsOursWhenItsReplacementIsAlreadyOver(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	email := "u0@x.test"
+	g := w.Graph.(fakeGraph)
+	g.av[email] = calendar.NewAvailability(email, []calendar.Event{
+		{Start: now.Add(-time.Minute), End: now.Add(10 * time.Minute), Status: calendar.Busy},
+		{Start: now.Add(-time.Minute), End: now.Add(10*time.Minute + time.Second), Status: calendar.WorkingElsewhere},
+	})
+	log := slog.New(slog.DiscardHandler)
+	if _, err := w.Process(context.Background(), log, msg, 1); err != nil {
+		t.Fatal(err)
+	}
+	if cs := mm.custom[id(0)]; cs == nil || cs.Text != "In a meeting" {
+		t.Fatalf("custom status %+v, want ours", cs)
+	}
+	mm.customs = nil
+	later := now.Add(10 * time.Minute) // working elsewhere for one more second
+	w.Now = func() time.Time { return later }
+	if _, err := w.Process(context.Background(), log, cycleAt(later, msg.UserIDs), 1); err != nil {
+		t.Fatal(err)
+	}
+	if mm.custom[id(0)] != nil || !slices.Equal(mm.customs, []string{id(0) + "="}) {
+		t.Fatalf("custom status %+v, writes %v: want ours cleared", mm.custom[id(0)], mm.customs)
+	}
+	if got := st.states[id(0)]; got.Claim != nil {
+		t.Fatalf("state %+v: want the change completed", got)
+	}
+}

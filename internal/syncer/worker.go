@@ -551,6 +551,12 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 		}
 		var err error
 		switch {
+		case d.SetCustom != nil && mattermost.Expired(d.SetCustom.ExpiresAt, r.w.Now()):
+			// Over before it could be sent (its item ended while the shard ran): not sent, and one
+			// of ours it was to replace is cleared, or it would stay stored, expired, for good.
+			if p.base.CustomText != "" && !p.base.MissesCustom(current(mattermost.Status{}, p.user)) {
+				err = mm.ClearCustomStatus(ctx, id)
+			}
 		case d.SetCustom != nil:
 			err = mm.SetCustomStatus(ctx, id, mattermost.CustomStatus{Emoji: d.SetCustom.Emoji, Text: d.SetCustom.Text, ExpiresAt: d.SetCustom.ExpiresAt})
 			if errors.Is(err, mattermost.ErrRecentKept) {

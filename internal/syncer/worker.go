@@ -285,10 +285,12 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 	}
 	policy := r.w.Policy
 	policy.Server = server
-	out := plan[:0]
-	for _, p := range plan {
+	redone := make([]*decided, len(plan))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, applyConcurrency) // the reads past the cache are one per user
+	for i, p := range plan {
 		if !p.d.Changes() {
-			out = append(out, p)
+			redone[i] = &plan[i]
 			continue
 		}
 		st, read := statuses[p.user.ID]
@@ -306,16 +308,32 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 		}
 		// Past the cache too where the cached read misses ours (as rereadOurCustom did for the
 		// first read): else the stale copy reads as the user's removal.
-		if p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) || missesOurCustom(u, p.old, st) {
+		if !(p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) || missesOurCustom(u, p.old, st)) {
+			d := r.decideFor(u, st, p.av, p.old, policy)
+			redone[i] = &d
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
 			again, uerr := r.w.Mattermost.UserUncached(ctx, u.Username)
 			if uerr != nil {
 				r.fail(p.user.ID, "mattermost", false)
 				r.userLog(slog.LevelWarn, "could not read user again", uerr.Error(), "user", u.Username, "error", uerr.Error())
-				continue
+				return
 			}
 			u.CustomStatus = again.CustomStatus
+			d := r.decideFor(u, st, p.av, p.old, policy)
+			redone[i] = &d
+		}()
+	}
+	wg.Wait()
+	out := make([]decided, 0, len(plan))
+	for _, d := range redone {
+		if d != nil {
+			out = append(out, *d)
 		}
-		out = append(out, r.decideFor(u, st, p.av, p.old, policy))
 	}
 	return out
 }

@@ -470,12 +470,13 @@ type Claim struct {
 // applied. (A DND Mattermost's expiry has since ended was applied: its custom status is still ours.)
 func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) State {
 	s := c.Prev
-	statusDone := statusApplied(intended, c.Prev, cur, now, srv) && !viaOnly(intended, c.Prev, cur)
+	halfway := viaOnly(intended, c.Prev, cur)
+	statusDone := !halfway && statusApplied(intended, c.Prev, cur, now, srv)
 	customDone := ownsCustom(intended, cur) || intended.CustomText == "" && !ownsCustom(c.Prev, cur)
 	if statusDone {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = intended.PrevStatus, intended.PrevManual, intended.SetStatus, intended.DNDEnd
 	}
-	if !statusDone && viaOnly(intended, c.Prev, cur) {
+	if halfway {
 		s.SetStatus, s.DNDEnd = c.Prev.PrevStatus, time.Time{} // pinned, as Applied keeps a Via done alone
 	}
 	if customDone {

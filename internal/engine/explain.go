@@ -225,18 +225,14 @@ func (e *explainer) giveBack(prev string, manual bool) string {
 }
 
 // within and upTo say how soon Mattermost's expiry job, run every e.expiry, acts.
-func (e *explainer) within() string {
-	if e.expiry <= time.Minute {
-		return "within a minute"
-	}
-	return "within " + minutes(e.expiry)
-}
+func (e *explainer) within() string { return "within " + e.expiryWords() }
+func (e *explainer) upTo() string   { return "up to " + e.expiryWords() + " later" }
 
-func (e *explainer) upTo() string {
+func (e *explainer) expiryWords() string {
 	if e.expiry <= time.Minute {
-		return "up to a minute later"
+		return "a minute"
 	}
-	return "up to " + minutes(e.expiry) + " later"
+	return minutes(e.expiry)
 }
 
 func minutes(d time.Duration) string {

@@ -356,7 +356,13 @@ func (s *soak) settle() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := s.h.host.WaitIdle(ctx, handler.ShardQueue); err != nil {
-		t.Fatalf("the shard queue did not drain after the day: %v", err)
+		// What is left says why: the visible messages (peek shows no invisible ones) and the
+		// host's last lines.
+		s.linesMu.Lock()
+		lines := append([]string(nil), s.lines...)
+		s.linesMu.Unlock()
+		t.Fatalf("the shard queue did not drain after the day: %v\n  visible messages left: %q\n  the host's last lines:\n    %s",
+			err, s.h.peek(handler.ShardQueue), strings.Join(lines[max(0, len(lines)-40):], "\n    "))
 	}
 	now := time.Now()
 	if _, err := mmstate.Expire(ctx, s.db, s.h.mm, now, s.ids...); err != nil {

@@ -254,7 +254,7 @@ func TestSimulatedDay(t *testing.T) {
 			if du.autoReply {
 				continue // their status is their automatic replies'
 			}
-			what := dayManual(rng, w, du, &cur)
+			what := dayManual(rng, w, du, &cur, now)
 			state[du.u.Id] = cur
 			du.changed(keys[i], what+" after the "+now.Format("15:04")+" run", cur)
 			tally.manual++
@@ -472,9 +472,11 @@ func (du *dayUser) changed(key, what string, cur dayShown) {
 	}
 }
 
-// dayManual makes one random manual change for a user, updating what the test expects of them and
-// cur (what Mattermost shows); it returns what was done.
-func dayManual(rng *rand.Rand, w hands, du *dayUser, cur *dayShown) string {
+// dayManual makes one random manual change for a user at now, updating what the test expects of them
+// and cur (what Mattermost shows); it returns what was done. Only a custom status the user sees is
+// cleared: clients hide an expired one (Mattermost keeps it stored).
+func dayManual(rng *rand.Rand, w hands, du *dayUser, cur *dayShown, now time.Time) string {
+	visible := cur.custom != nil && (cur.custom.ExpiresAt.IsZero() || cur.custom.ExpiresAt.After(now))
 	switch r := rng.IntN(100); {
 	case r < 60: // a status change (to a status other than the one shown: a change)
 		var choices []string
@@ -488,7 +490,7 @@ func dayManual(rng *rand.Rand, w hands, du *dayUser, cur *dayShown) string {
 		du.own, du.alsoOwn, cur.status = s, "", s
 		du.ownManual, cur.manual = s != model.StatusOnline, s != model.StatusOnline
 		return "status " + s
-	case r < 80 || cur.custom == nil: // the user sets their own custom status
+	case r < 80 || !visible: // the user sets their own custom status
 		cs := dayOwnCustoms[rng.IntN(len(dayOwnCustoms))]
 		w.setCustom(du.u, cs.Emoji, cs.Text)
 		du.ownCustom, du.customBroken = &cs, false

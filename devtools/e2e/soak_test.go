@@ -315,7 +315,7 @@ func (s *soak) manualChanges(now time.Time, state map[string]dayShown) {
 		}
 		du := pool[s.rng.IntN(len(pool))]
 		cur := state[du.u.Id]
-		what := dayManual(s.rng, hands, du, &cur)
+		what := dayManual(s.rng, hands, du, &cur, now)
 		du.changed(dayKey(du.events, now), what+" at "+now.Format("15:04:05"), cur)
 		s.tally.manual++
 	}

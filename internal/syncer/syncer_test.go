@@ -45,6 +45,8 @@ type fakeMM struct {
 	dbCustom map[string]*mattermost.CustomStatus
 	// server is what Server reports (the zero value: a version that could not be read).
 	server mattermost.Server
+	// onSet runs as a status is written (what the user does meanwhile).
+	onSet func(id string)
 }
 
 func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
@@ -61,6 +63,8 @@ func (f *fakeMM) CountUsers(context.Context) (mattermost.UserCounts, error) {
 	return mattermost.UserCounts{Active: int64(len(f.users)), All: int64(len(f.users) + f.everAdded)}, nil
 }
 func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.reads++
 	want := map[string]bool{}
 	for _, id := range ids {
@@ -91,6 +95,8 @@ func (f *fakeMM) UserUncached(_ context.Context, username string) (mattermost.Us
 	return mattermost.User{}, &mattermost.Error{Op: "get user by username", Status: 404, Err: errors.New("not found")}
 }
 func (f *fakeMM) Statuses(context.Context, []string) (map[string]mattermost.Status, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.reads++
 	out := map[string]mattermost.Status{}
 	for id, s := range f.statuses {
@@ -103,6 +109,9 @@ func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusCha
 	defer f.mu.Unlock()
 	if f.failSet[id] {
 		return false, errors.New("boom")
+	}
+	if f.onSet != nil {
+		f.onSet(id)
 	}
 	f.sets = append(f.sets, id+"="+ch.Status)
 	st := mattermost.Status{Status: ch.Status, Manual: ch.Status != engine.Online}
@@ -174,6 +183,8 @@ type fakeStore struct {
 	// failPartitions makes SaveStates fail for users whose ids start with these characters.
 	failPartitions string
 	reports        []store.ShardReport
+	// onSave runs as states are saved (what users do meanwhile).
+	onSave func()
 }
 
 func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]store.UserState, error) {
@@ -186,6 +197,9 @@ func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]stor
 	return out, nil
 }
 func (s *fakeStore) SaveStates(ctx context.Context, cs []store.StateChange) (map[string]bool, error) {
+	if s.onSave != nil {
+		s.onSave()
+	}
 	var ok []store.StateChange
 	var err error
 	for _, c := range cs {
@@ -988,5 +1002,48 @@ func TestWorkerClearsOursWhenItsReplacementIsAlreadyOver(t *testing.T) {
 	}
 	if got := st.states[id(0)]; got.Claim != nil {
 		t.Fatalf("state %+v: want the change completed", got)
+	}
+}
+
+// A write that goes out late on its read (the claims' save held up by a storage restart, the
+// status write by Retry-After) reads the user again first: what they changed meanwhile stays, and
+// the next run decides again.
+func TestWorkerReadsAgainBeforeALateWrite(t *testing.T) {
+	defer func(was time.Duration) { freshFor = was }(freshFor)
+	freshFor = -time.Nanosecond // every write is late
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	own := &mattermost.CustomStatus{Emoji: "coffee", Text: "brb"}
+	st.onSave = func() { mm.custom[id(0)] = own } // while the claims are saved
+	mm.onSet = func(uid string) {                 // while the status is written
+		if uid == id(2) {
+			mm.custom[uid] = own
+		}
+	}
+	log := slog.New(slog.DiscardHandler)
+	rep, err := w.Process(context.Background(), log, msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mm.customs) != 0 || mm.custom[id(0)] != own || mm.custom[id(2)] != own {
+		t.Fatalf("custom statuses written over the users' own: %v", mm.customs)
+	}
+	if slices.Contains(mm.sets, id(0)+"=dnd") || !slices.Contains(mm.sets, id(2)+"=dnd") {
+		t.Fatalf("status writes %v: want none for the user who changed before it, DND for the other", mm.sets)
+	}
+	if rep.Failures[FailChangedMeanwhile] != 2 || rep.Changed != 0 {
+		t.Fatalf("report %+v", rep)
+	}
+	if got := st.states[id(0)]; got.Held() || got.Claim != nil {
+		t.Fatalf("state of the user nothing was written for: %+v", got)
+	}
+	if got := st.states[id(2)]; got.SetStatus != engine.DND || got.CustomText != "" || got.Claim != nil {
+		t.Fatalf("state of the user whose status only was written: %+v", got)
+	}
+	// The next run: DND for the first, their own custom statuses stay.
+	st.onSave, mm.onSet, mm.customs = nil, nil, nil
+	rep, err = w.Process(context.Background(), log, cycleAt(now.Add(time.Minute), msg.UserIDs), 1)
+	if err != nil || rep.Failed != 1 || !slices.Contains(mm.sets, id(0)+"=dnd") || len(mm.customs) != 0 {
+		t.Fatalf("next run: %+v, sets %v, customs %v, %v", rep, mm.sets, mm.customs, err)
 	}
 }

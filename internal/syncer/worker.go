@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sort"
@@ -88,6 +89,19 @@ type run struct {
 // applyConcurrency is how many users of a shard are applied at once: a meeting hour starts for
 // hundreds of users of a shard together, each a few Mattermost calls.
 const applyConcurrency = 8
+
+// freshFor is how old the read a user's write goes out on may be. An older one — the claims' save
+// held up by a storage restart, the status write by Mattermost's Retry-After — is read again
+// first, so a change the user made meanwhile is not written over: Mattermost has no conditional
+// write, this keeps the window to about one request. A var for the tests.
+var freshFor = 2 * time.Second
+
+// FailChangedMeanwhile is the failure class of a user who changed their status or custom status
+// between the read a write was decided on and the write: left to the next run to decide again.
+const FailChangedMeanwhile = "changed_meanwhile"
+
+// errChangedMeanwhile: see FailChangedMeanwhile.
+var errChangedMeanwhile = errors.New("the user changed their status meanwhile")
 
 // Process works one shard (or one transition). It returns an error only when the message should be
 // retried by the queue (a dependency is down, or another run holds some of its users' state);
@@ -185,6 +199,8 @@ type decided struct {
 	base engine.State // the state decided from (a dead run's claim resolved)
 	d    engine.Decision
 	av   calendar.Availability
+	cur  engine.Current // what Mattermost showed the decision
+	read time.Time      // when that was read (wall clock)
 }
 
 func (r *run) process(ctx context.Context, attempt int) error {
@@ -271,6 +287,7 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 	if len(ids) == 0 || r.w.DryRun {
 		return plan
 	}
+	readAt := time.Now()
 	statuses, err := r.w.Mattermost.Statuses(ctx, ids)
 	var users []mattermost.User
 	if err == nil {
@@ -310,6 +327,7 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 		// first read): else the stale copy reads as the user's removal.
 		if !(p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) || missesOurCustom(u, p.old, st)) {
 			d := r.decideFor(u, st, p.av, p.old, policy)
+			d.read = readAt
 			redone[i] = &d
 			continue
 		}
@@ -325,6 +343,7 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 			}
 			u.CustomStatus = again.CustomStatus
 			d := r.decideFor(u, st, p.av, p.old, policy)
+			d.read = readAt
 			redone[i] = &d
 		}()
 	}
@@ -448,7 +467,7 @@ func (r *run) decideFor(u mattermost.User, st mattermost.Status, av calendar.Ava
 	if old.Claim != nil {
 		d.SaveState = true // the claim is settled either way
 	}
-	return decided{user: u, from: st.Status, old: old, base: base, d: d, av: av}
+	return decided{user: u, from: st.Status, old: old, base: base, d: d, av: av, cur: cur}
 }
 
 // commit stores state first — a change to Mattermost is stored as a claim, so a second delivery
@@ -558,7 +577,12 @@ func changeAttrs(p decided) []any {
 // part that failed may have been made all the same (its answer lost).
 func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure bool) {
 	mm, id, d := r.w.Mattermost, p.user.ID, p.d
+	checked := false // a failure of the check is no write's
 	err := func() error {
+		if err := r.unchangedSince(ctx, &p, true); err != nil {
+			checked = true
+			return err
+		}
 		if s := d.SetStatus; s != nil {
 			via, err := mm.SetStatus(ctx, id, mattermost.StatusChange{Via: s.Via, Status: s.Status, DNDEnd: s.DNDEndTime})
 			res.Via = via
@@ -566,6 +590,12 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 				return err
 			}
 			res.Status = true
+		}
+		if d.SetCustom != nil || d.ClearCustom {
+			if err := r.unchangedSince(ctx, &p, false); err != nil {
+				checked = true
+				return err
+			}
 		}
 		var err error
 		switch {
@@ -589,13 +619,19 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 		res.Custom = err == nil
 		return err
 	}()
+	if errors.Is(err, errChangedMeanwhile) {
+		r.fail(id, FailChangedMeanwhile, false)
+		r.userLog(slog.LevelInfo, "user changed their status meanwhile; left to the next run", "", "user", p.user.Username,
+			"status_done", res.Status)
+		return res, false
+	}
 	if err != nil {
 		class := "mattermost"
 		if errorClass(err) == "mattermost_auth" {
 			class = "mattermost_auth" // the token or its role: an admin must act (an alert)
 		}
 		r.fail(id, class, false)
-		unsure = mattermost.MayHaveLanded(err)
+		unsure = !checked && mattermost.MayHaveLanded(err)
 		r.userLog(slog.LevelError, "could not update user", err.Error(), "user", p.user.Username, "error", err.Error(),
 			"status_done", res.Status, "custom_done", res.Custom, "may_have_landed", unsure)
 		return res, unsure
@@ -611,6 +647,53 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 		}
 	}
 	return res, false
+}
+
+// unchangedSince reads the user again when p's read is older than freshFor and fails with
+// errChangedMeanwhile when Mattermost no longer shows what p was decided on: the custom status, and
+// the status too when withStatus (before our own status write; after it, it is ours).
+func (r *run) unchangedSince(ctx context.Context, p *decided, withStatus bool) error {
+	if time.Since(p.read) <= freshFor {
+		return nil
+	}
+	readAt := time.Now()
+	u, err := r.w.Mattermost.UserUncached(ctx, p.user.Username)
+	if err != nil {
+		return err
+	}
+	now := current(mattermost.Status{}, u)
+	if withStatus {
+		sts, err := r.w.Mattermost.Statuses(ctx, []string{p.user.ID})
+		if err != nil {
+			return err
+		}
+		st, ok := sts[p.user.ID]
+		if !ok {
+			return fmt.Errorf("mattermost: no status read for %s", p.user.Username)
+		}
+		now = current(st, u)
+	}
+	if !sameShown(p.cur, now, withStatus) {
+		return errChangedMeanwhile
+	}
+	p.read = readAt
+	return nil
+}
+
+// sameShown reports whether Mattermost shows the same custom status, and status when withStatus (a
+// DND end only where both reads have one: a read past v6's status cache has none).
+func sameShown(a, b engine.Current, withStatus bool) bool {
+	if withStatus && (a.Status != b.Status || a.Manual != b.Manual ||
+		!a.DNDEndTime.IsZero() && !b.DNDEndTime.IsZero() && !engine.SameDNDEnd(a.DNDEndTime, b.DNDEndTime)) {
+		return false
+	}
+	switch {
+	case a.Custom == nil || b.Custom == nil:
+		return a.Custom == nil && b.Custom == nil
+	default:
+		x, y := *a.Custom, *b.Custom
+		return x.Emoji == y.Emoji && x.Text == y.Text && x.ExpiresAt.Truncate(time.Second).Equal(y.ExpiresAt.Truncate(time.Second))
+	}
 }
 
 // todo sets up progress tracking and returns the users still to do: all of them, except on a

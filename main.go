@@ -4,7 +4,8 @@
 // FUNCTIONS_CUSTOMHANDLER_PORT.
 //
 // `calstatus check` verifies the settings and that Mattermost, Entra ID, Graph and storage answer.
-// `calstatus register-command TEAM APP_URL` adds the /calstatus slash command to a Mattermost team.
+// `calstatus register-command TEAM... APP_URL` adds the /calstatus slash command to Mattermost teams
+// and prints MATTERMOST_SLASH_TOKEN for them.
 package main
 
 import (
@@ -18,6 +19,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 	_ "time/tzdata" // TIME_ZONE works wherever the handler runs
@@ -32,6 +34,7 @@ import (
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/queue"
+	"github.com/calstatus/calstatus/internal/slash"
 	"github.com/calstatus/calstatus/internal/store"
 	"github.com/calstatus/calstatus/internal/syncer"
 )
@@ -64,12 +67,16 @@ type app struct {
 	graph       *graph.Client
 	store       *store.Store
 	transitions *queue.Queue
+	slash       *slash.Handler // its late answers are waited for on shutdown
 }
 
 func wire(ctx context.Context, log *slog.Logger) (*app, error) {
 	cfg, err := config.Load(os.Getenv)
 	if err != nil {
 		return nil, err
+	}
+	for _, problem := range cfg.Warnings {
+		log.Error("configuration: a part of calstatus is off", "problem", problem)
 	}
 	cred, err := graph.NewCredential(credentialConfig(cfg))
 	if err != nil {
@@ -140,6 +147,12 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Late /calstatus answers (slash.LateTimeout) still under way.
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if a.slash != nil && a.slash.Drain(drain) != nil {
+		log.Warn("shutdown: late slash command answers dropped")
+	}
 	return nil
 }
 
@@ -175,12 +188,37 @@ func check(ctx context.Context, log *slog.Logger) error {
 	return nil
 }
 
+// registerCommand is `calstatus register-command TEAM... APP_URL`: it adds (or updates) the
+// /calstatus slash command in each team and prints MATTERMOST_SLASH_TOKEN: each team's token with
+// its team id.
+func registerCommand(ctx context.Context, log *slog.Logger, args []string) error {
+	if len(args) < 2 {
+		return errors.New("usage: calstatus register-command TEAM [TEAM...] https://<app host>")
+	}
+	// Only the Mattermost settings matter here: the others' problems (a wrong MATTERMOST_SLASH_TOKEN
+	// among them, which this puts right) do not stop it.
+	cfg, err := config.Load(os.Getenv)
+	if err != nil && (cfg.MattermostURL == "" || cfg.MattermostToken == "") {
+		return err
+	}
+	teams, appURL := args[:len(args)-1], args[len(args)-1]
+	entries, err := slash.Register(ctx, mattermost.New(cfg.MattermostURL, cfg.MattermostToken, log), appURL, teams)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("/calstatus is registered in team %s.\n", strings.Join(teams, ", "))
+	fmt.Println("Set MATTERMOST_SLASH_TOKEN to this (a TEAM_ID=TOKEN entry per team; name every team that has the command):")
+	fmt.Println(strings.Join(entries, ","))
+	return nil
+}
+
 // paused reports whether writes are stopped: SYNC_PAUSED, or the status page's switch.
 func (a *app) paused(ctx context.Context) (bool, error) {
 	if a.cfg.Paused {
 		return true, nil
 	}
-	return a.store.Paused(ctx)
+	sw, err := a.store.PauseSwitch(ctx)
+	return sw.On, err
 }
 
 // policy is the organisation's configuration of the rules.

@@ -123,7 +123,8 @@ func serve(page web.Page) func(ctx context.Context, c *azfunc.Call, r azfunc.HTT
 			return azfunc.HTTPResponse{StatusCode: http.StatusNotFound, Body: "not configured\n",
 				Headers: map[string]string{"Content-Type": "text/plain; charset=utf-8"}}, nil
 		}
-		resp, err := page(ctx, c.Log, web.Request{Method: r.Method, URL: r.URL, Query: r.Query, Headers: r.Headers, Body: r.Body})
+		resp, err := page(ctx, c.Log, web.Request{Method: r.Method, URL: r.URL, Query: r.Query, Headers: r.Headers, Body: r.Body,
+			Caller: r.Caller})
 		if err != nil {
 			return azfunc.HTTPResponse{}, err
 		}

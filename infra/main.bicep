@@ -32,7 +32,7 @@ param mattermostUrl string
 param mattermostToken string
 
 @secure()
-@description('Token of the /calstatus slash command (26 letters and digits), stored in Key Vault as secret mattermost-slash-token. Either the token Mattermost showed when the command was added in Integrations → Slash Commands, or one chosen up front (e.g. openssl rand -hex 13) that `calstatus register-command` then gives the command. Empty: the command is refused.')
+@description('The /calstatus slash command\'s token in each team, as comma-separated TEAM_ID=TOKEN entries (a token works only with its own team\'s id), stored in Key Vault as secret mattermost-slash-token: what `calstatus register-command TEAM... FUNCTION_APP_URL` prints (Mattermost makes each team\'s token). Empty: the command is refused.')
 param mattermostSlashToken string = ''
 
 @description('Client id of an existing app registration to use instead of creating one (then no Microsoft Graph resources are deployed). It needs the application permission Calendars.ReadBasic.All, admin-consented, and either a federated credential trusting the managed identity (output MANAGED_IDENTITY_PRINCIPAL_ID) or a certificate (clientCertificateSecretName).')

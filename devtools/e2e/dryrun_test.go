@@ -112,17 +112,14 @@ func TestDryRunWritesNothing(t *testing.T) {
 	report(t, "dry run: %d changes logged, none written", would)
 }
 
-// The status page's pause switch, in a real browser: paused, the timer plans nothing and a shard
-// that arrives anyway writes nothing; resumed, the next cycle runs.
+// The status page's pause switch, in a real browser: paused, the page says since when, the switch
+// records who (the local host names no caller: "function key") and when, the timer plans nothing
+// and a shard that arrives anyway writes nothing; resumed, the record is gone and the next cycle
+// runs.
 func TestPauseSwitchStopsAllWrites(t *testing.T) {
 	h := newHarness(t, harnessOptions{scenario: graphsim.DefaultScenario()})
 	db := openDB(t, h)
-	svc, err := azstorageAccount(h).Tables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _ = svc.NewClient(store.AppTable).DeleteEntity(context.Background(), "app", "paused", nil)
-	t.Cleanup(func() { _, _ = svc.NewClient(store.AppTable).DeleteEntity(context.Background(), "app", "paused", nil) })
+	clearPauseSwitch(t, h)
 
 	b := browser.Start(t, screenshots(t))
 	status := h.host.HTTPURL() + "/api/Status"
@@ -130,8 +127,11 @@ func TestPauseSwitchStopsAllWrites(t *testing.T) {
 	b.Click(`button[value="pause"]`)
 	p := b.WaitFor(`button[value="resume"]`)
 	b.Screenshot("status-paused")
-	if !strings.Contains(p.Text, "Paused") || b.Attribute(`button[value="resume"]`, "type") != "submit" {
+	if !strings.Contains(p.Text, "Paused from this page since") || b.Attribute(`button[value="resume"]`, "type") != "submit" {
 		t.Fatalf("after pausing: %s", p)
+	}
+	if sw, err := h.store.PauseSwitch(context.Background()); err != nil || !sw.On || sw.By != "function key" || time.Since(sw.At) > time.Minute {
+		t.Fatalf("pause switch recorded %+v (%v)", sw, err)
 	}
 
 	before := h.snapshot(t, db)
@@ -165,6 +165,9 @@ func TestPauseSwitchStopsAllWrites(t *testing.T) {
 	b.Open(status)
 	b.Click(`button[value="resume"]`)
 	b.WaitFor(`button[value="pause"]`)
+	if sw, err := h.store.PauseSwitch(context.Background()); err != nil || sw != (store.PauseSwitch{}) {
+		t.Fatalf("resumed, the pause switch still holds %+v (%v)", sw, err)
+	}
 	if _, reps, _ := h.cycle(2 * time.Minute); len(reps) == 0 {
 		t.Fatal("resumed: no cycle ran")
 	}

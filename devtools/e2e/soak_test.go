@@ -89,6 +89,8 @@ type soak struct {
 	faults  faultCounts
 	track   *deliveries
 
+	slashTeam string // the users' team: MATTERMOST_SLASH_TOKEN has the slash token for it
+
 	spansMu sync.Mutex
 	spans   []span // when faults were on
 
@@ -121,6 +123,7 @@ func newSoak(t *testing.T, day time.Duration) *soak {
 	if len(all) < 1000 {
 		t.Fatalf("the stack has %d users to sync, the soak wants at least 1,000", len(all))
 	}
+	s.slashTeam = userTeam(t, admin, all[0].Id).Id
 	s.t0 = time.Now().Truncate(soakSlot).Add(60*time.Second + soakSlot/2)
 	sc := &graphsim.Scenario{Generator: graphsim.Generator{Disabled: true}, Mailboxes: map[string]*graphsim.Mailbox{}}
 	for _, u := range all {
@@ -136,7 +139,7 @@ func newSoak(t *testing.T, day time.Duration) *soak {
 		faults: soakBaseFaults(),
 		settings: map[string]string{
 			"SYNC_SCHEDULE": soakSchedule, "MATTERMOST_URL": s.mm.srv.URL, "MATTERMOST_TOKEN": fakeToken,
-			"MATTERMOST_SLASH_TOKEN": slashToken, "LOG_LEVEL": "DEBUG",
+			"MATTERMOST_SLASH_TOKEN": s.slashTeam + "=" + slashToken, "LOG_LEVEL": "DEBUG",
 		},
 	})
 	var err error
@@ -349,7 +352,9 @@ func nearBoundary(evs []graphsim.Event, now time.Time, d time.Duration) bool {
 }
 
 // settle waits, faults off, until every event has been over for a while and the queue is idle,
-// then runs Mattermost's expiry once more and checks everyone as at the end of a day.
+// then runs Mattermost's expiry once more, lets calstatus run after it (a status the user had set
+// by hand, which the expiry gives back as automatic — or as the offline a Mattermost restart left —
+// is set again by the next cycle) and checks everyone as at the end of a day.
 func (s *soak) settle() {
 	t := s.t
 	time.Sleep(time.Until(s.t0.Add(s.day)))
@@ -364,10 +369,14 @@ func (s *soak) settle() {
 		t.Fatalf("the shard queue did not drain after the day: %v\n  visible messages left: %q\n  the host's last lines:\n    %s",
 			err, s.h.peek(handler.ShardQueue), strings.Join(lines[max(0, len(lines)-40):], "\n    "))
 	}
-	now := time.Now()
-	if _, err := mmstate.Expire(ctx, s.db, s.h.mm, now, s.ids...); err != nil {
+	if _, err := mmstate.Expire(ctx, s.db, s.h.mm, time.Now(), s.ids...); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(2 * soakSlot) // a cycle starts and reads after the expiry
+	if err := s.h.host.WaitIdle(ctx, handler.ShardQueue); err != nil {
+		t.Fatalf("the shard queue did not drain after Mattermost's last expiry: %v", err)
+	}
+	now := time.Now()
 	state, err := soakRead(ctx, s.db, s.ids)
 	if err != nil {
 		t.Fatal(err)
@@ -405,6 +414,10 @@ func (s *soak) logHeld(ctx context.Context, wrong []*dayUser) {
 	if err != nil {
 		s.t.Logf("soak: reading what calstatus holds: %v", err)
 	}
+	rows, err := s.db.Rows(ctx, ids) // the whole row: prev_status and the end say who set what
+	if err != nil {
+		s.t.Logf("soak: reading their status rows: %v", err)
+	}
 	s.linesMu.Lock()
 	defer s.linesMu.Unlock()
 	for _, du := range wrong {
@@ -414,7 +427,8 @@ func (s *soak) logHeld(ctx context.Context, wrong []*dayUser) {
 				about = append(about, "    "+l)
 			}
 		}
-		s.t.Logf("soak: %s (%s): calstatus holds %+v; its lines about them:\n%s", du.u.Username, du.u.Id, held[du.u.Id], strings.Join(about, "\n"))
+		s.t.Logf("soak: %s (%s): Mattermost's row %s; calstatus holds %+v; its lines about them:\n%s", du.u.Username, du.u.Id, rows[du.u.Id],
+			held[du.u.Id], strings.Join(about, "\n"))
 	}
 }
 

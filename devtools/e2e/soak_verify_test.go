@@ -149,7 +149,7 @@ func (s *soak) scanPages() {
 		}
 		s.secrets.scan("pages", string(body))
 	}
-	code, body := s.h.slash(s.t, s.secrets.slashToken(), s.users[0].u.Id, "status")
+	code, body := s.h.slash(s.t, s.slashTeam, s.secrets.slashToken(), s.users[0].u.Id, "status")
 	if code != http.StatusOK {
 		s.t.Errorf("/calstatus status: %d %s", code, body)
 	}

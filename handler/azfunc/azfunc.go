@@ -224,6 +224,37 @@ type HTTPRequest struct {
 	Headers map[string][]string
 	Params  map[string]string
 	Body    []byte
+	// Caller is who the platform says made the request: App Service authentication's user
+	// (X-MS-CLIENT-PRINCIPAL-NAME, a header outside requests cannot set), else the name of the key
+	// the host accepted (its identity's keyid claim) as `function key "default"`; "" when neither
+	// says (an anonymous function, or a local host without keys).
+	Caller string
+}
+
+// keyIDClaim is the claim naming the key the host accepted, in the identity it gives a request
+// authorised by a key (authentication type WebJobsAuthLevel).
+const keyIDClaim = "http://schemas.microsoft.com/2017/07/functions/claims/keyid"
+
+// identity is one of the request's identities as the host serialises them (.NET ClaimsIdentity).
+type identity struct {
+	Claims []struct{ Type, Value string }
+}
+
+// caller is HTTPRequest.Caller from the headers and the host's identities.
+func caller(r HTTPRequest, identities json.RawMessage) string {
+	if name := strings.TrimSpace(r.Header("X-MS-CLIENT-PRINCIPAL-NAME")); name != "" {
+		return name
+	}
+	var ids []identity
+	_ = json.Unmarshal(unwrapString(identities), &ids) // unreadable: no key named
+	for _, id := range ids {
+		for _, c := range id.Claims {
+			if c.Type == keyIDClaim && c.Value != "" {
+				return `function key "` + c.Value + `"`
+			}
+		}
+	}
+	return ""
 }
 
 // Header returns the first value of a header, matched case-insensitively.
@@ -243,12 +274,13 @@ func (inv *Invocation) HTTPRequest(name string) (HTTPRequest, error) {
 		return HTTPRequest{}, err
 	}
 	var r struct {
-		URL     string                     `json:"Url"`
-		Method  string                     `json:"Method"`
-		Query   map[string]json.RawMessage `json:"Query"`
-		Headers map[string]json.RawMessage `json:"Headers"`
-		Params  map[string]json.RawMessage `json:"Params"`
-		Body    json.RawMessage            `json:"Body"`
+		URL        string                     `json:"Url"`
+		Method     string                     `json:"Method"`
+		Query      map[string]json.RawMessage `json:"Query"`
+		Headers    map[string]json.RawMessage `json:"Headers"`
+		Params     map[string]json.RawMessage `json:"Params"`
+		Identities json.RawMessage            `json:"Identities"`
+		Body       json.RawMessage            `json:"Body"`
 	}
 	if err := json.Unmarshal(unwrapString(raw), &r); err != nil {
 		return HTTPRequest{}, inputErrorf("http binding %q: %v", name, err)
@@ -268,6 +300,7 @@ func (inv *Invocation) HTTPRequest(name string) (HTTPRequest, error) {
 		}
 		req.Headers[k] = many
 	}
+	req.Caller = caller(req, r.Identities)
 	// The body arrives as a JSON string of the raw body, or as the parsed JSON value itself.
 	if b := bytes.TrimSpace(r.Body); len(b) > 0 && string(b) != "null" {
 		if b[0] == '"' {

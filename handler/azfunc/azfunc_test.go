@@ -91,6 +91,36 @@ func TestHTTPRequest(t *testing.T) {
 	}
 }
 
+// The identities the host gives a request are .NET ClaimsIdentity objects serialised by Newtonsoft
+// (azure-functions-host, HttpRequestExtensions.GetRequestAsJObject); a request authorised by a key
+// carries one of type WebJobsAuthLevel whose keyid claim names the key.
+const keyIdentities = `[{"AuthenticationType":"WebJobsAuthLevel","IsAuthenticated":true,"Actor":null,"BootstrapContext":null,` +
+	`"Claims":[{"Issuer":"LOCAL AUTHORITY","OriginalIssuer":"LOCAL AUTHORITY","Properties":{},` +
+	`"Type":"http://schemas.microsoft.com/2017/07/functions/claims/authlevel","Value":"Function","ValueType":"http://www.w3.org/2001/XMLSchema#string"},` +
+	`{"Issuer":"LOCAL AUTHORITY","OriginalIssuer":"LOCAL AUTHORITY","Properties":{},` +
+	`"Type":"http://schemas.microsoft.com/2017/07/functions/claims/keyid","Value":"default","ValueType":"http://www.w3.org/2001/XMLSchema#string"}],` +
+	`"Label":null,"Name":null,"NameClaimType":"http://schemas.xmlsoap.org/ws/2005/05/identity/claims/name",` +
+	`"RoleClaimType":"http://schemas.microsoft.com/ws/2008/06/identity/claims/role"}]`
+
+func TestHTTPRequestCaller(t *testing.T) {
+	for name, c := range map[string]struct{ headers, identities, want string }{
+		"local host, no keys":  {`{}`, `[]`, ""},
+		"no identities at all": {`{}`, `null`, ""},
+		"function key":         {`{}`, keyIdentities, `function key "default"`},
+		"App Service user":     {`{"X-MS-CLIENT-PRINCIPAL-NAME":["admin@contoso.example"]}`, keyIdentities, "admin@contoso.example"},
+		"unreadable":           {`{}`, `{"not":"a list"}`, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			payload := `{"Data":{"req":{"Url":"https://app.example/api/Status","Method":"POST","Headers":` + c.headers +
+				`,"Identities":` + c.identities + `,"Body":"action=pause"}},"Metadata":{}}`
+			r, err := decode(t, payload).HTTPRequest("req")
+			if err != nil || r.Caller != c.want {
+				t.Fatalf("caller %q (%v), want %q", r.Caller, err, c.want)
+			}
+		})
+	}
+}
+
 func TestBadInput(t *testing.T) {
 	for name, payload := range map[string]string{
 		"not json":        `hello`,

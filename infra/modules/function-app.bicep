@@ -35,7 +35,7 @@ param mattermostUrl string
 @description('Key Vault secret URI of the Mattermost token.')
 param mattermostTokenSecretUri string
 
-@description('Key Vault secret URI of the /calstatus slash command\'s token. Empty: MATTERMOST_SLASH_TOKEN is empty and the command is refused.')
+@description('Key Vault secret URI of the /calstatus slash command\'s tokens (TEAM_ID=TOKEN entries). Empty: MATTERMOST_SLASH_TOKEN is empty and the command is refused.')
 param mattermostSlashTokenSecretUri string = ''
 
 param syncSchedule string

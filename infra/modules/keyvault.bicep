@@ -1,4 +1,4 @@
-// Key Vault in RBAC mode holding the Mattermost token, the /calstatus slash command's token (when
+// Key Vault in RBAC mode holding the Mattermost token, the /calstatus slash command's tokens (when
 // given) and, for an existing app registration that authenticates with a certificate, that
 // certificate. The function app reads them through Key
 // Vault references with its managed identity, which gets Key Vault Secrets User on the vault.
@@ -15,7 +15,7 @@ param principalId string
 param mattermostToken string
 
 @secure()
-@description('Token of the /calstatus slash command, stored as secret mattermost-slash-token. Empty: no secret (the command is refused).')
+@description('The /calstatus slash command\'s token in each team (comma-separated TEAM_ID=TOKEN entries), stored as secret mattermost-slash-token. Empty: no secret (the command is refused).')
 param mattermostSlashToken string = ''
 
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
@@ -57,7 +57,7 @@ resource mattermostSlashTokenSecret 'Microsoft.KeyVault/vaults/secrets@2023-07-0
   name: 'mattermost-slash-token'
   properties: {
     value: mattermostSlashToken
-    contentType: 'Mattermost slash command token'
+    contentType: 'Mattermost slash command tokens (TEAM_ID=TOKEN, comma-separated)'
   }
 }
 

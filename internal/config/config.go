@@ -34,9 +34,9 @@ type Config struct {
 	GraphBaseURL                                      string // GRAPH_BASE_URL (default graph.DefaultBaseURL)
 
 	MattermostURL, MattermostToken string // MATTERMOST_URL, MATTERMOST_TOKEN
-	// MattermostSlashToken is MATTERMOST_SLASH_TOKEN: the /calstatus command's token, or several
-	// comma-separated (one per team where the command was registered with its own token); empty
-	// turns the command away.
+	// MattermostSlashToken is MATTERMOST_SLASH_TOKEN: the /calstatus command's token in each team,
+	// as comma-separated TEAM_ID=TOKEN entries (a token works only with its team's id); empty turns
+	// the command away.
 	MattermostSlashToken string
 
 	SyncSchedule    string            // SYNC_SCHEDULE (read by the Functions host for the timer)
@@ -48,7 +48,16 @@ type Config struct {
 	DryRun          bool              // DRY_RUN
 	Paused          bool              // SYNC_PAUSED
 	TimeZone        *time.Location    // TIME_ZONE (dates shown to users)
-	LogLevel        string            // LOG_LEVEL
+	// Warnings are problems that disable a part (the slash command), not calstatus: logged at
+	// start as errors.
+	Warnings []string
+	// PublicURL is the app's base URL for links it hands out (the consent callback): PUBLIC_URL,
+	// else https:// + WEBSITE_HOSTNAME (App Service sets it), else empty (the request's own URL).
+	PublicURL string
+	// TrustForwardedHeaders takes the base URL from X-Forwarded-Host/Proto instead
+	// (TRUST_FORWARDED_HEADERS, behind a proxy that sets them).
+	TrustForwardedHeaders bool
+	LogLevel              string // LOG_LEVEL
 }
 
 // Defaults.
@@ -93,7 +102,12 @@ func Load(getenv func(string) string) (Config, error) {
 		TentativeAsBusy:      true,
 		LogLevel:             get("LOG_LEVEL"),
 	}
-	checkSlashTokens(c.MattermostSlashToken, &problems)
+	// A wrong slash token turns the command away, not the sync: an upgrade from the single-token
+	// form keeps statuses in sync until an admin runs register-command again.
+	var slashProblems []string
+	if checkSlashTokens(c.MattermostSlashToken, &slashProblems); len(slashProblems) > 0 {
+		c.Warnings, c.MattermostSlashToken = append(c.Warnings, slashProblems...), ""
+	}
 	if c.ClientSecret == "" && c.CertificatePath == "" && c.Certificate == "" && c.ManagedIdentity == "" {
 		problems = append(problems, "no Graph credential: set AZURE_CLIENT_SECRET, AZURE_CLIENT_CERTIFICATE(_PATH) or AZURE_MANAGED_IDENTITY")
 	}
@@ -119,7 +133,7 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Lookahead = d
 	}
 	for name, dst := range map[string]*bool{"TENTATIVE_AS_BUSY": &c.TentativeAsBusy, "SHOW_SUBJECT": &c.ShowSubject,
-		"NOTIFY_USERS": &c.NotifyUsers, "DRY_RUN": &c.DryRun, "SYNC_PAUSED": &c.Paused} {
+		"NOTIFY_USERS": &c.NotifyUsers, "DRY_RUN": &c.DryRun, "SYNC_PAUSED": &c.Paused, "TRUST_FORWARDED_HEADERS": &c.TrustForwardedHeaders} {
 		if v := get(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -128,6 +142,7 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = b
 		}
 	}
+	c.PublicURL = publicURL(get, &problems)
 	c.TimeZone = time.UTC
 	if v := get("TIME_ZONE"); v != "" {
 		loc, err := time.LoadLocation(v)
@@ -150,18 +165,44 @@ func Load(getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
-// checkSlashTokens checks MATTERMOST_SLASH_TOKEN: tokens of Mattermost's own format (26 letters
-// and digits), comma-separated. A problem names a token by position, never by value.
+// checkSlashTokens checks MATTERMOST_SLASH_TOKEN: comma-separated TEAM_ID=TOKEN entries, a team id
+// and a token both in Mattermost's own format (26 letters and digits), each team once, each token
+// once (a token shared by teams would let one team's admin, who can read it, act in the other). A
+// problem names an entry by position, never by value.
 func checkSlashTokens(v string, problems *[]string) {
 	if v == "" {
 		return
 	}
-	for i, t := range strings.Split(v, ",") {
-		t = strings.TrimSpace(t)
-		if len(t) != 26 || strings.IndexFunc(t, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') }) >= 0 {
-			*problems = append(*problems, fmt.Sprintf("MATTERMOST_SLASH_TOKEN: token %d is not a Mattermost slash command token (26 letters and digits)", i+1))
+	const rerun = "run `calstatus register-command` again: it prints the entries"
+	teams, tokens := map[string]bool{}, map[string]bool{}
+	for i, entry := range strings.Split(v, ",") {
+		team, token, ok := strings.Cut(entry, "=")
+		team, token = strings.TrimSpace(team), strings.TrimSpace(token)
+		problem := ""
+		switch {
+		case strings.TrimSpace(entry) == "":
+			problem = "is empty"
+		case !ok:
+			problem = "is a token without its team: each entry is TEAM_ID=TOKEN, one per team; " + rerun
+		case !mattermostID(team):
+			problem = "does not start with a Mattermost team id (26 letters and digits) and =; " + rerun
+		case !mattermostID(token):
+			problem = "does not end with a Mattermost slash command token (26 letters and digits); " + rerun
+		case teams[team]:
+			problem = "names a team an earlier entry names"
+		case tokens[token]:
+			problem = "has the token of an earlier entry: each team needs its own; " + rerun + ", naming every team"
 		}
+		if problem != "" {
+			*problems = append(*problems, fmt.Sprintf("MATTERMOST_SLASH_TOKEN: entry %d %s", i+1, problem))
+		}
+		teams[team], tokens[token] = true, true
 	}
+}
+
+// mattermostID reports whether s has the shape of Mattermost's ids and tokens: 26 letters and digits.
+func mattermostID(s string) bool {
+	return len(s) == 26 && strings.IndexFunc(s, func(r rune) bool { return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9') }) < 0
 }
 
 // storage reads AzureWebJobsStorage the way the Functions host does: a connection string, or the
@@ -200,4 +241,23 @@ func ExpandStorageConnectionString(s string) string {
 		return DevelopmentStorage
 	}
 	return s
+}
+
+// publicURL is PUBLIC_URL (an https:// base URL, or http:// for localhost), else App Service's
+// WEBSITE_HOSTNAME over https, else "".
+func publicURL(get func(string) string, problems *[]string) string {
+	if v := get("PUBLIC_URL"); v != "" {
+		u, err := url.Parse(v)
+		local := err == nil && (u.Hostname() == "localhost" || u.Hostname() == "127.0.0.1")
+		if err != nil || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" ||
+			!(u.Scheme == "https" || u.Scheme == "http" && local) {
+			*problems = append(*problems, fmt.Sprintf("PUBLIC_URL %q must be the app's https:// base URL, e.g. https://calstatus.example.com", v))
+			return ""
+		}
+		return strings.TrimRight(v, "/")
+	}
+	if h := get("WEBSITE_HOSTNAME"); h != "" {
+		return "https://" + h
+	}
+	return ""
 }

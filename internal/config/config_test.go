@@ -103,19 +103,64 @@ func TestLoadReadsOnlyTheListedSettings(t *testing.T) {
 }
 
 func TestLoadSlashToken(t *testing.T) {
+	const (
+		teamA, tokenA = "aaaaaaaaaaaaaaaaaaaaaaaaaa", "abcdefghijklmnopqrstuvwxyz"
+		teamB, tokenB = "bbbbbbbbbbbbbbbbbbbbbbbbbb", "0123456789abcdefghijklmnop"
+	)
 	m := full()
 	c, err := Load(env(m))
 	if err != nil || c.MattermostSlashToken != "" {
 		t.Fatalf("unset: %q %v", c.MattermostSlashToken, err)
 	}
-	m["MATTERMOST_SLASH_TOKEN"] = "abcdefghijklmnopqrstuvwxyz, 0123456789abcdefghijklmnop"
+	m["MATTERMOST_SLASH_TOKEN"] = teamA + "=" + tokenA + ", " + teamB + " = " + tokenB
 	c, err = Load(env(m))
 	if err != nil || c.MattermostSlashToken != m["MATTERMOST_SLASH_TOKEN"] {
-		t.Fatalf("two tokens: %q %v", c.MattermostSlashToken, err)
+		t.Fatalf("two teams: %q %v", c.MattermostSlashToken, err)
 	}
-	m["MATTERMOST_SLASH_TOKEN"] = "abcdefghijklmnopqrstuvwxyz,secret-too-short"
-	_, err = Load(env(m))
-	if err == nil || !strings.Contains(err.Error(), "MATTERMOST_SLASH_TOKEN: token 2") || strings.Contains(err.Error(), "secret") {
-		t.Fatalf("a malformed token: %v", err)
+	// Each problem names the entry, never a token, and says how to put it right. It turns the
+	// command away (no token taken), not calstatus: the sync goes on.
+	for value, want := range map[string]string{
+		tokenA:                                            "entry 1 is a token without its team: each entry is TEAM_ID=TOKEN, one per team; run `calstatus register-command` again",
+		teamA + "=" + tokenA + "," + tokenB:               "entry 2 is a token without its team",
+		"contoso=" + tokenA:                               "entry 1 does not start with a Mattermost team id",
+		teamA + "=secret-too-short":                       "entry 1 does not end with a Mattermost slash command token",
+		teamA + "=" + tokenA + ",,":                       "entry 2 is empty",
+		teamA + "=" + tokenA + "," + teamA + "=" + tokenB: "entry 2 names a team an earlier entry names",
+		teamA + "=" + tokenA + "," + teamB + "=" + tokenA: "entry 2 has the token of an earlier entry: each team needs its own",
+	} {
+		m["MATTERMOST_SLASH_TOKEN"] = value
+		c, err = Load(env(m))
+		warned := strings.Join(c.Warnings, "\n")
+		if err != nil || c.MattermostSlashToken != "" || !strings.Contains(warned, "MATTERMOST_SLASH_TOKEN: "+want) ||
+			strings.Contains(warned, "secret") || strings.Contains(warned, tokenA) || strings.Contains(warned, tokenB) {
+			t.Errorf("%s: token %q, warnings %q, error %v", value, c.MattermostSlashToken, warned, err)
+		}
+	}
+}
+
+// The consent callback's base URL is configured, never the request's: PUBLIC_URL, else App
+// Service's WEBSITE_HOSTNAME.
+func TestLoadPublicURL(t *testing.T) {
+	for _, c := range []struct {
+		public, hostname, want string
+		bad                    bool
+	}{
+		{"", "", "", false},
+		{"", "calstatus-x1.azurewebsites.net", "https://calstatus-x1.azurewebsites.net", false},
+		{"https://calstatus.contoso.com/", "calstatus-x1.azurewebsites.net", "https://calstatus.contoso.com", false},
+		{"http://localhost:7071", "", "http://localhost:7071", false},
+		{"http://calstatus.contoso.com", "", "", true},
+		{"https://calstatus.contoso.com/api", "", "", true},
+		{"calstatus.contoso.com", "", "", true},
+	} {
+		m := full()
+		m["PUBLIC_URL"], m["WEBSITE_HOSTNAME"] = c.public, c.hostname
+		cfg, err := Load(env(m))
+		if (err != nil) != c.bad || !c.bad && cfg.PublicURL != c.want {
+			t.Errorf("PUBLIC_URL %q, WEBSITE_HOSTNAME %q: %q, %v; want %q (error: %v)", c.public, c.hostname, cfg.PublicURL, err, c.want, c.bad)
+		}
+		if c.bad && (err == nil || !strings.Contains(err.Error(), "PUBLIC_URL")) {
+			t.Errorf("PUBLIC_URL %q: error %v does not name the setting", c.public, err)
+		}
 	}
 }

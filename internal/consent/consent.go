@@ -1,11 +1,15 @@
 // Package consent serves the admin consent pages: AdminConsent, which says what calstatus reads and
 // writes and sends an administrator to Microsoft's v2 admin consent endpoint, and
 // AdminConsentCallback, where Microsoft sends them back. The callback accepts only an answer that
-// follows a consent page calstatus served — its state is signed, time-limited and single-use —
-// records the consenting tenant, and checks Graph access at once.
+// follows a consent page calstatus served, in the same browser — its state is signed, time-limited,
+// single-use and bound to a cookie the page set — records that the answer came, and checks Graph
+// access at once. Only a successful check says the consent is granted: anyone can follow the
+// pages' way with a client of their own.
 //
-// Both are anonymous pages: they show nothing secret (the signing key never leaves the store), and
-// every value they show is HTML-escaped.
+// Both are anonymous pages: they show nothing secret (the signing key never leaves the store), no
+// user's email or internal address (a check's detail goes to the logs and the Status page; these
+// show its outcome and Microsoft's error code), and every value they show is HTML-escaped. Graph
+// checks, which cost a Mattermost and a Graph call, run at most once per checkEvery whoever asks.
 package consent
 
 import (
@@ -25,8 +29,9 @@ import (
 const (
 	// DefaultAuthorityHost is Entra ID in the public cloud.
 	DefaultAuthorityHost = "https://login.microsoftonline.com/"
-	// DefaultTTL is how long a consent link stays valid.
-	DefaultTTL = 10 * time.Minute
+	// DefaultTTL is how long a consent link stays valid: signing in as an administrator may first
+	// need a role activated (Privileged Identity Management), which can take longer than 10 minutes.
+	DefaultTTL = time.Hour
 	// GraphScope asks for the application permissions configured on the app registration.
 	GraphScope = "https://graph.microsoft.com/.default"
 
@@ -36,8 +41,10 @@ const (
 	PagePath     = "/api/AdminConsent"
 	CallbackPath = "/api/AdminConsentCallback"
 
-	// checkEvery bounds how often the anonymous consent page runs the Graph check again.
+	// checkEvery bounds how often the anonymous pages run the Graph check, all requests together.
 	checkEvery = 30 * time.Second
+	// BindingCookie binds a consent link's state to the browser it was handed to.
+	BindingCookie = "calstatus_consent"
 	// probeTimeout bounds one Graph check.
 	probeTimeout = 30 * time.Second
 	// Relative links between the pages (all under /api/).
@@ -54,6 +61,8 @@ type Store interface {
 	UseState(ctx context.Context, nonce string, expires time.Time) error
 	RecordConsent(ctx context.Context, r store.ConsentRecord) error
 	Consent(ctx context.Context) (store.ConsentRecord, bool, error)
+	// ClaimCheck takes the slot for a Graph check if none was taken within every.
+	ClaimCheck(ctx context.Context, now time.Time, every time.Duration) (bool, error)
 }
 
 // Handler serves the two pages.
@@ -69,6 +78,8 @@ type Handler struct {
 	Now func() time.Time
 	// TTL is how long a consent link stays valid (DefaultTTL if zero).
 	TTL time.Duration
+	// Origin names the app in the callback URL handed to Microsoft.
+	Origin web.Origin
 }
 
 func (h *Handler) now() time.Time {
@@ -132,17 +143,20 @@ type consentView struct {
 	frame
 	Record        *recordView
 	RecordUnknown bool
-	ConsentURL    string
-	Callback      string
-	CheckURL      string
-	TenantID      string
-	ClientID      string
-	TTLMinutes    int
+	// CheckedRecently: a check was asked for, but one ran less than checkEvery ago.
+	CheckedRecently bool
+	ConsentURL      string
+	Callback        string
+	CheckURL        string
+	TenantID        string
+	ClientID        string
+	TTLMinutes      int
 }
 
 // Page serves AdminConsent: what calstatus reads and writes, the current consent, and a fresh
-// single-use link to Microsoft's admin consent. With ?check=1 it first checks Graph access again
-// (at most once per checkEvery, since the page is anonymous).
+// single-use link to Microsoft's admin consent, bound to this browser by a cookie. With ?check=1 it
+// first checks Graph access again (at most once per checkEvery, whoever asks: the page is
+// anonymous).
 func (h *Handler) Page(ctx context.Context, log *slog.Logger, r web.Request) (web.Response, error) {
 	log = logger(log)
 	if !isGet(r) {
@@ -163,23 +177,69 @@ func (h *Handler) Page(ctx context.Context, log *slog.Logger, r web.Request) (we
 	}
 	if found {
 		view.Record = newRecordView(rec)
-		if r.Query["check"] != "" && h.Prober != nil && now.Sub(rec.ProbedAt) >= checkEvery {
-			rec, res := h.probe(ctx, log, rec)
+		if r.Query["check"] != "" && h.Prober != nil {
+			rec, res, ran := h.check(ctx, log, rec)
 			view.Record = newRecordView(rec)
-			view.Record.Probe = res // with Microsoft's words, which the record keeps only for errors
+			view.Record.Probe = res
+			view.CheckedRecently = !ran
 		}
 	}
-	state, err := newState(key, now.Add(h.ttl()))
+	cookie := cookieValue(r, BindingCookie)
+	if !validBindingCookie(cookie) {
+		if cookie, err = newBindingCookie(); err != nil {
+			return web.Response{}, err
+		}
+	}
+	state, err := newState(key, now.Add(h.ttl()), cookie)
 	if err != nil {
 		return web.Response{}, err
 	}
-	view.Callback = r.BaseURL() + CallbackPath
+	base := h.Origin.Of(r)
+	view.Callback = base + CallbackPath
 	view.ConsentURL = h.consentURL(view.Callback, state)
-	return render(consentPage, http.StatusOK, view)
+	resp, err := render(consentPage, http.StatusOK, view)
+	if err == nil {
+		resp.Headers["Set-Cookie"] = bindingCookieHeader(cookie, h.ttl(), strings.HasPrefix(base, "https://"))
+	}
+	return resp, err
 }
 
-// probe checks Graph access and records the outcome in rec.
-func (h *Handler) probe(ctx context.Context, log *slog.Logger, rec store.ConsentRecord) (store.ConsentRecord, ProbeResult) {
+// bindingCookieHeader sets the binding cookie: sent back on Microsoft's redirect (a top-level GET,
+// which SameSite=Lax allows) and to the pages only, never readable by script.
+func bindingCookieHeader(value string, ttl time.Duration, secure bool) string {
+	c := &http.Cookie{Name: BindingCookie, Value: value, Path: "/api/", MaxAge: int(ttl / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: secure}
+	return c.String()
+}
+
+// cookieValue is the value of the request's cookie name ("" when it has none).
+func cookieValue(r web.Request, name string) string {
+	hr := http.Request{Header: http.Header{}}
+	for k, vs := range r.Headers {
+		if strings.EqualFold(k, "Cookie") {
+			for _, v := range vs {
+				hr.Header.Add("Cookie", v)
+			}
+		}
+	}
+	c, err := hr.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return c.Value
+}
+
+// check runs the Graph check if it takes the one slot of checkEvery (ran false: it did not run, rec
+// is as it was), and records its outcome in rec. The result keeps Microsoft's error code for the
+// pages; the detail goes to the logs and, recorded, to the Status page.
+func (h *Handler) check(ctx context.Context, log *slog.Logger, rec store.ConsentRecord) (store.ConsentRecord, ProbeResult, bool) {
+	claimed, err := h.Store.ClaimCheck(ctx, h.now(), checkEvery)
+	if err != nil {
+		log.Warn("admin consent: claiming the Graph check", "error", err.Error())
+	}
+	if !claimed {
+		return rec, parseRecord(rec.Probe).Public(), false
+	}
 	pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
 	res, err := h.Prober.Probe(pctx)
@@ -195,20 +255,22 @@ func (h *Handler) probe(ctx context.Context, log *slog.Logger, rec store.Consent
 	if err := h.Store.RecordConsent(ctx, rec); err != nil {
 		log.Error("admin consent: recording the check", "error", err.Error())
 	}
-	return rec, res
+	return rec, res.Public(), true
 }
 
 type callbackView struct {
 	frame
-	// Kind: granted, denied, state, unconfirmed, tenant, storage.
+	// Kind: granted (the Graph check succeeded), received (the answer is recorded, access not yet
+	// confirmed), denied, state, unconfirmed, tenant, storage.
 	Kind string
-	// Reason (Kind state): missing, malformed, forged, expired, used.
+	// Reason (Kind state): missing, malformed, forged, expired, browser, used.
 	Reason              string
 	Error, Description  string
 	AdminConsent        string
 	Tenant, TenantID    string
 	At                  string
 	Probe               ProbeResult
+	CheckedRecently     bool
 	Granted             bool
 	TTLMinutes          int
 	ConsentPageURL      string
@@ -226,19 +288,55 @@ func (h *Handler) storageFailure(granted bool) (web.Response, error) {
 	return render(callbackPage, http.StatusInternalServerError, v)
 }
 
-// Callback serves AdminConsentCallback. In this order: an error from Microsoft (even beside
-// admin_consent=True) is shown and nothing recorded; then the state must be present, signed by
-// calstatus, unexpired and unused (it is then marked used); then the tenant must be the configured
-// one (only compared, never trusted for anything else); then the consent is recorded and Graph
-// access checked, and the outcome shown and recorded. Every refusal answers 400 and records
-// nothing.
+// Callback serves AdminConsentCallback. In this order: the state must be present, signed by
+// calstatus, unexpired, issued to this browser and unused (it is then marked used) — before
+// anything of the answer is believed or shown, so a made-up error text never appears on the
+// organisation's own domain; then an error from Microsoft is shown; then the tenant must be the
+// configured one (only compared, never trusted for anything else); then the answer is recorded and
+// Graph access checked (within the one rate limit): only a successful check says "granted". Every
+// refusal answers 400, records nothing and calls nothing.
 func (h *Handler) Callback(ctx context.Context, log *slog.Logger, r web.Request) (web.Response, error) {
 	log = logger(log)
 	if !isGet(r) {
 		return methodNotAllowed(), nil
 	}
 	q := r.Query
-	// (1) Microsoft's error, whatever else the answer says.
+	// (1) The state: signed by calstatus, unexpired, this browser's, then single use.
+	key, err := h.Store.StateKey(ctx)
+	if err != nil {
+		log.Error("admin consent callback: reading the state key", "error", err.Error())
+		return h.storageFailure(false)
+	}
+	now := h.now()
+	nonce, expires, err := checkState(key, q["state"], cookieValue(r, BindingCookie), now)
+	if err == nil {
+		err = h.Store.UseState(ctx, nonce, expires)
+	}
+	if err != nil {
+		reason := ""
+		switch {
+		case errors.Is(err, errStateMissing):
+			reason = "missing"
+		case errors.Is(err, errStateMalformed):
+			reason = "malformed"
+		case errors.Is(err, errStateForged):
+			reason = "forged"
+		case errors.Is(err, errStateExpired):
+			reason = "expired"
+		case errors.Is(err, errStateUnbound):
+			reason = "browser"
+		case errors.Is(err, store.ErrStateUsed):
+			reason = "used"
+		default:
+			log.Error("admin consent callback: recording the state as used", "error", err.Error())
+			return h.storageFailure(false)
+		}
+		log.Warn("admin consent callback refused: bad state", "reason", reason, "microsoft_error", clip(q["error"], 100))
+		v := h.callbackView("Consent answer refused", "state")
+		v.Reason = reason
+		return render(callbackPage, http.StatusBadRequest, v)
+	}
+	// (2) Microsoft's error, whatever else the answer says.
 	if e, ok := q["error"]; ok || q["error_description"] != "" {
 		v := h.callbackView("Consent not granted", "denied")
 		v.Error, v.Description = clip(e, 200), clip(q["error_description"], 1000)
@@ -254,39 +352,6 @@ func (h *Handler) Callback(ctx context.Context, log *slog.Logger, r web.Request)
 		log.Warn("admin consent callback without admin_consent=True", "admin_consent", v.AdminConsent)
 		return render(callbackPage, http.StatusBadRequest, v)
 	}
-	// (2) The state: signed by calstatus, unexpired, then single use.
-	key, err := h.Store.StateKey(ctx)
-	if err != nil {
-		log.Error("admin consent callback: reading the state key", "error", err.Error())
-		return h.storageFailure(false)
-	}
-	now := h.now()
-	nonce, expires, err := checkState(key, q["state"], now)
-	if err == nil {
-		err = h.Store.UseState(ctx, nonce, expires)
-	}
-	if err != nil {
-		reason := ""
-		switch {
-		case errors.Is(err, errStateMissing):
-			reason = "missing"
-		case errors.Is(err, errStateMalformed):
-			reason = "malformed"
-		case errors.Is(err, errStateForged):
-			reason = "forged"
-		case errors.Is(err, errStateExpired):
-			reason = "expired"
-		case errors.Is(err, store.ErrStateUsed):
-			reason = "used"
-		default:
-			log.Error("admin consent callback: recording the state as used", "error", err.Error())
-			return h.storageFailure(false)
-		}
-		log.Warn("admin consent callback refused: bad state", "reason", reason)
-		v := h.callbackView("Consent answer refused", "state")
-		v.Reason = reason
-		return render(callbackPage, http.StatusBadRequest, v)
-	}
 	// (3) The tenant must be the one calstatus serves.
 	tenant := q["tenant"]
 	if h.TenantID == "" || !strings.EqualFold(tenant, h.TenantID) {
@@ -295,18 +360,27 @@ func (h *Handler) Callback(ctx context.Context, log *slog.Logger, r web.Request)
 		log.Warn("admin consent callback refused: wrong tenant", "tenant", v.Tenant, "configured", h.TenantID)
 		return render(callbackPage, http.StatusBadRequest, v)
 	}
-	// (4) Record the consent.
-	rec := store.ConsentRecord{Tenant: strings.ToLower(tenant), At: now}
-	if err := h.Store.RecordConsent(ctx, rec); err != nil {
-		log.Error("admin consent: recording the consent", "tenant", rec.Tenant, "error", err.Error())
+	// (4) Record the answer (the last check's outcome stays until the next check replaces it).
+	rec, _, err := h.Store.Consent(ctx)
+	if err == nil {
+		rec.Tenant, rec.At = strings.ToLower(tenant), now
+		err = h.Store.RecordConsent(ctx, rec)
+	}
+	if err != nil {
+		log.Error("admin consent: recording the consent answer", "tenant", strings.ToLower(tenant), "error", err.Error())
 		return h.storageFailure(true)
 	}
-	log.Info("admin consent recorded", "tenant", rec.Tenant)
-	// (5) Check Graph access now.
-	v := h.callbackView("Admin consent granted", "granted")
+	log.Info("admin consent answer recorded", "tenant", rec.Tenant)
+	// (5) Check Graph access now: only a successful check says the consent is granted.
+	v := h.callbackView("Consent answer received", "received")
 	v.Tenant, v.At = rec.Tenant, showTime(rec.At)
 	if h.Prober != nil {
-		_, v.Probe = h.probe(ctx, log, rec)
+		var ran bool
+		_, v.Probe, ran = h.check(ctx, log, rec)
+		v.CheckedRecently = !ran
+		if ran && v.Probe.Outcome == ProbeOK {
+			v.Kind, v.Title = "granted", "Admin consent granted"
+		}
 	}
 	return render(callbackPage, http.StatusOK, v)
 }

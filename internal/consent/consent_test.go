@@ -35,6 +35,7 @@ type fakeStore struct {
 	records  []store.ConsentRecord
 	useErr   error // UseState fails with it (other than ErrStateUsed)
 	useCalls int
+	checked  time.Time // the last Graph check claimed
 }
 
 func newFakeStore() *fakeStore {
@@ -79,6 +80,16 @@ func (s *fakeStore) Consent(context.Context) (store.ConsentRecord, bool, error) 
 	return s.records[len(s.records)-1], true, nil
 }
 
+func (s *fakeStore) ClaimCheck(_ context.Context, now time.Time, every time.Duration) (bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if now.Sub(s.checked) < every {
+		return false, nil
+	}
+	s.checked = now
+	return true, nil
+}
+
 func (s *fakeStore) recorded() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -109,34 +120,45 @@ type env struct {
 	prober *fakeProber
 	clock  *clock
 	seen   []web.Response // every response, for the checks on secrets and headers
+	// cookie is the browser's: the binding cookie the last page set, sent with every request.
+	cookie string
 }
 
 func newEnv() *env {
 	e := &env{store: newFakeStore(), prober: &fakeProber{res: consent.ProbeResult{Outcome: consent.ProbeOK}},
 		clock: &clock{t: time.Date(2026, 11, 30, 9, 0, 0, 0, time.UTC)}}
-	e.h = &consent.Handler{Store: e.store, Prober: e.prober, TenantID: tenantID, ClientID: clientID, Now: e.clock.now}
+	e.h = &consent.Handler{Store: e.store, Prober: e.prober, TenantID: tenantID, ClientID: clientID, Now: e.clock.now,
+		Origin: web.Origin{Public: "https://" + pubHost}}
 	return e
 }
 
-// request is what the Functions host passes for a page behind App Service's front end.
-func request(path string, query map[string]string) web.Request {
-	return web.Request{Method: "GET", URL: "http://127.0.0.1:7071" + path, Query: query,
-		Headers: map[string][]string{"X-Forwarded-Host": {pubHost}, "X-Forwarded-Proto": {"https"}, "Host": {"127.0.0.1:7071"}}}
+// request is what the Functions host passes for a page: the URL it listens on, and what the
+// client sent (here with its cookie).
+func request(path string, query map[string]string, cookie string) web.Request {
+	r := web.Request{Method: "GET", URL: "http://127.0.0.1:7071" + path, Query: query,
+		Headers: map[string][]string{"Host": {"127.0.0.1:7071"}}}
+	if cookie != "" {
+		r.Headers["Cookie"] = []string{"other=1; " + cookie}
+	}
+	return r
 }
 
 func (e *env) page(t *testing.T, query map[string]string) web.Response {
 	t.Helper()
-	resp, err := e.h.Page(context.Background(), nil, request(consent.PagePath, query))
+	resp, err := e.h.Page(context.Background(), nil, request(consent.PagePath, query, e.cookie))
 	if err != nil {
 		t.Fatal(err)
 	}
 	e.seen = append(e.seen, resp)
+	if c, ok := resp.Headers["Set-Cookie"]; ok {
+		e.cookie, _, _ = strings.Cut(c, ";")
+	}
 	return resp
 }
 
 func (e *env) callback(t *testing.T, query map[string]string) web.Response {
 	t.Helper()
-	resp, err := e.h.Callback(context.Background(), nil, request(consent.CallbackPath, query))
+	resp, err := e.h.Callback(context.Background(), nil, request(consent.CallbackPath, query, e.cookie))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +281,7 @@ func TestPageLinksToMicrosoftAndTheCallbackAcceptsItsState(t *testing.T) {
 		t.Fatalf("probe record %+v", last)
 	}
 	// The page now shows the consent.
-	expect(t, e.page(t, nil), http.StatusOK, "Consent granted by tenant <code>"+tenantID+"</code> on Mon 30 Nov 2026 09:09 UTC",
+	expect(t, e.page(t, nil), http.StatusOK, "Consent granted: tenant <code>"+tenantID+"</code>'s consent answer arrived on Mon 30 Nov 2026 09:09 UTC",
 		"access works")
 	e.checkSafe(t)
 }
@@ -306,8 +328,24 @@ func TestRefusedCallbacksRecordNothing(t *testing.T) {
 		{name: "missing", query: func(_ *env, _ string) map[string]string { return success("") },
 			want: []string{"carries no state"}},
 		{name: "expired", query: func(_ *env, s string) map[string]string { return success(s) },
-			before: func(e *env) { e.clock.t = e.clock.t.Add(10*time.Minute + time.Second) },
-			want:   []string{"expired", "valid for 10 minutes"}},
+			before: func(e *env) { e.clock.t = e.clock.t.Add(time.Hour + time.Second) },
+			want:   []string{"expired", "valid for 60 minutes"}},
+		{name: "another browser", query: func(_ *env, s string) map[string]string { return success(s) },
+			before: func(e *env) { e.cookie = "" },
+			want:   []string{"did not come back to the browser that opened the consent page"}},
+		{name: "another browser's cookie", query: func(_ *env, s string) map[string]string { return success(s) },
+			before: func(e *env) {
+				other := newEnv()
+				other.page(t, nil)
+				e.cookie = other.cookie
+			},
+			want: []string{"did not come back to the browser"}},
+		{name: "error with a forged state", query: func(_ *env, s string) map[string]string {
+			q := success(flip(s))
+			q["error"] = "access_denied"
+			q["error_description"] = "Your session expired: sign in again at https://evil.example"
+			return q
+		}, want: []string{"not issued by calstatus"}},
 		{name: "error", query: func(_ *env, s string) map[string]string {
 			q := success(s)
 			delete(q, "scope")
@@ -315,15 +353,15 @@ func TestRefusedCallbacksRecordNothing(t *testing.T) {
 			q["error_description"] = `AADSTS65004: User declined to consent to access the app. <script>alert("x")</script>`
 			return q
 		}, want: []string{"declined or cancelled", "access_denied", "AADSTS65004",
-			"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"}},
+			"&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;"}, consumed: true},
 		{name: "error without admin_consent", query: func(_ *env, s string) map[string]string {
 			return map[string]string{"error": "invalid_request", "error_description": "AADSTS90014: missing field", "state": s}
-		}, want: []string{"Microsoft answered with an error", "invalid_request"}},
+		}, want: []string{"Microsoft answered with an error", "invalid_request"}, consumed: true},
 		{name: "admin_consent missing", query: func(_ *env, s string) map[string]string {
 			q := success(s)
 			delete(q, "admin_consent")
 			return q
-		}, want: []string{"does not confirm an admin consent"}},
+		}, want: []string{"does not confirm an admin consent"}, consumed: true},
 		{name: "wrong tenant", query: func(_ *env, s string) map[string]string {
 			q := success(s)
 			q["tenant"] = `<b>evil</b>-tenant`
@@ -357,8 +395,12 @@ func TestRefusedCallbacksRecordNothing(t *testing.T) {
 			if strings.Contains(resp.Body, "<b>evil") {
 				t.Fatal("tenant shown unescaped")
 			}
+			if strings.Contains(resp.Body, "evil.example") {
+				t.Fatal("an error text came with no valid state, and was shown")
+			}
 			e.checkSafe(t)
-			// A refusal that did not consume the state leaves it usable (for the legitimate answer).
+			// A refusal that did not consume the state leaves it usable (for the legitimate answer,
+			// in the browser the state was issued to).
 			if !c.consumed && c.before == nil {
 				expect(t, e.callback(t, success(state)), http.StatusOK, "Admin consent granted")
 			}
@@ -397,45 +439,57 @@ func TestAnErrorBesideAdminConsentTrueIsAnError(t *testing.T) {
 	q["error"] = "consent_required"
 	q["error_description"] = "AADSTS65001: The user or administrator has not consented."
 	expect(t, e.callback(t, q), http.StatusBadRequest, "consent_required", "AADSTS65001", "Nothing was recorded")
-	if e.store.recorded() != 0 || e.store.useCalls != 0 || e.prober.calls != 0 {
-		t.Fatal("an error answer went further than its error")
+	if e.store.recorded() != 0 || len(e.store.used) != 1 || e.prober.calls != 0 {
+		t.Fatal("an error answer went further than its error, or its state stays usable")
 	}
 	e.checkSafe(t)
 }
 
+// A failed check is explained; the anonymous pages show its outcome and Microsoft's error code,
+// never its detail (which can name a mailbox or an internal URL): that goes to the logs and the
+// Status page.
 func TestProbeOutcomesAreExplained(t *testing.T) {
+	leak := "sub-request through alice@contoso.com failed: Get \"http://mm.internal:8065/api/v4/users\""
 	cases := []struct {
 		res    consent.ProbeResult
 		err    error
 		record string
 		want   []string
 	}{
-		{res: consent.ProbeResult{Outcome: consent.ProbeNotPropagated, Detail: "AADSTS7000229: The client application is missing service principal."},
-			record: "not_propagated", want: []string{"Consent not yet propagated", "Retry in a minute", "AADSTS7000229", "Check again"}},
-		{res: consent.ProbeResult{Outcome: consent.ProbeNoPermission, Detail: "Graph refused (no_access)"},
-			record: "no_permission", want: []string{"Permission missing", "Calendars.ReadBasic.All", "Check again"}},
+		{res: consent.ProbeResult{Outcome: consent.ProbeNotPropagated, Detail: "AADSTS7000229: The client application is missing service principal for alice@contoso.com."},
+			record: "not_propagated", want: []string{"Consent not yet propagated", "Retry in a minute", "<code>AADSTS7000229</code>", "Check again"}},
+		{res: consent.ProbeResult{Outcome: consent.ProbeNoPermission, Detail: "Graph refused to read the calendar (no_access): " + leak},
+			record: "no_permission", want: []string{"Permission missing", "Calendars.ReadBasic.All", "<code>no_access</code>", "Check again"}},
 		{res: consent.ProbeResult{Outcome: consent.ProbeWrongTenant, Detail: "AADSTS90002: Tenant not found."},
 			record: "wrong_tenant", want: []string{"Wrong tenant", "AZURE_TENANT_ID"}},
-		{res: consent.ProbeResult{Outcome: consent.ProbeError, Detail: `<script>alert(1)</script> & "more"`},
-			record: `error: <script>alert(1)</script> & "more"`,
-			want:   []string{"check of Graph access failed", "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;more&#34;", "Check again"}},
-		{err: errors.New("finding a user to check with: <i>mattermost</i> down"), record: "error: finding a user to check with: <i>mattermost</i> down",
-			want: []string{"check of Graph access failed", "&lt;i&gt;mattermost&lt;/i&gt;"}},
+		{res: consent.ProbeResult{Outcome: consent.ProbeError, Detail: leak},
+			record: "error: " + leak, want: []string{"check of Graph access failed", "Status page", "Check again"}},
+		{err: errors.New("finding a user to check with: Get http://mm.internal:8065: connection refused"),
+			record: "error: finding a user to check with: Get http://mm.internal:8065: connection refused",
+			want:   []string{"check of Graph access failed"}},
 	}
 	for _, c := range cases {
 		t.Run(c.record, func(t *testing.T) {
 			e := newEnv()
 			e.prober.res, e.prober.err = c.res, c.err
 			resp := e.callback(t, success(e.freshState(t)))
-			expect(t, resp, http.StatusOK, append([]string{"Admin consent granted", `href="AdminConsent?check=1"`}, c.want...)...)
-			if strings.Contains(resp.Body, "Next steps") {
-				t.Fatal("next steps shown after a failed check")
+			expect(t, resp, http.StatusOK, append([]string{"Consent answer received", `href="AdminConsent?check=1"`}, c.want...)...)
+			if strings.Contains(resp.Body, "Next steps") || strings.Contains(resp.Body, "Admin consent granted") {
+				t.Fatal("granted, or next steps shown, after a failed check")
 			}
 			if got := e.store.records[len(e.store.records)-1].Probe; got != c.record {
 				t.Fatalf("recorded probe %q, want %q", got, c.record)
 			}
 			// The consent page shows the stored outcome, with a way to check again.
-			expect(t, e.page(t, nil), http.StatusOK, "Consent granted by tenant", `href="AdminConsent?check=1"`)
+			page := e.page(t, nil)
+			expect(t, page, http.StatusOK, "Consent answer from tenant", "not granted until a check of Graph access succeeds", `href="AdminConsent?check=1"`)
+			for _, resp := range []web.Response{resp, page} {
+				for _, private := range []string{"alice@", "mm.internal", "connection refused"} {
+					if strings.Contains(resp.Body, private) {
+						t.Fatalf("an anonymous page shows %q:\n%s", private, resp.Body)
+					}
+				}
+			}
 			e.checkSafe(t)
 		})
 	}
@@ -447,7 +501,7 @@ func TestCheckAgainFromThePage(t *testing.T) {
 	expect(t, e.callback(t, success(e.freshState(t))), http.StatusOK, "not yet propagated")
 	// Right away: not checked again (the page is anonymous; checks are spaced).
 	e.prober.res = consent.ProbeResult{Outcome: consent.ProbeOK}
-	expect(t, e.page(t, map[string]string{"check": "1"}), http.StatusOK, "not yet propagated")
+	expect(t, e.page(t, map[string]string{"check": "1"}), http.StatusOK, "checked less than 30 seconds ago", "not yet propagated")
 	if e.prober.calls != 1 {
 		t.Fatalf("%d probes, want 1", e.prober.calls)
 	}
@@ -484,7 +538,7 @@ func TestStorageFailureIsNotAConsent(t *testing.T) {
 
 func TestOnlyGet(t *testing.T) {
 	e := newEnv()
-	r := request(consent.CallbackPath, nil)
+	r := request(consent.CallbackPath, nil, "")
 	r.Method = "POST"
 	for _, page := range []web.Page{e.h.Page, e.h.Callback} {
 		resp, err := page(context.Background(), nil, r)
@@ -540,5 +594,92 @@ func TestStyleIsAllowedByItsHashOnly(t *testing.T) {
 func TestPathsAreTheHandlersFunctions(t *testing.T) {
 	if consent.PagePath != "/api/"+handler.AdminConsentFunction || consent.CallbackPath != "/api/"+handler.AdminConsentCallbackFunction {
 		t.Fatalf("paths %s %s do not match the functions", consent.PagePath, consent.CallbackPath)
+	}
+}
+
+// Checks run at most once per 30 seconds, whoever asks and however many at once: the pages are
+// anonymous, and a check costs a Mattermost and a Graph call (and the mailbox's Graph budget).
+func TestChecksShareOneRateLimit(t *testing.T) {
+	e := newEnv()
+	expect(t, e.callback(t, success(e.freshState(t))), http.StatusOK, "Admin consent granted")
+	e.clock.t = e.clock.t.Add(31 * time.Second)
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Go(func() {
+			if _, err := e.h.Page(context.Background(), nil, request(consent.PagePath, map[string]string{"check": "1"}, "")); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if e.prober.calls != 2 {
+		t.Fatalf("%d checks after 16 concurrent requests, want 1 more than the callback's", e.prober.calls)
+	}
+	// A callback right after: the answer is recorded, the check not run, and the page says so.
+	resp := e.callback(t, success(e.freshState(t)))
+	expect(t, resp, http.StatusOK, "Consent answer received", "checked less than 30 seconds ago")
+	if e.prober.calls != 2 || strings.Contains(resp.Body, "Admin consent granted") {
+		t.Fatalf("%d checks; a callback within the limit ran one or said granted", e.prober.calls)
+	}
+}
+
+// The state is bound to the browser by a cookie only the pages see, never script, and sent back
+// on Microsoft's redirect (SameSite=Lax); a browser keeps its cookie across loads, so two tabs'
+// links both work.
+func TestBindingCookie(t *testing.T) {
+	e := newEnv()
+	resp := e.page(t, nil)
+	c, err := http.ParseSetCookie(resp.Headers["Set-Cookie"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Name != consent.BindingCookie || !c.HttpOnly || !c.Secure || c.SameSite != http.SameSiteLaxMode || c.Path != "/api/" ||
+		c.MaxAge != 3600 || len(c.Value) < 40 {
+		t.Fatalf("binding cookie %+v", c)
+	}
+	first := consentLink(t, resp).Query().Get("state")
+	second := e.freshState(t)
+	if !strings.HasPrefix(e.cookie, consent.BindingCookie+"="+c.Value) {
+		t.Fatalf("the cookie changed between loads: %q", e.cookie)
+	}
+	expect(t, e.callback(t, success(second)), http.StatusOK, "Admin consent granted")
+	e.clock.t = e.clock.t.Add(time.Minute)
+	expect(t, e.callback(t, success(first)), http.StatusOK, "Admin consent granted")
+	// Served over http (locally), the cookie is not marked Secure.
+	e.h.Origin = web.Origin{}
+	e.cookie = ""
+	c, _ = http.ParseSetCookie(e.page(t, nil).Headers["Set-Cookie"])
+	if c.Secure {
+		t.Fatal("a Secure cookie on http://127.0.0.1")
+	}
+}
+
+// The callback URL handed to Microsoft is the app's own: the configured public URL, else the URL
+// the host received; forwarding headers only when configured to trust them (any client sends them).
+func TestCallbackURLIsTheAppsOwn(t *testing.T) {
+	evil := func() web.Request {
+		r := request(consent.PagePath, nil, "")
+		r.Headers["X-Forwarded-Host"] = []string{"evil.example"}
+		r.Headers["X-Forwarded-Proto"] = []string{"https"}
+		return r
+	}
+	for _, c := range []struct {
+		origin web.Origin
+		want   string
+	}{
+		{web.Origin{Public: "https://" + pubHost}, "https://" + pubHost + "/api/AdminConsentCallback"},
+		{web.Origin{Public: "https://calstatus.contoso.com/"}, "https://calstatus.contoso.com/api/AdminConsentCallback"},
+		{web.Origin{}, "http://127.0.0.1:7071/api/AdminConsentCallback"},
+		{web.Origin{TrustForwarded: true}, "https://evil.example/api/AdminConsentCallback"},
+	} {
+		e := newEnv()
+		e.h.Origin = c.origin
+		resp, err := e.h.Page(context.Background(), nil, evil())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := consentLink(t, resp).Query().Get("redirect_uri"); got != c.want {
+			t.Fatalf("origin %+v: redirect_uri %s, want %s", c.origin, got, c.want)
+		}
 	}
 }

@@ -16,12 +16,14 @@ func FuzzCheckState(f *testing.F) {
 	payload := make([]byte, payloadSize)
 	copy(payload, bytes.Repeat([]byte{1}, nonceSize))
 	binary.BigEndian.PutUint64(payload[nonceSize:], uint64(now.Add(10*time.Minute).Unix()))
+	const cookie = "the browser's cookie"
+	copy(payload[nonceSize+8:], binding(cookie))
 	valid := b64.EncodeToString(payload) + "." + b64.EncodeToString(sign(key, payload))
 	for _, s := range []string{valid, "", ".", "a.b", valid + "x", valid[:len(valid)-3], "AAAA.AAAA"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, state string) {
-		if _, _, err := checkState(key, state, now); err == nil && state != valid {
+		if _, _, err := checkState(key, state, cookie, now); err == nil && state != valid {
 			t.Fatalf("accepted %q, which calstatus never signed", state)
 		}
 	})

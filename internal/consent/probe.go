@@ -31,9 +31,21 @@ const (
 // ProbeResult is a check's outcome and, for people, what Microsoft said.
 type ProbeResult struct {
 	Outcome Outcome
-	// Detail is one line from Entra ID or Graph (an AADSTS message, a Graph error code); it is
-	// shown on the page (escaped) and, for ProbeError, recorded. It must never hold a secret.
+	// Detail is one line from Entra ID, Graph or Mattermost; it is logged and, for ProbeError,
+	// recorded for the Status page. It may name a mailbox or an internal URL: never on an
+	// anonymous page. It must never hold a secret.
 	Detail string
+	// Code is Microsoft's error code in Detail (AADSTS…, Graph's Error…, or the failure class
+	// calstatus gave the mailbox's answer): what the anonymous pages show of it.
+	Code string
+}
+
+// errorCode finds what the anonymous pages may show of a detail: codes, never names or addresses.
+var errorCode = regexp.MustCompile(`AADSTS\d{4,8}|\bError[A-Z][A-Za-z]+\b|\b(?:no_access|unauthorized|not_found|throttled|server_error)\b`)
+
+// Public is the result as the anonymous pages show it: the outcome and Microsoft's error code.
+func (p ProbeResult) Public() ProbeResult {
+	return ProbeResult{Outcome: p.Outcome, Code: errorCode.FindString(p.Detail)}
 }
 
 // Record is the result as ConsentRecord.Probe keeps it: the outcome, or "error: <detail>".

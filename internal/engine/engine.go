@@ -147,7 +147,23 @@ type Settings struct {
 	// Location is the user's own time zone (Mattermost's automatic or manual one) for dates and
 	// times shown to them; nil means Policy.Location.
 	Location *time.Location
+	// Only ("/calstatus settings only dnd|custom"): calstatus sets only the status, or only the
+	// custom status; "" both. What it holds of the other is given back as at an event's end.
+	Only Only
+	// ShowSubject and Notify ("/calstatus settings subject|notify on|off") replace the
+	// organisation's Policy.ShowSubject and Policy.Notify for the user; nil keeps them.
+	ShowSubject, Notify *bool
 }
+
+// Only is the part of calstatus a user keeps.
+type Only string
+
+const (
+	// OnlyDND: Do Not Disturb during meetings, no custom status.
+	OnlyDND Only = "dnd"
+	// OnlyCustom: the custom status, never the status.
+	OnlyCustom Only = "custom"
+)
 
 // Paused reports whether a pause is running at now.
 func (s Settings) Paused(now time.Time) bool { return now.Before(s.PausedUntil) }
@@ -166,6 +182,8 @@ type Policy struct {
 	// Location is the time zone of dates shown to users (default UTC) who have none of their own
 	// (Settings.Location).
 	Location *time.Location
+	// Only is the user's Settings.Only (Settings.policy sets it).
+	Only Only
 	// Server is how the Mattermost server keeps statuses.
 	Server Server
 }
@@ -491,11 +509,12 @@ func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) St
 
 // statusApplied reports whether Mattermost shows the status part of a claim applied: the status we
 // meant to hold (or Mattermost's expiry having ended it), or, for a claim that gives the status back,
-// ours before it no longer showing.
+// ours before it no longer showing — but for a status the user had set by hand, which Mattermost's
+// expiry (or a restart's offline) does not give back: that is set again from the state before.
 func statusApplied(intended, prev State, cur Current, now time.Time, srv Server) bool {
 	if intended.SetStatus == "" {
 		h := statusHold(prev, cur, now, srv)
-		return h != holdDND && h != holdPinned
+		return h != holdDND && h != holdPinned && !(h == holdEnded && prev.PrevManual)
 	}
 	switch statusHold(intended, cur, now, srv) {
 	case holdDND, holdPinned, holdEnded:
@@ -599,13 +618,24 @@ func reason(ev calendar.Event, did, why []string) string {
 	return strings.Join(append(parts, why...), "; ")
 }
 
-// policy is the organisation's policy with the user's own time zone.
+// policy is the organisation's policy with the user's own choices and time zone.
 func (s Settings) policy(p Policy) Policy {
 	if s.Location != nil {
 		p.Location = s.Location
 	}
+	if s.ShowSubject != nil {
+		p.ShowSubject = *s.ShowSubject
+	}
+	if s.Notify != nil {
+		p.Notify = *s.Notify
+	}
+	p.Only = s.Only
 	return p
 }
+
+// Policy is the policy Decide applies for the user with these settings (what "/calstatus status"
+// explains).
+func (s Settings) Policy(p Policy) Policy { return s.policy(p) }
 
 func (p Policy) loc() *time.Location {
 	if p.Location == nil {

@@ -300,7 +300,8 @@ func TestInvariants(t *testing.T) {
 	settings := map[string]Settings{"none": {}, "off": {Disabled: true}, "paused": {PausedUntil: meeting.End.Add(time.Hour)},
 		"pause over": {PausedUntil: t0.Add(-time.Minute)}, "pause ends at the meeting's end": {PausedUntil: meeting.End},
 		"in Berlin": {Location: berlin}, "in Berlin, paused": {Location: berlin, PausedUntil: meeting.End.Add(time.Hour)},
-		"off and paused": {Disabled: true, PausedUntil: meeting.End.Add(time.Hour)}}
+		"off and paused": {Disabled: true, PausedUntil: meeting.End.Add(time.Hour)},
+		"dnd only":       {Only: OnlyDND}, "custom only": {Only: OnlyCustom}, "custom only, in Berlin": {Only: OnlyCustom, Location: berlin}}
 	// Each server profile (see Server), and meetings ending on the minute or not (Graph keeps the
 	// seconds of an event's end; Mattermost from about v10.6 cuts a DND end to the minute).
 	servers := map[string]Server{"v6": {}, "v10": v10}
@@ -413,6 +414,13 @@ func checkInvariants(t *testing.T, in Input, where string) {
 			(st.PrevStatus == Online || st.PrevManual) {
 			fail("did not give back an exact status at once for a user who turned calstatus off or paused it")
 		}
+	}
+	// A user who keeps only one part of calstatus gets nothing of the other imposed.
+	if in.Settings.Only == OnlyDND && d.SetCustom != nil {
+		fail("set a custom status for a user who keeps only DND")
+	}
+	if s := d.SetStatus; in.Settings.Only == OnlyCustom && s != nil && s.Status == DND && s.DNDEndTime.After(in.Now) {
+		fail("set a DND for a user who keeps only the custom status")
 	}
 	// Dates and times shown are in the user's own time zone when they have one.
 	if d.SetCustom != nil && in.Settings.Location != nil && in.Settings.Location != time.UTC && strings.Contains(d.SetCustom.Text, "UTC") {
@@ -610,6 +618,26 @@ func TestResolveClaim(t *testing.T) {
 	// Not applied: the DND and custom status are still ours to give back.
 	if got := Resolve(State{}, back, ourDND, t0, Server{}); got != away.NewState {
 		t.Fatalf("unapplied give-back: %+v", got)
+	}
+
+	// A give-back of a status the user had set by hand, its answer lost as Mattermost restarted:
+	// the DND ended by Mattermost (its expiry; the restart's offline) is not the by-hand status set
+	// again. Still ours to set (not forgotten, leaving the user offline for good).
+	byHand := State{PrevStatus: Away, PrevManual: true, SetStatus: DND, DNDEnd: meeting.End, Until: meeting.End}
+	lost := Claim{Owner: "run-3", Until: later, Prev: byHand}
+	for _, shown := range []Current{{Status: Offline}, {Status: Away}} {
+		got := Resolve(State{}, lost, shown, later, Server{})
+		if got != byHand {
+			t.Fatalf("give-back by hand, lost, Mattermost showing %s: resolved to %+v", shown.Status, got)
+		}
+		again := Decide(Input{Now: later, Availability: av(meeting), Current: shown, State: got, Policy: DefaultPolicy})
+		if again.SetStatus == nil || again.SetStatus.Status != Away || again.NewState.Held() {
+			t.Fatalf("give-back by hand, lost, Mattermost showing %s: decided %s", shown.Status, show(again))
+		}
+	}
+	// Landed: the user's status by hand is theirs again, nothing held.
+	if got := Resolve(State{}, lost, Current{Status: Away, Manual: true}, later, Server{}); got.Held() {
+		t.Fatalf("give-back by hand, landed: %+v", got)
 	}
 }
 
@@ -821,5 +849,36 @@ func TestALongDNDWithAnUnknownEndIsEndedWhenCancelled(t *testing.T) {
 	d = Decide(Input{Now: now, Availability: av(), Current: unknown, State: soon, Policy: DefaultPolicy})
 	if d.SetStatus != nil || d.NewState.SetStatus != DND {
 		t.Fatalf("a DND with an unknown end ending soon: want it left to Mattermost, got %s", show(d))
+	}
+}
+
+// A user's own choices replace the organisation's: the subject in the custom status, a message on
+// changes, and which part of calstatus they keep.
+func TestUsersSettingsReplaceThePolicy(t *testing.T) {
+	yes, no := true, false
+	org := Policy{TentativeAsBusy: true, ShowSubject: false, Notify: true}
+	decide := func(s Settings) Decision {
+		return Decide(Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, Settings: s, Policy: org})
+	}
+	if d := decide(Settings{}); d.SetCustom == nil || d.SetCustom.Text != "In a meeting" || d.Notify == "" {
+		t.Fatalf("organisation's defaults: %s", show(d))
+	}
+	if d := decide(Settings{ShowSubject: &yes, Notify: &no}); d.SetCustom == nil || d.SetCustom.Text != "In a meeting: Planning" || d.Notify != "" {
+		t.Fatalf("subject on, no message: %s", show(d))
+	}
+	private := meeting
+	private.Private = true
+	if d := Decide(Input{Now: t0, Availability: av(private), Current: Current{Status: Online}, Settings: Settings{ShowSubject: &yes}, Policy: org}); d.SetCustom == nil || d.SetCustom.Text != "In a meeting" {
+		t.Fatalf("a private meeting's subject shown: %s", show(d))
+	}
+	if d := decide(Settings{Only: OnlyDND}); d.SetCustom != nil || d.SetStatus == nil || d.SetStatus.Status != DND {
+		t.Fatalf("DND only: %s", show(d))
+	}
+	if d := decide(Settings{Only: OnlyCustom}); d.SetStatus != nil || d.SetCustom == nil {
+		t.Fatalf("custom status only: %s", show(d))
+	}
+	// Switching to the custom status only while calstatus holds a DND gives the status back.
+	if d := Decide(Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Only: OnlyCustom}, Policy: org}); d.SetStatus == nil || d.SetStatus.DNDEndTime.After(t0) || d.NewState.SetStatus != "" && d.NewState.DNDEnd.After(t0) {
+		t.Fatalf("DND kept after switching to the custom status only: %s", show(d))
 	}
 }

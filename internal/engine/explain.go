@@ -260,8 +260,10 @@ func (e *explainer) calendar(a calendar.Availability, p Policy) {
 		}
 		return " until " + e.when(ev.End)
 	}
+	// The subject only where SHOW_SUBJECT shows it, in the custom status: what calstatus says about
+	// someone's calendar tells no more than their status does.
 	subject := ""
-	if ev.Subject != "" && !ev.Private {
+	if p.ShowSubject && ev.Subject != "" && !ev.Private {
 		subject = ": " + e.quote(ev.Subject)
 	}
 	var s string

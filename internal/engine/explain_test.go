@@ -21,7 +21,7 @@ func TestExplain(t *testing.T) {
 	}{
 		{name: "in a meeting, our DND over online",
 			in: Input{Now: t0, Availability: av(meeting), Current: ourDND, State: wentOnline, Settings: Settings{Location: berlin}},
-			want: []string{"Your calendar shows you in a meeting (busy) until 11:20 CET: “Planning”.",
+			want: []string{"Your calendar shows you in a meeting (busy) until 11:20 CET.",
 				"calstatus set Do Not Disturb until 11:20 CET and the custom status :calendar: “In a meeting”; you'll be set back to Online then."},
 			not: []string{"next run"}},
 		{name: "in a meeting, our DND over an automatic away",
@@ -90,11 +90,32 @@ func TestExplain(t *testing.T) {
 func TestExplainQuotesWhatTheUserControls(t *testing.T) {
 	m := meeting
 	m.Subject = "[x](https://evil.example)"
-	got := ExplainQuoted(Input{Now: t0, Availability: av(m), Current: Current{Status: Online, Custom: mine}, Policy: DefaultPolicy},
+	p := DefaultPolicy
+	p.ShowSubject = true
+	got := ExplainQuoted(Input{Now: t0, Availability: av(m), Current: Current{Status: Online, Custom: mine}, Policy: p},
 		func(s string) string { return "<" + s + ">" })
 	for _, w := range []string{"<[x](https://evil.example)>", "<lunch>"} {
 		if !strings.Contains(got, w) {
 			t.Fatalf("%q lacks %q", got, w)
+		}
+	}
+}
+
+// The subject shows only where SHOW_SUBJECT shows it (in the custom status), never for a private
+// event.
+func TestExplainShowsTheSubjectOnlyWithShowSubject(t *testing.T) {
+	private := meeting
+	private.Private = true
+	for _, tc := range []struct {
+		show  bool
+		event calendar.Event
+		want  bool
+	}{{false, meeting, false}, {true, meeting, true}, {true, private, false}} {
+		p := DefaultPolicy
+		p.ShowSubject = tc.show
+		got := Explain(Input{Now: t0, Availability: av(tc.event), Current: Current{Status: Online}, Policy: p})
+		if !strings.Contains(got, "in a meeting (busy)") || strings.Contains(got, "Planning") != tc.want {
+			t.Errorf("SHOW_SUBJECT %v, private %v: %q", tc.show, tc.event.Private, got)
 		}
 	}
 }

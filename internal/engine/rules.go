@@ -24,7 +24,14 @@ func (p Policy) treat(s calendar.Status) treatment {
 	if s == calendar.Tentative && !p.TentativeAsBusy {
 		return treatment{}
 	}
-	return rules[s]
+	t := rules[s]
+	switch p.Only {
+	case OnlyDND:
+		t.custom = false
+	case OnlyCustom:
+		t.dnd = false
+	}
+	return t
 }
 
 // Handled reports whether calstatus acts on the item or period e.

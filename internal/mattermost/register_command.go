@@ -3,7 +3,6 @@ package mattermost
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
 
 	"github.com/mattermost/mattermost-server/v6/model"
@@ -18,12 +17,12 @@ type SlashCommand struct {
 	// AutocompleteDesc in the autocomplete list as users type the command.
 	DisplayName, Description           string
 	AutocompleteHint, AutocompleteDesc string
-	// Token: when creating, the token to use (26 characters, Mattermost's own format; empty lets
-	// Mattermost make one); as returned, the command's token.
-	Token string
 
 	// Set by RegisterCommand.
 	ID, TeamID string
+	// Token is the command's token as Mattermost has it. RegisterCommand never chooses one:
+	// Mattermost makes it when it creates the command (26 letters and digits).
+	Token string
 	// Created is false when the team already had a command with the trigger: it was updated to this
 	// URL and descriptions, and keeps its own token (Mattermost never changes a token on update).
 	Created bool
@@ -49,12 +48,12 @@ func (c *Client) RegisterCommand(ctx context.Context, team string, cmd SlashComm
 	}
 	want := &model.Command{TeamId: t.Id, Trigger: cmd.Trigger, Method: model.CommandMethodPost, URL: cmd.URL,
 		DisplayName: cmd.DisplayName, Description: cmd.Description,
-		AutoComplete: true, AutoCompleteHint: cmd.AutocompleteHint, AutoCompleteDesc: cmd.AutocompleteDesc, Token: cmd.Token}
+		AutoComplete: true, AutoCompleteHint: cmd.AutocompleteHint, AutoCompleteDesc: cmd.AutocompleteDesc}
 	for _, old := range existing {
 		if old.Trigger != cmd.Trigger || old.DeleteAt != 0 {
 			continue
 		}
-		want.Id, want.Token = old.Id, ""
+		want.Id = old.Id
 		var got *model.Command
 		if err := c.call(ctx, "update slash command", true, func(api *model.Client4) (*model.Response, error) {
 			var resp *model.Response
@@ -98,10 +97,7 @@ func (c *Client) team(ctx context.Context, team string) (*model.Team, error) {
 			return resp, err
 		})
 	}
-	if err != nil {
-		return nil, fmt.Errorf("team %q: %w", team, err)
-	}
-	return t, nil
+	return t, err
 }
 
 func fromCommand(m *model.Command, created bool) SlashCommand {

@@ -13,13 +13,15 @@ import (
 )
 
 // commandServer keeps a team's custom commands the way Mattermost v6.7.2 does (api4/command.go,
-// app/command.go): create keeps a given token or makes one, update keeps the token.
+// app/command.go): create keeps a given token or makes one, update keeps the token, regen_token
+// makes a new one.
 type commandServer struct {
-	mu       sync.Mutex
-	cmds     []*model.Command
-	creates  int
-	updates  int
-	authSeen string
+	mu          sync.Mutex
+	cmds        []*model.Command
+	creates     int
+	updates     int
+	tokensGiven int // tokens that came with a create
+	authSeen    string
 }
 
 const teamID = "tttttttttttttttttttttttttt"
@@ -45,6 +47,9 @@ func (s *commandServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPost && r.URL.Path == "/api/v4/commands":
 		var c model.Command
 		_ = json.NewDecoder(r.Body).Decode(&c)
+		if c.Token != "" {
+			s.tokensGiven++
+		}
 		for _, o := range s.cmds {
 			if o.Trigger == c.Trigger {
 				w.WriteHeader(http.StatusBadRequest)
@@ -63,6 +68,15 @@ func (s *commandServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.cmds = append(s.cmds, &c)
 		w.WriteHeader(http.StatusCreated)
 		_ = json.NewEncoder(w).Encode(&c)
+	case r.Method == http.MethodPut && strings.HasSuffix(r.URL.Path, "/regen_token"):
+		for _, o := range s.cmds {
+			if r.URL.Path == "/api/v4/commands/"+o.Id+"/regen_token" {
+				o.Token = model.NewId()
+				_, _ = w.Write([]byte(model.MapToJSON(map[string]string{"token": o.Token})))
+				return
+			}
+		}
+		w.WriteHeader(http.StatusNotFound)
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/api/v4/commands/"):
 		var c model.Command
 		_ = json.NewDecoder(r.Body).Decode(&c)
@@ -93,7 +107,7 @@ func TestRegisterCommandCreatesThenUpdates(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !got.Created || len(got.Token) != 26 || got.TeamID != teamID || got.ID == "" || !strings.EqualFold(srv.authSeen, "Bearer admintoken") {
+	if !got.Created || len(got.Token) != 26 || srv.tokensGiven != 0 || got.TeamID != teamID || got.ID == "" || !strings.EqualFold(srv.authSeen, "Bearer admintoken") {
 		t.Fatalf("created %+v (auth %q)", got, srv.authSeen)
 	}
 	if m := srv.cmds[0]; m.Method != model.CommandMethodPost || !m.AutoComplete || m.URL != spec.URL || m.AutoCompleteHint != spec.AutocompleteHint {
@@ -108,20 +122,27 @@ func TestRegisterCommandCreatesThenUpdates(t *testing.T) {
 	if again.Created || again.Token != got.Token || again.ID != got.ID || again.URL != spec.URL || srv.creates != 1 || srv.updates != 1 {
 		t.Fatalf("again %+v (%d creates, %d updates)", again, srv.creates, srv.updates)
 	}
+	if _, err := c.RegisterCommand(ctx, "nosuchteam", SlashCommand{Trigger: "calstatus", URL: "https://x.example"}); err == nil ||
+		!strings.HasPrefix(err.Error(), "mattermost: get team: HTTP 404") {
+		t.Fatalf("unknown team: %v", err)
+	}
 }
 
-func TestRegisterCommandWithAGivenToken(t *testing.T) {
+func TestRegenerateCommandToken(t *testing.T) {
 	srv := &commandServer{}
 	hs := httptest.NewServer(srv)
 	defer hs.Close()
-	tok := "abcdefghijklmnopqrstuvwxyz"
-	got, err := New(hs.URL, "admintoken", nil).RegisterCommand(context.Background(), "contoso",
-		SlashCommand{Trigger: "calstatus", URL: "https://app.example/api/SlashCommand", Token: tok})
-	if err != nil || got.Token != tok {
-		t.Fatalf("%+v %v", got, err)
+	c := New(hs.URL, "admintoken", nil)
+	ctx := context.Background()
+	got, err := c.RegisterCommand(ctx, "contoso", SlashCommand{Trigger: "calstatus", URL: "https://app.example/api/SlashCommand"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, err := New(hs.URL, "admintoken", nil).RegisterCommand(context.Background(), "nosuchteam", SlashCommand{Trigger: "calstatus", URL: "https://x.example"}); err == nil ||
-		!strings.Contains(err.Error(), "nosuchteam") {
-		t.Fatalf("unknown team: %v", err)
+	token, err := c.RegenerateCommandToken(ctx, got.ID)
+	if err != nil || len(token) != 26 || token == got.Token || srv.cmds[0].Token != token {
+		t.Fatalf("regenerated %q (was %q, stored %q): %v", token, got.Token, srv.cmds[0].Token, err)
+	}
+	if _, err := c.RegenerateCommandToken(ctx, "nosuchcommand"); err == nil || !strings.HasPrefix(err.Error(), "mattermost: regenerate slash command token: HTTP 404") {
+		t.Fatalf("unknown command: %v", err)
 	}
 }

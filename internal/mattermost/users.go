@@ -24,6 +24,10 @@ type User struct {
 	Deactivated bool
 }
 
+// ValidID reports whether id has the shape of a Mattermost id (a user's, a team's): 26 letters and
+// digits.
+func ValidID(id string) bool { return model.IsValidId(id) }
+
 // CustomStatus is a Mattermost custom status.
 type CustomStatus struct {
 	Emoji, Text string

@@ -15,6 +15,11 @@ const MaxPause = 31 * 24 * time.Hour
 // MorningHour is when "until tomorrow" (or a weekday) ends a pause, in the user's time zone.
 const MorningHour = 9
 
+// NightEnds is the hour (in the user's time zone) before which "tomorrow" and weekdays still count
+// from the day before: someone typing "until tomorrow" at 00:30 has not slept yet and means the
+// coming morning — the same calendar date — not the one a day later.
+const NightEnds = 4
+
 var (
 	clockRe  = regexp.MustCompile(`^(\d{1,2})(?::(\d{2}))?\s*(am|pm)?$`)
 	amountRe = regexp.MustCompile(`^(\d+)\s*(d|day|days|h|hr|hrs|hour|hours|m|min|mins|minute|minutes)$`)
@@ -33,8 +38,13 @@ func init() {
 // ends. loc is the user's time zone. It takes:
 //   - a Go duration: "30m", "2h", "1h30m"; or a number of days, hours or minutes: "1d", "2 hours";
 //   - "until tomorrow" (or "tomorrow"): the next day at 9:00;
-//   - "until monday" (a weekday, also "mon"): that day's next occurrence after today, at 9:00;
+//   - "until monday" (a weekday, also "mon"): that day's next occurrence after today, at 9:00 (on
+//     a Monday, next week's);
 //   - "until 14:00", "until 9", "until 5pm", "until 5:30pm": the next time the clock shows it.
+//
+// Between midnight and NightEnds (4:00) the night still belongs to the day before: "tomorrow" is
+// the same calendar date at 9:00, and weekdays count from yesterday (at 00:30 on a Tuesday, "until
+// tuesday" is that morning, "until monday" is six days later).
 //
 // A leading "for" is ignored. The pause must last at least a minute and at most MaxPause.
 func ParsePause(s string, now time.Time, loc *time.Location) (time.Time, error) {
@@ -51,6 +61,11 @@ func ParsePause(s string, now time.Time, loc *time.Location) (time.Time, error) 
 		y, m, d := local.Date()
 		return time.Date(y, m, d+days, hour, minute, 0, 0, loc)
 	}
+	// today is the day the user is living: before NightEnds, still yesterday.
+	today, weekday := 0, local.Weekday()
+	if local.Hour() < NightEnds {
+		today, weekday = -1, (weekday+6)%7
+	}
 	var until time.Time
 	if rest, ok := strings.CutPrefix(s, "until "); ok || s == "tomorrow" {
 		if !ok {
@@ -59,13 +74,13 @@ func ParsePause(s string, now time.Time, loc *time.Location) (time.Time, error) 
 		wd, isDay := weekdays[rest]
 		switch {
 		case rest == "tomorrow":
-			until = at(1, MorningHour, 0)
+			until = at(today+1, MorningHour, 0)
 		case isDay:
-			days := (int(wd) - int(local.Weekday()) + 7) % 7
+			days := (int(wd) - int(weekday) + 7) % 7
 			if days == 0 {
-				days = 7
+				days = 7 // the same weekday: next week's, not now
 			}
-			until = at(days, MorningHour, 0)
+			until = at(today+days, MorningHour, 0)
 		default:
 			m := clockRe.FindStringSubmatch(rest)
 			if m == nil {

@@ -2,7 +2,6 @@ package slash
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -17,55 +16,52 @@ const Trigger = "calstatus"
 const Route = "/api/SlashCommand"
 
 // Registrar is what Register needs of the Mattermost adapter (a client with a system admin's
-// token, or one with manage_slash_commands in the team).
+// token, or one with manage_slash_commands and manage_others_slash_commands in the teams).
 type Registrar interface {
 	RegisterCommand(ctx context.Context, team string, cmd mattermost.SlashCommand) (mattermost.SlashCommand, error)
+	RegenerateCommandToken(ctx context.Context, commandID string) (string, error)
 }
 
-// ErrOtherToken means the team already had a /calstatus command whose token is not among the ones
-// given: Register updated its URL and returns that token, which must be added to
-// MATTERMOST_SLASH_TOKEN (comma-separated) — or the command deleted and registered again.
-var ErrOtherToken = errors.New("the team's existing /calstatus command has a token of its own")
-
-// Register adds the /calstatus command to a team (by name, or id) pointing at appURL's
+// Register adds the /calstatus command to each team (by name, or id) pointing at appURL's
 // SlashCommand function (https://<app>/api/SlashCommand), or updates the team's existing one, and
-// returns the command's token for MATTERMOST_SLASH_TOKEN.
+// returns the teams' MATTERMOST_SLASH_TOKEN entries, TEAM_ID=TOKEN, in the order given.
 //
-// token is MATTERMOST_SLASH_TOKEN as it is (empty, one token, or several comma-separated): a new
-// command gets its first token, so one token can serve every team; with none Mattermost makes one.
-// An existing command keeps its token (Mattermost never changes it on update): if that is not one
-// of token's, Register returns it with ErrOtherToken.
-func Register(ctx context.Context, client Registrar, team, appURL, token string) (string, error) {
+// Every team has a token of its own, made by Mattermost: a team admin can read their team's token,
+// and it must not work for another team. A new command gets the token Mattermost makes; an existing
+// one keeps its token, unless another of the teams has it too (registrations before tokens were
+// bound to teams gave every team the same one): then Mattermost makes it a new one.
+func Register(ctx context.Context, client Registrar, appURL string, teams []string) ([]string, error) {
 	u, err := url.Parse(strings.TrimSpace(appURL))
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return "", fmt.Errorf("app URL %q: want https://<app host>", appURL)
-	}
-	var tokens []string
-	for _, t := range strings.Split(token, ",") {
-		if t = strings.TrimSpace(t); t != "" {
-			if len(t) != 26 {
-				return "", errors.New("MATTERMOST_SLASH_TOKEN: a token is 26 letters and digits")
-			}
-			tokens = append(tokens, t)
-		}
+	if err != nil || u.Host == "" || !(u.Scheme == "https" || u.Scheme == "http" && loopback(u.Hostname())) {
+		// The token travels with every use of the command: in clear over http.
+		return nil, fmt.Errorf("app URL %q: want https://<app host> (http only for localhost)", appURL)
 	}
 	cmd := mattermost.SlashCommand{Trigger: Trigger, URL: strings.TrimRight(u.String(), "/") + Route,
 		DisplayName: "calstatus", Description: "Your Outlook calendar sets your Mattermost status",
-		AutocompleteHint: "[status | off | on | pause 2h | help]", AutocompleteDesc: "calendar → status: see what it does, turn it off, on, or pause it"}
-	if len(tokens) > 0 {
-		cmd.Token = tokens[0]
-	}
-	got, err := client.RegisterCommand(ctx, team, cmd)
-	if err != nil {
-		return "", err
-	}
-	if len(tokens) > 0 && !got.Created {
-		for _, t := range tokens {
-			if t == got.Token {
-				return got.Token, nil
+		AutocompleteHint: "[status | today | settings | off | on | pause 2h | help]",
+		AutocompleteDesc: "calendar → status: see what it does now and today, change your settings, turn it off, on, or pause it"}
+	var entries []string
+	teamsDone, tokensGiven := map[string]bool{}, map[string]bool{}
+	for _, team := range teams {
+		got, err := client.RegisterCommand(ctx, team, cmd)
+		if err != nil {
+			return nil, fmt.Errorf("team %s: %w", team, err)
+		}
+		if teamsDone[got.TeamID] { // the same team named twice (by name and by id)
+			continue
+		}
+		if tokensGiven[got.Token] {
+			if got.Token, err = client.RegenerateCommandToken(ctx, got.ID); err != nil {
+				return nil, fmt.Errorf("team %s: %w", team, err)
 			}
 		}
-		return got.Token, fmt.Errorf("team %s: %w", team, ErrOtherToken)
+		teamsDone[got.TeamID], tokensGiven[got.Token] = true, true
+		entries = append(entries, got.TeamID+"="+got.Token)
 	}
-	return got.Token, nil
+	return entries, nil
+}
+
+// loopback reports whether host is this machine (the local dev stack serves the app over http).
+func loopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1"
 }

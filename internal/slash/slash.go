@@ -9,11 +9,16 @@
 // as header "Authorization: Token <token>". It reads a 200 answer with Content-Type
 // application/json as a model.CommandResponse, and shows any other status as a failure of the
 // command. The token is the only proof that a request comes from Mattermost (and so that user_id
-// is the user typing): a request without it, or with another, is refused with 401 and changes
-// nothing.
+// is the user typing). Each team's command has its own token, and a team admin can read their
+// team's: a token is accepted only with its own team_id, and only for a member of that team. A
+// request without its team's token is refused with 401, one for someone who is not a member of the
+// team with 403; either changes nothing.
 //
 // Settings changed here take effect at the worker's next run for the user: it reads them with the
 // user's state (store.LoadStates) and the engine honours them.
+//
+// "status" and "today" read the calendar (Graph), which with a cold start can take longer than
+// Mattermost waits; they answer late through the request's response_url (respond.go).
 package slash
 
 import (
@@ -27,6 +32,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -48,14 +55,15 @@ type Store interface {
 // Users is what the command needs of the Mattermost adapter.
 type Users interface {
 	Users(ctx context.Context, ids []string) ([]mattermost.User, error)
+	IsTeamMember(ctx context.Context, teamID, userID string) (bool, error)
 	UserStatus(ctx context.Context, userID string) (mattermost.Status, error)
 	Server(ctx context.Context) (mattermost.Server, error)
 }
 
 // Handler serves the /calstatus command.
 type Handler struct {
-	// Token is MATTERMOST_SLASH_TOKEN: the command's token, or several comma-separated (one per
-	// team). Empty refuses every request.
+	// Token is MATTERMOST_SLASH_TOKEN: the command's token in each team, as comma-separated
+	// TEAM_ID=TOKEN entries. A team without an entry (and an entry without a team) is refused.
 	Token string
 	Store Store
 	Users Users
@@ -65,6 +73,20 @@ type Handler struct {
 	Policy    engine.Policy
 	Lookahead time.Duration
 	Now       func() time.Time
+
+	// MattermostURL is MATTERMOST_URL: a late answer is posted to a response_url only on it.
+	MattermostURL string
+	// HTTP posts late answers (nil: a client with a 10 s timeout that follows no redirect).
+	HTTP *http.Client
+	// Log is the process's logger, for what a late answer logs once its invocation has ended (nil:
+	// JSON on stderr, which the Functions host forwards).
+	Log *slog.Logger
+	// Quick is how long an answer that reads the calendar is waited for before the command says
+	// "Looking at your calendar…" and posts it to response_url (zero: QuickAnswer).
+	Quick time.Duration
+
+	late        sync.WaitGroup // late answers under way
+	lateTimeout time.Duration  // LateTimeout, unless set (tests)
 }
 
 // Timeout bounds one answer: Mattermost gives up on a slash command after 30 seconds.
@@ -76,23 +98,38 @@ func (h *Handler) Serve(ctx context.Context, log *slog.Logger, r web.Request) (w
 		return plain(http.StatusMethodNotAllowed, "calstatus: the slash command is POSTed\n"), nil
 	}
 	form, _ := url.ParseQuery(string(r.Body)) // what could not be parsed is missing, and refused below
+	teamID := form.Get("team_id")
 	if !h.authorized(r, form) {
-		log.Warn("slash command refused: missing or unknown token", "token_set", strings.TrimSpace(h.Token) != "")
-		return plain(http.StatusUnauthorized, "calstatus: this request does not carry the /calstatus command's token\n"), nil
+		log.Warn("slash command refused: missing token, or not its team's", "team_id", teamID, "token_set", strings.TrimSpace(h.Token) != "")
+		return plain(http.StatusUnauthorized, "calstatus: this request does not carry the /calstatus command's token of its team\n"), nil
 	}
+	// Checked before anything is read or stored under it.
 	userID := form.Get("user_id")
-	if userID == "" {
-		return reply("calstatus could not tell who you are (the request names no user)."), nil
+	if !mattermost.ValidID(userID) {
+		log.Warn("slash command refused: user_id is not a Mattermost id", "team_id", teamID)
+		return plain(http.StatusBadRequest, "calstatus: the request's user_id is not a Mattermost user id\n"), nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
+	// A team's token is a team admin's to read: it acts only for the team's own members.
+	member, err := h.Users.IsTeamMember(ctx, teamID, userID)
+	if err != nil {
+		log.Error("slash command failed", "step", "check team membership", "user_id", userID, "team_id", teamID, "error", err.Error())
+		return reply("calstatus could not check your team membership just now; please try again in a minute."), nil
+	}
+	if !member {
+		log.Warn("slash command refused: user_id is not a member of the team", "user_id", userID, "team_id", teamID)
+		return plain(http.StatusForbidden, "calstatus: the request's user is not a member of its team\n"), nil
+	}
 	fields := strings.Fields(form.Get("text"))
 	sub := "help"
 	if len(fields) > 0 {
 		sub = strings.ToLower(fields[0])
 	}
-	c := &call{h: h, log: log.With("user_id", userID, "subcommand", sub), userID: userID, trigger: trigger(form.Get("command")), now: h.now()}
+	c := &call{h: h, log: log.With("user_id", userID, "subcommand", sub), userID: userID, sub: sub, trigger: trigger(form.Get("command")), now: h.now()}
+	defer c.release()
 	var text string
+	late := false
 	switch sub {
 	case "on":
 		text = c.on(ctx)
@@ -100,14 +137,18 @@ func (h *Handler) Serve(ctx context.Context, log *slog.Logger, r web.Request) (w
 		text = c.off(ctx)
 	case "pause":
 		text = c.pause(ctx, fields[1:])
+	case "settings", "setting":
+		text = c.settings(ctx, fields[1:])
 	case "status":
-		text = c.status(ctx)
+		text, late = c.answer(ctx, form.Get("response_url"), c.status)
+	case "today":
+		text, late = c.answer(ctx, form.Get("response_url"), c.today)
 	case "help":
 		text = c.help(ctx, "")
 	default:
 		text = c.help(ctx, "calstatus does not know "+Code(fields[0])+".")
 	}
-	c.log.Info("slash command answered")
+	c.log.Info("slash command answered", "late", late)
 	return reply(text), nil
 }
 
@@ -118,9 +159,11 @@ func (h *Handler) now() time.Time {
 	return h.Now().UTC()
 }
 
-// authorized checks the command's token in constant time: every token the request carries (form
-// field and Authorization header) must be one of ours, and it must carry one.
+// authorized checks the command's token in constant time: the request's team must have a token,
+// and every token the request carries (form field and Authorization header) must be that one, and
+// it must carry one.
 func (h *Handler) authorized(r web.Request, form url.Values) bool {
+	want, ok := h.teamToken(form.Get("team_id"))
 	var got []string
 	if t := form.Get("token"); t != "" {
 		got = append(got, t)
@@ -132,27 +175,28 @@ func (h *Handler) authorized(r web.Request, form url.Values) bool {
 		}
 		got = append(got, strings.TrimSpace(t))
 	}
-	ok := len(got) > 0
+	ok = ok && len(got) > 0
 	for _, t := range got {
-		ok = h.known(t) && ok
+		ok = same(t, want) && ok
 	}
 	return ok
 }
 
-// known compares digests, so neither a token's content nor its length shows in the time taken,
-// and tries every configured token.
-func (h *Handler) known(token string) bool {
-	got := sha256.Sum256([]byte(token))
-	match := 0
-	for _, want := range strings.Split(h.Token, ",") {
-		want = strings.TrimSpace(want)
-		if want == "" {
-			continue
+// teamToken is the team's token in Token; false when the team has none.
+func (h *Handler) teamToken(teamID string) (string, bool) {
+	for _, entry := range strings.Split(h.Token, ",") {
+		team, token, ok := strings.Cut(entry, "=")
+		if ok && teamID != "" && strings.TrimSpace(team) == teamID {
+			return strings.TrimSpace(token), true
 		}
-		w := sha256.Sum256([]byte(want))
-		match |= subtle.ConstantTimeCompare(got[:], w[:])
 	}
-	return token != "" && match == 1
+	return "", false
+}
+
+// same compares digests, so neither a token's content nor its length shows in the time taken.
+func same(token, want string) bool {
+	got, w := sha256.Sum256([]byte(token)), sha256.Sum256([]byte(want))
+	return token != "" && subtle.ConstantTimeCompare(got[:], w[:]) == 1
 }
 
 // call is one use of the command.
@@ -160,9 +204,12 @@ type call struct {
 	h       *Handler
 	log     *slog.Logger
 	userID  string
+	sub     string
 	trigger string
 	now     time.Time
 	user    *mattermost.User // read once, when needed
+	// answered, for an answer that may come late (answer), is set once Serve has answered.
+	answered *atomic.Bool
 }
 
 // me reads the user (their email and time zone).
@@ -201,100 +248,174 @@ func (c *call) failed(what string, err error) string {
 	return "calstatus could not " + what + " just now; please try again in a minute."
 }
 
+// Nothing changes in Mattermost when the command answers: the worker's next run for the user (the
+// next cycle, within a few minutes) applies what the user chose.
+const nextRun = "its next run (within a few minutes)"
+
+// givesBack says what turning calstatus off (or pausing it) does to what it set.
+const givesBack = "If it has set Do Not Disturb or a custom status for a meeting, " + nextRun + " puts your previous status back and " +
+	"clears that custom status."
+
 func (c *call) on(ctx context.Context) string {
-	before, err := c.h.Store.LoadSettings(ctx, c.userID)
+	u, err := c.h.Store.LoadSettings(ctx, c.userID)
 	if err != nil {
 		return c.failed("read your settings", err)
 	}
-	if err := c.h.Store.SaveSettings(ctx, c.userID, store.UserSettings{}); err != nil {
+	was := u.Engine()
+	if !was.Off(c.now) {
+		return "calstatus is already on for you: it sets your status from your calendar. " + c.cmd("status") + " shows what it does now."
+	}
+	// Back on; the user's other settings stay.
+	u.Disabled, u.PausedUntil = false, time.Time{}
+	if err := c.h.Store.SaveSettings(ctx, c.userID, u); err != nil {
 		return c.failed("save your setting", err)
 	}
-	if !before.Engine().Off(c.now) {
-		return "calstatus is already on for you: it follows your calendar."
+	if !was.Disabled {
+		return "Your pause is over: calstatus is on for you again. From " + nextRun + " it sets your status from your calendar."
 	}
-	return "calstatus is on for you again: from its next run (within minutes) it follows your calendar."
+	return "calstatus is on for you again: from " + nextRun + " it sets your status from your calendar."
 }
 
 func (c *call) off(ctx context.Context) string {
-	if err := c.h.Store.SaveSettings(ctx, c.userID, store.UserSettings{Disabled: true}); err != nil {
+	u, err := c.h.Store.LoadSettings(ctx, c.userID)
+	if err != nil {
+		return c.failed("read your settings", err)
+	}
+	if u.Disabled {
+		return "calstatus is already off for you: it does not change your status or custom status. " + c.cmd("on") + " turns it back on."
+	}
+	replaced := ""
+	if u.Engine().Paused(c.now) {
+		replaced = " (instead of paused until " + engine.When(u.PausedUntil, c.now, c.location(ctx)) + ")"
+	}
+	u.Disabled, u.PausedUntil = true, time.Time{}
+	if err := c.h.Store.SaveSettings(ctx, c.userID, u); err != nil {
 		return c.failed("save your setting", err)
 	}
-	return "calstatus is off for you. At its next run (within minutes) it gives back what it holds — the status you had, " +
-		"its custom status cleared — and then leaves you alone. " + c.cmd("on") + " turns it back on."
+	return "calstatus is off for you" + replaced + ". " + givesBack + " After that it won't change your status or custom status until you type " +
+		c.cmd("on") + "."
 }
 
+// pause pauses calstatus, or moves the end of a pause. It never turns an "off" into a pause: a user
+// who turned calstatus off did not ask for it back in two hours.
 func (c *call) pause(ctx context.Context, args []string) string {
 	loc := c.location(ctx)
 	until, err := ParsePause(strings.Join(args, " "), c.now, loc)
 	if err != nil {
-		return "calstatus cannot pause for " + Code(strings.Join(args, " ")) + ": " + err.Error() + ". For example: " +
+		return "calstatus cannot pause for " + Code(strings.Join(args, " ")) + ": " + err.Error() + ". Nothing changed. For example: " +
 			c.cmd("pause 30m") + ", " + c.cmd("pause 2h") + ", " + c.cmd("pause 1d") + ", " + c.cmd("pause until 14:00") + ", " +
-			c.cmd("pause until tomorrow") + " (9:00), " + c.cmd("pause until monday") + "."
+			c.cmd("pause until tomorrow") + " (9:00), " + c.cmd("pause until monday") + " (9:00)."
 	}
-	if err := c.h.Store.SaveSettings(ctx, c.userID, store.UserSettings{PausedUntil: until}); err != nil {
+	u, err := c.h.Store.LoadSettings(ctx, c.userID)
+	if err != nil {
+		return c.failed("read your settings", err)
+	}
+	if u.Disabled {
+		return "calstatus is off for you, so there is nothing to pause: it stays off, and nothing changed. " + c.cmd("on") +
+			" turns it back on (then you can pause it)."
+	}
+	moved := ""
+	if u.Engine().Paused(c.now) {
+		moved = " (instead of " + engine.When(u.PausedUntil, c.now, loc) + ")"
+	}
+	u.PausedUntil = until
+	if err := c.h.Store.SaveSettings(ctx, c.userID, u); err != nil {
 		return c.failed("save your setting", err)
 	}
-	return "calstatus is paused for you until " + engine.When(until, c.now, loc) + ". At its next run (within minutes) it gives back what " +
-		"it holds — the status you had, its custom status cleared — and then leaves you alone until then. " + c.cmd("on") + " ends the pause."
+	return "calstatus is paused for you until " + engine.When(until, c.now, loc) + moved + ". " + givesBack +
+		" It won't change your status or custom status again before the pause ends; " + c.cmd("on") + " ends it now."
+}
+
+// seen is what calstatus knows of the user, read as the worker reads it.
+type seen struct {
+	user  mattermost.User
+	cur   engine.Current
+	state engine.State // what calstatus holds, a dead run's claim resolved
+	// settings are the user's own, in their time zone; policy the organisation's for the server
+	// Mattermost is (Decide applies the settings to it).
+	settings engine.Settings
+	policy   engine.Policy
+}
+
+// look reads the user, their status, their stored state and settings: what the worker reads. On
+// failure it says so in the second result.
+func (c *call) look(ctx context.Context) (seen, string) {
+	u, err := c.me(ctx)
+	if errors.Is(err, errNoUser) {
+		return seen{}, "calstatus does not find your Mattermost account."
+	}
+	if err != nil {
+		return seen{}, c.failed("read your Mattermost account", err)
+	}
+	st, err := c.h.Users.UserStatus(ctx, c.userID)
+	if err != nil {
+		return seen{}, c.failed("read your Mattermost status", err)
+	}
+	states, err := c.h.Store.LoadStates(ctx, []string{c.userID})
+	if err != nil {
+		return seen{}, c.failed("read what it has set for you", err)
+	}
+	old := states[c.userID]
+	s := seen{user: u, settings: old.Settings}
+	s.settings.Location = c.location(ctx)
+	s.cur = engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd, LastActivity: st.LastActivity}
+	if cs := u.CustomStatus; cs != nil {
+		s.cur.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
+	}
+	// As the worker decides: for the server Mattermost is (an unknown one as the oldest).
+	srv, _ := c.h.Users.Server(ctx)
+	s.policy = c.h.Policy
+	s.policy.Server = engine.Server{ExpiryEvery: srv.DNDExpiry, EndsKnown: srv.EndsAlwaysRead}
+	s.state = old.State
+	if cl := old.Claim; cl != nil {
+		s.state = engine.Resolve(old.State, *cl, s.cur, c.now, s.policy.Server)
+	}
+	return s, ""
+}
+
+// offNow is the sentence saying calstatus is off or paused for the user, "" when it is on.
+func (c *call) offNow(s engine.Settings) string {
+	switch {
+	case s.Disabled:
+		return "calstatus is off for you. "
+	case s.Paused(c.now):
+		return "calstatus is paused for you until " + engine.When(s.PausedUntil, c.now, s.Location) + ". "
+	}
+	return ""
+}
+
+func (c *call) lookahead() time.Duration {
+	if c.h.Lookahead <= 0 {
+		return 10 * time.Minute
+	}
+	return c.h.Lookahead
 }
 
 // status explains what calstatus sees and does, from the same reads and decision as the worker:
 // the user, their status, their stored state and settings, their availability over the worker's
 // window.
 func (c *call) status(ctx context.Context) string {
-	u, err := c.me(ctx)
-	if errors.Is(err, errNoUser) {
-		return "calstatus does not find your Mattermost account."
+	s, failed := c.look(ctx)
+	if failed != "" {
+		return failed
 	}
-	if err != nil {
-		return c.failed("read your Mattermost account", err)
-	}
-	st, err := c.h.Users.UserStatus(ctx, c.userID)
-	if err != nil {
-		return c.failed("read your Mattermost status", err)
-	}
-	states, err := c.h.Store.LoadStates(ctx, []string{c.userID})
-	if err != nil {
-		return c.failed("read what it holds for you", err)
-	}
-	old := states[c.userID]
-	settings := old.Settings
-	settings.Location = c.location(ctx)
-	head := ""
-	switch {
-	case settings.Disabled:
-		head = "calstatus is off for you. "
-	case settings.Paused(c.now):
-		head = "calstatus is paused for you until " + engine.When(settings.PausedUntil, c.now, settings.Location) + ". "
-	}
-	if u.Email == "" {
+	head := c.offNow(s.settings)
+	if s.user.Email == "" {
 		return head + "Your Mattermost account has no email address, so calstatus cannot read your calendar."
 	}
 	if c.h.Schedules == nil {
 		return head + "calstatus cannot read calendars here."
 	}
-	lookahead := c.h.Lookahead
-	if lookahead <= 0 {
-		lookahead = 10 * time.Minute
-	}
-	av, err := c.h.Schedules(ctx, u.Email, graph.Window{Start: c.now.Truncate(time.Minute), End: c.now.Add(lookahead)})
+	av, err := c.h.Schedules(ctx, s.user.Email, graph.Window{Start: c.now.Truncate(time.Minute), End: c.now.Add(c.lookahead())})
 	if err != nil {
 		c.log.Warn("slash command: no availability", "error", err.Error())
 		return head + "calstatus could not read your calendar just now (" + Code(err.Error()) + "); please try again in a minute."
 	}
-	cur := engine.Current{Status: st.Status, Manual: st.Manual, DNDEndTime: st.DNDEnd, LastActivity: st.LastActivity}
-	if cs := u.CustomStatus; cs != nil {
-		cur.Custom = &engine.CustomStatus{Emoji: cs.Emoji, Text: cs.Text, ExpiresAt: cs.ExpiresAt}
+	text := engine.ExplainQuoted(engine.Input{Now: c.now, Availability: av, Current: s.cur, State: s.state, Settings: s.settings, Policy: s.policy}, Code)
+	if own := c.ownChoices(s.settings); own != "" {
+		text += "\n\n" + own
 	}
-	// As the worker decides: for the server Mattermost is (an unknown one as the oldest).
-	srv, _ := c.h.Users.Server(ctx)
-	policy := c.h.Policy
-	policy.Server = engine.Server{ExpiryEvery: srv.DNDExpiry, EndsKnown: srv.EndsAlwaysRead}
-	base := old.State
-	if cl := old.Claim; cl != nil {
-		base = engine.Resolve(old.State, *cl, cur, c.now, policy.Server)
-	}
-	return engine.ExplainQuoted(engine.Input{Now: c.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy}, Code)
+	return text
 }
 
 func (c *call) help(ctx context.Context, first string) string {
@@ -302,17 +423,20 @@ func (c *call) help(ctx context.Context, first string) string {
 	if first != "" {
 		b.WriteString(first + "\n\n")
 	}
-	b.WriteString("**calstatus** sets your Mattermost status from your Outlook calendar: Do Not Disturb in meetings and while you are out of office, " +
-		"a custom status saying why, and the status you had back afterwards. If you change what it set, it leaves that event to you.\n\n")
+	b.WriteString("**calstatus** sets your Mattermost status from your Outlook calendar: Do Not Disturb during meetings and while you are out of office, " +
+		"a custom status saying why, and your previous status back afterwards. If you change what it set, it leaves that meeting to you.\n\n")
 	for _, l := range [][2]string{
-		{"status", "what calstatus sees in your calendar now, what it does, and why"},
-		{"off", "calstatus gives back what it holds and leaves you alone"},
-		{"on", "calstatus follows your calendar again (also ends a pause)"},
-		{"pause 2h", "off for a while: `30m`, `2h`, `1d`, `until 14:00`, `until tomorrow` (9:00), `until monday`"},
+		{"status", "what your calendar shows now, what calstatus does about it, and why"},
+		{"today", "the rest of today's calendar, and what calstatus will do for each item"},
+		{"off", "stop: calstatus puts your previous status back, clears the custom status it set, and changes nothing until you type " + c.cmd("on")},
+		{"on", "start again (also ends a pause)"},
+		{"pause 2h", "stop for a while: `30m`, `2h`, `1d`, `until 14:00`, `until tomorrow` (9:00), `until monday` (9:00; on a Monday, next week's)"},
+		{"settings", "your settings, and changing them: " + settingsUsage},
 		{"help", "this message"},
 	} {
 		b.WriteString("* " + c.cmd(l[0]) + " — " + l[1] + "\n")
 	}
+	b.WriteString("\nTimes are in your Mattermost time zone. Typed before 4:00, `tomorrow` is the coming morning (the same date), and weekdays count from the day before.\n")
 	if s, err := c.h.Store.LoadSettings(ctx, c.userID); err == nil {
 		switch e := s.Engine(); {
 		case e.Disabled:

@@ -3,8 +3,10 @@ package slash
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -21,8 +23,12 @@ import (
 )
 
 const (
-	token = "abcdefghijklmnopqrstuvwxyz"
+	token = "abcdefghijklmnopqrstuvwxyz" // team's
+	team  = "tttttttttttttttttttttttttt"
 	me    = "uuuuuuuuuuuuuuuuuuuuuuuuuu"
+	// Another team, with its own token.
+	otherToken = "zyxwvutsrqponmlkjihgfedcba"
+	otherTeam  = "oooooooooooooooooooooooooo"
 )
 
 var (
@@ -77,9 +83,16 @@ func (s *fakeStore) SaveSettings(_ context.Context, id string, u store.UserSetti
 }
 
 type fakeUsers struct {
-	user   mattermost.User
-	status mattermost.Status
-	calls  int
+	user    mattermost.User
+	status  mattermost.Status
+	members map[string]bool // team id + user id
+	failed  error           // of the membership check
+	calls   int
+}
+
+func (f *fakeUsers) IsTeamMember(_ context.Context, teamID, userID string) (bool, error) {
+	f.calls++
+	return f.members[teamID+userID], f.failed
 }
 
 func (f *fakeUsers) Server(context.Context) (mattermost.Server, error) {
@@ -100,21 +113,24 @@ func (f *fakeUsers) UserStatus(context.Context, string) (mattermost.Status, erro
 }
 
 type env struct {
-	h      *Handler
-	store  *fakeStore
-	users  *fakeUsers
-	events []calendar.Event
-	graph  int
+	h       *Handler
+	store   *fakeStore
+	users   *fakeUsers
+	events  []calendar.Event
+	graph   int
+	windows []graph.Window // asked of Graph
 }
 
 func newEnv() *env {
 	e := &env{store: &fakeStore{states: map[string]store.UserState{}, settings: map[string]store.UserSettings{}},
-		users: &fakeUsers{user: mattermost.User{ID: me, Username: "me", Email: "me@x.test", TimeZone: berlin}, status: mattermost.Status{Status: engine.Online}}}
-	e.h = &Handler{Token: token, Store: e.store, Users: e.users, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
+		users: &fakeUsers{user: mattermost.User{ID: me, Username: "me", Email: "me@x.test", TimeZone: berlin}, status: mattermost.Status{Status: engine.Online},
+			members: map[string]bool{team + me: true, otherTeam + me: true}}}
+	e.h = &Handler{Token: team + "=" + token + "," + otherTeam + "=" + otherToken, Store: e.store, Users: e.users, Policy: engine.DefaultPolicy, Lookahead: 10 * time.Minute,
 		Now: func() time.Time { return t0 },
 		Schedules: func(_ context.Context, email string, w graph.Window) (calendar.Availability, error) {
 			e.graph++
-			if email != "me@x.test" || !w.Start.Equal(t0) || !w.End.Equal(t0.Add(10*time.Minute)) {
+			e.windows = append(e.windows, w)
+			if email != "me@x.test" {
 				return calendar.Availability{}, errors.New("wrong call")
 			}
 			return calendar.NewAvailability(email, e.events), nil
@@ -122,15 +138,22 @@ func newEnv() *env {
 	return e
 }
 
-// request is a POST as Mattermost v6.7.2 sends it (app/command.go).
+// statusWindow is the window "status" reads: the worker's.
+var statusWindow = graph.Window{Start: t0, End: t0.Add(10 * time.Minute)}
+
+// request is a POST as Mattermost v6.7.2 sends it (app/command.go), from team.
 func request(tok, text string, header bool) web.Request {
+	return requestFrom(team, me, tok, text, header)
+}
+
+func requestFrom(teamID, userID, tok, text string, header bool) web.Request {
 	p := url.Values{}
 	p.Set("token", tok)
-	p.Set("team_id", "tttttttttttttttttttttttttt")
+	p.Set("team_id", teamID)
 	p.Set("team_domain", "contoso")
 	p.Set("channel_id", "cccccccccccccccccccccccccc")
 	p.Set("channel_name", "town-square")
-	p.Set("user_id", me)
+	p.Set("user_id", userID)
 	p.Set("user_name", "me")
 	p.Set("command", "/calstatus")
 	p.Set("text", text)
@@ -159,7 +182,7 @@ func (e *env) serve(t *testing.T, text string) string {
 
 func TestTokenIsRequiredAndChecked(t *testing.T) {
 	e := newEnv()
-	wrong := "zyxwvutsrqponmlkjihgfedcba"
+	wrong := "wrongwrongwrongwrongwrong1"
 	noToken := request("", "off", false)
 	badScheme := request(token, "off", false)
 	badScheme.Headers["Authorization"] = []string{"Bearer " + token}
@@ -189,8 +212,8 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 	if e.store.calls != 0 || e.users.calls != 0 || e.graph != 0 {
 		t.Fatalf("a refused request reached the store (%d), Mattermost (%d) or Graph (%d)", e.store.calls, e.users.calls, e.graph)
 	}
-	// The right token, in the form, the header or both; any of several.
-	e.h.Token = wrong + " , " + token
+	// The right token, in the form, the header or both; its entry anywhere in the setting.
+	e.h.Token = otherTeam + "=" + otherToken + " , " + team + " = " + token
 	for name, r := range map[string]web.Request{"form": request(token, "help", false), "both": request(token, "help", true)} {
 		if resp, _ := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), r); resp.Status != 200 {
 			t.Errorf("%s: %d %s", name, resp.Status, resp.Body)
@@ -200,6 +223,68 @@ func TestTokenIsRequiredAndChecked(t *testing.T) {
 	headerOnly.Headers["authorization"] = []string{"token " + token}
 	if resp, _ := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), headerOnly); resp.Status != 200 {
 		t.Errorf("header only: %d %s", resp.Status, resp.Body)
+	}
+}
+
+// A team's token works only with that team's id: a team admin can read their own team's token.
+func TestTokenWorksOnlyForItsTeam(t *testing.T) {
+	e := newEnv()
+	for name, r := range map[string]web.Request{
+		"another team's token":     requestFrom(team, me, otherToken, "off", true),
+		"the token, another team":  requestFrom(otherTeam, me, token, "off", true),
+		"the token, form only":     requestFrom(otherTeam, me, token, "off", false),
+		"a team without a token":   requestFrom("nnnnnnnnnnnnnnnnnnnnnnnnnn", me, token, "off", true),
+		"no team":                  requestFrom("", me, token, "off", true),
+		"the token as the team id": requestFrom(token, me, token, "off", true),
+	} {
+		resp, err := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), r)
+		if err != nil || resp.Status != 401 {
+			t.Errorf("%s: %d %q %v", name, resp.Status, resp.Body, err)
+		}
+	}
+	// A bare token (the setting before tokens were bound to teams) serves no team.
+	e.h.Token = token
+	if resp, _ := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), request(token, "off", true)); resp.Status != 401 {
+		t.Errorf("a bare token: %d %q", resp.Status, resp.Body)
+	}
+	if e.store.calls != 0 || e.users.calls != 0 || e.graph != 0 {
+		t.Fatalf("a refused request reached the store (%d), Mattermost (%d) or Graph (%d)", e.store.calls, e.users.calls, e.graph)
+	}
+	// Each team with its own token.
+	e.h.Token = team + "=" + token + "," + otherTeam + "=" + otherToken
+	for teamID, tok := range map[string]string{team: token, otherTeam: otherToken} {
+		if resp, _ := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), requestFrom(teamID, me, tok, "help", true)); resp.Status != 200 {
+			t.Errorf("team %s with its token: %d %q", teamID, resp.Status, resp.Body)
+		}
+	}
+}
+
+// user_id must be a Mattermost id, and of a member of the request's team, before anything is read
+// or stored under it.
+func TestUserMustBeAMemberOfTheTeam(t *testing.T) {
+	e := newEnv()
+	for _, userID := range []string{"", "someone", "uuuuuuuuuuuuuuuuuuuuuuuuuuu", "uuuuuuuuuuuuuuuuuuuuuuuu/.", "../../uuuuuuuuuuuuuuuuuuuu"} {
+		resp, err := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), requestFrom(team, userID, token, "off", true))
+		if err != nil || resp.Status != 400 || !strings.Contains(resp.Body, "user_id is not a Mattermost user id") {
+			t.Errorf("user_id %q: %d %q %v", userID, resp.Status, resp.Body, err)
+		}
+	}
+	if e.store.calls != 0 || e.users.calls != 0 {
+		t.Fatalf("an invalid user_id reached the store (%d) or Mattermost (%d)", e.store.calls, e.users.calls)
+	}
+	stranger := "ssssssssssssssssssssssssss"
+	for _, text := range []string{"off", "pause 2h", "on", "status", "help"} {
+		resp, err := e.h.Serve(context.Background(), slog.New(slog.DiscardHandler), requestFrom(team, stranger, token, text, true))
+		if err != nil || resp.Status != 403 {
+			t.Errorf("%s for a non-member: %d %q %v", text, resp.Status, resp.Body, err)
+		}
+	}
+	e.users.failed = errors.New("mattermost: get team member: HTTP 503")
+	if got := e.serve(t, "off"); !strings.Contains(got, "could not check your team membership") {
+		t.Errorf("membership unknown: %q", got)
+	}
+	if e.store.calls != 0 || e.graph != 0 || len(e.store.settings) != 0 {
+		t.Fatalf("a refused user reached the store (%d calls, %v) or Graph (%d)", e.store.calls, e.store.settings, e.graph)
 	}
 }
 
@@ -237,7 +322,7 @@ func TestOnOffPause(t *testing.T) {
 	}
 	// A store failure is said plainly.
 	e.store.fail = errors.New("503")
-	if got := e.serve(t, "off"); !strings.Contains(got, "could not save your setting") {
+	if got := e.serve(t, "off"); !strings.Contains(got, "could not read your settings just now") {
 		t.Fatalf("store down: %q", got)
 	}
 }
@@ -280,7 +365,7 @@ func TestStatusExplains(t *testing.T) {
 		want     []string
 	}{
 		{name: "in a meeting, DND set over online", events: []calendar.Event{meeting}, status: ourDND, custom: inMtg, state: held,
-			want: []string{"Your calendar shows you in a meeting (busy) until 11:20 CET: `Planning`.",
+			want: []string{"Your calendar shows you in a meeting (busy) until 11:20 CET.",
 				"calstatus set Do Not Disturb until 11:20 CET and the custom status :calendar: `In a meeting`; you'll be set back to Online then."}},
 		{name: "the user overrode", events: []calendar.Event{meeting}, status: mattermost.Status{Status: engine.Away, Manual: true}, custom: inMtg, state: overrode,
 			want: []string{"You changed your status during this event, so calstatus leaves it alone (Away)."}},
@@ -311,8 +396,8 @@ func TestStatusExplains(t *testing.T) {
 				}
 				rest = rest[i+len(w):]
 			}
-			if e.store.writes != 0 || e.graph != 1 {
-				t.Fatalf("status wrote (%d) or read the calendar %d times", e.store.writes, e.graph)
+			if e.store.writes != 0 || e.graph != 1 || e.windows[0] != statusWindow {
+				t.Fatalf("status wrote (%d) or read the calendar %d times (%v)", e.store.writes, e.graph, e.windows)
 			}
 		})
 	}
@@ -320,6 +405,7 @@ func TestStatusExplains(t *testing.T) {
 
 func TestStatusEscapesWhatOthersControl(t *testing.T) {
 	e := newEnv()
+	e.h.Policy.ShowSubject = true
 	e.events = []calendar.Event{{Start: t0, End: t0.Add(time.Hour), Status: calendar.Busy,
 		Subject: "**urgent** [click](https://evil.example) <img src=x onerror=alert(1)> `code` @channel :smile:\n\n# heading\u202e"}}
 	e.users.user.CustomStatus = &mattermost.CustomStatus{Emoji: "coffee", Text: "_lunch_ ](x)"}
@@ -344,6 +430,20 @@ func TestStatusEscapesWhatOthersControl(t *testing.T) {
 	for _, bad := range []string{"urgent", "evil", "<img", "@channel", "lunch"} {
 		if strings.Contains(outside, bad) {
 			t.Fatalf("%q outside a code span: %q", bad, outside)
+		}
+	}
+}
+
+// status shows the meeting's subject only where SHOW_SUBJECT shows it (in the custom status):
+// with it off, calstatus keeps the subject to itself here too.
+func TestStatusShowsTheSubjectOnlyWithShowSubject(t *testing.T) {
+	for _, show := range []bool{false, true} {
+		e := newEnv()
+		e.h.Policy.ShowSubject = show
+		e.events = []calendar.Event{{Start: t0, End: t0.Add(time.Hour), Status: calendar.Busy, Subject: "Layoffs 2027"}}
+		got := e.serve(t, "status")
+		if !strings.Contains(got, "in a meeting (busy)") || strings.Contains(got, "Layoffs") != show {
+			t.Errorf("SHOW_SUBJECT %v: %q", show, got)
 		}
 	}
 }
@@ -415,53 +515,88 @@ func TestParsePause(t *testing.T) {
 	}
 }
 
+// fakeRegistrar keeps teams' commands as Mattermost does: a new command gets a token Mattermost
+// makes, an updated one keeps its token, a regenerated one gets a new one.
 type fakeRegistrar struct {
-	existing *mattermost.SlashCommand
-	got      mattermost.SlashCommand
-	team     string
+	teams    map[string]string                   // name → id
+	commands map[string]*mattermost.SlashCommand // team id → the team's /calstatus
+	made     int                                 // tokens made
+	got      mattermost.SlashCommand             // as last asked
+}
+
+func (f *fakeRegistrar) newToken() string {
+	f.made++
+	return fmt.Sprintf("made%022d", f.made)
 }
 
 func (f *fakeRegistrar) RegisterCommand(_ context.Context, team string, cmd mattermost.SlashCommand) (mattermost.SlashCommand, error) {
-	f.got, f.team = cmd, team
-	if f.existing != nil {
-		out := cmd
-		out.Token, out.Created = f.existing.Token, false
-		return out, nil
+	f.got = cmd
+	id, ok := f.teams[team]
+	if !ok {
+		return mattermost.SlashCommand{}, errors.New("mattermost: get team: HTTP 404: not found")
 	}
 	out := cmd
-	if out.Token == "" {
-		out.Token = "mmmmmmmmmmmmmmmmmmmmmmmmmm"
+	out.TeamID = id
+	if old, ok := f.commands[id]; ok {
+		out.ID, out.Token = old.ID, old.Token
+		return out, nil
 	}
-	out.Created = true
+	out.ID, out.Token, out.Created = "cmd-"+id, f.newToken(), true
+	f.commands[id] = &out
 	return out, nil
+}
+
+func (f *fakeRegistrar) RegenerateCommandToken(_ context.Context, commandID string) (string, error) {
+	for _, c := range f.commands {
+		if c.ID == commandID {
+			c.Token = f.newToken()
+			return c.Token, nil
+		}
+	}
+	return "", errors.New("mattermost: regenerate slash command token: HTTP 404: not found")
 }
 
 func TestRegister(t *testing.T) {
 	ctx := context.Background()
-	f := &fakeRegistrar{}
-	tok, err := Register(ctx, f, "contoso", "https://func-calstatus.azurewebsites.net/", "")
-	if err != nil || tok != "mmmmmmmmmmmmmmmmmmmmmmmmmm" || f.team != "contoso" || f.got.URL != "https://func-calstatus.azurewebsites.net/api/SlashCommand" ||
-		f.got.Trigger != "calstatus" || f.got.AutocompleteHint == "" || f.got.Token != "" {
-		t.Fatalf("new command: %q %v %+v", tok, err, f.got)
+	f := &fakeRegistrar{teams: map[string]string{"contoso": team, team: team, "sales": otherTeam}, commands: map[string]*mattermost.SlashCommand{}}
+	entries, err := Register(ctx, f, "https://func-calstatus.azurewebsites.net/", []string{"contoso"})
+	if err != nil || !slices.Equal(entries, []string{team + "=made0000000000000000000001"}) ||
+		f.got.URL != "https://func-calstatus.azurewebsites.net/api/SlashCommand" || f.got.Trigger != "calstatus" || f.got.AutocompleteHint == "" {
+		t.Fatalf("new command: %q %v %+v", entries, err, f.got)
 	}
-	// With MATTERMOST_SLASH_TOKEN set: a new command takes its first token.
-	if tok, err := Register(ctx, f, "sales", "https://app.example", token+","+strings.Repeat("z", 26)); err != nil || tok != token || f.got.Token != token {
-		t.Fatalf("given token: %q %v", tok, err)
+	// A second team gets a token of its own; the first keeps its token (named by id too: once).
+	entries, err = Register(ctx, f, "https://app.example", []string{"contoso", "sales", team})
+	if err != nil || !slices.Equal(entries, []string{team + "=made0000000000000000000001", otherTeam + "=made0000000000000000000002"}) {
+		t.Fatalf("two teams: %q %v", entries, err)
 	}
-	// An existing command keeps its token: fine if it is one of ours, reported if not.
-	f.existing = &mattermost.SlashCommand{Token: strings.Repeat("z", 26)}
-	if tok, err := Register(ctx, f, "sales", "https://app.example", token+","+strings.Repeat("z", 26)); err != nil || tok != strings.Repeat("z", 26) {
-		t.Fatalf("existing, known token: %q %v", tok, err)
+	// Two teams sharing a token (as registrations before tokens were bound to teams left them): the
+	// second gets a new one.
+	f.commands[otherTeam].Token = f.commands[team].Token
+	entries, err = Register(ctx, f, "https://app.example", []string{"contoso", "sales"})
+	if err != nil || !slices.Equal(entries, []string{team + "=made0000000000000000000001", otherTeam + "=made0000000000000000000003"}) ||
+		f.commands[otherTeam].Token != "made0000000000000000000003" {
+		t.Fatalf("a shared token: %q %v", entries, err)
 	}
-	if tok, err := Register(ctx, f, "sales", "https://app.example", token); !errors.Is(err, ErrOtherToken) || tok != strings.Repeat("z", 26) {
-		t.Fatalf("existing, other token: %q %v", tok, err)
+	if _, err := Register(ctx, f, "https://app.example", []string{"contoso", "nosuchteam"}); err == nil || !strings.HasPrefix(err.Error(), "team nosuchteam: mattermost:") {
+		t.Fatalf("an unknown team: %v", err)
 	}
-	for _, bad := range []string{"", "app.example", "ftp://app.example"} {
-		if _, err := Register(ctx, f, "sales", bad, ""); err == nil {
+}
+
+// The token travels with every use of the command: the app URL must be https, except on this
+// machine (the local dev stack).
+func TestRegisterWantsHTTPS(t *testing.T) {
+	ctx := context.Background()
+	for _, bad := range []string{"", "app.example", "ftp://app.example", "http://app.example", "http://func-calstatus.azurewebsites.net/",
+		"http://localhost.evil.example", "http://127.0.0.2", "http://[::2]:7071", "https://"} {
+		f := &fakeRegistrar{teams: map[string]string{"contoso": team}, commands: map[string]*mattermost.SlashCommand{}}
+		if _, err := Register(ctx, f, bad, []string{"contoso"}); err == nil || len(f.commands) != 0 {
 			t.Errorf("app URL %q accepted", bad)
 		}
 	}
-	if _, err := Register(ctx, f, "sales", "https://app.example", "short"); err == nil {
-		t.Error("a malformed token accepted")
+	for _, good := range []string{"https://app.example", "http://localhost:7071", "http://127.0.0.1:7071/", "http://[::1]:7071"} {
+		f := &fakeRegistrar{teams: map[string]string{"contoso": team}, commands: map[string]*mattermost.SlashCommand{}}
+		if _, err := Register(ctx, f, good, []string{"contoso"}); err != nil {
+			t.Errorf("app URL %q: %v", good, err)
+		}
 	}
 }

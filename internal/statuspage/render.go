@@ -26,12 +26,17 @@ func renderHTML(rep Report) (string, error) {
 }
 
 var page = template.Must(template.New("status").Funcs(template.FuncMap{
-	"num":      num,
-	"utc":      utc,
-	"seconds":  seconds,
-	"failures": failureText,
-	"byCount":  byCount,
-	"ago":      func(now, t time.Time) string { return ago(max(0, now.Sub(t))) },
+	"num":         num,
+	"utc":         utc,
+	"seconds":     seconds,
+	"failures":    failureText,
+	"byCount":     byCount,
+	"total":       total,
+	"perShard":    func() int { return NamedPerShard },
+	"maxAffected": func() int { return MaxAffected },
+	"classes":     classLines,
+	"users":       func(n int) string { return plural(n, "user") },
+	"ago":         func(now, t time.Time) string { return ago(max(0, now.Sub(t))) },
 	"age": func(s int) string {
 		if s <= 0 {
 			return "—"
@@ -86,6 +91,8 @@ table{border-collapse:collapse;width:100%;font-size:13px}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid #e8eaed;vertical-align:top}
 th{color:#5f6368;font-weight:600}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+.legend-classes{margin:8px 0 0;font-size:12px;color:#5f6368}
+.legend-classes dt{color:#3c4043}
 td.err{white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
 code{font-size:12px;overflow-wrap:anywhere}
 summary{cursor:pointer;font-weight:600;font-size:15px}
@@ -97,9 +104,13 @@ footer{color:#5f6368;font-size:12px;margin-top:16px}
 
 <div class="headline {{.Headline.State}}" id="headline">{{.Headline.Text}}
 {{- if .Headline.Notes}}<ul>{{range .Headline.Notes}}<li>{{.}}</li>{{end}}</ul>{{end}}</div>
-{{- if .Switchable}}
+{{- if .PausedBySetting}}
+<p class="switch" id="pause-switch">Paused by the <code>SYNC_PAUSED</code> app setting, which this page cannot change. To resume,
+set <code>SYNC_PAUSED</code> to <code>false</code> (or delete it) in the Function App's configuration (Settings &gt; Environment variables),
+or in <code>local.settings.json</code> when it runs locally.</p>
+{{- else if .Switchable}}
 <form method="post" class="switch" id="pause-switch">
-{{- if .Paused}}<button type="submit" name="action" value="resume">Resume the sync</button> Nothing is written while paused.
+{{- if .PausedFromPage}}<button type="submit" name="action" value="resume">Resume the sync</button> Paused from this page{{with .PausedSince}} since {{utc .}}{{end}}. Nothing is written while paused.
 {{- else}}<button type="submit" name="action" value="pause">Pause the sync</button> Stops every write at once: no cycle, no shard.{{end}}
 </form>
 {{- end}}
@@ -148,8 +159,41 @@ footer{color:#5f6368;font-size:12px;margin-top:16px}
 {{- end}}{{else}}
 <p class="muted">Not available.</p>
 {{- end}}
+<p class="muted"><a href="AdminConsent">Consent page</a>: grant the admin consent, or check Graph access again.</p>
 </section>
 </div>
+
+<section class="panel" id="affected"><h2>Who is affected</h2>
+{{- with .Affected}}
+<p id="user-settings">{{with .Settings}}calstatus off: {{users .Off}}; paused: {{users .Paused}} <span class="muted">(their own choice, with the /calstatus command)</span>{{else}}calstatus off, paused: <span class="muted">not available</span>{{end}}</p>
+{{- if .Cycle}}
+<p>{{if .Failed}}<span class="bad">{{users .Failed}} failing</span>{{else}}No user failing{{end}} in the last cycle with reports, started {{utc .CycleStarted.UTC}} ({{ago $.GeneratedAt .CycleStarted.UTC}}){{if lt .ShardsReported .Shards}}, {{.ShardsReported}} of {{.Shards}} shards reported so far{{end}}.</p>
+{{- if .Failing}}
+<table>
+<thead><tr><th>User</th><th>Class</th><th>Failing since</th></tr></thead>
+<tbody>
+{{- range .Failing}}
+<tr><td>{{.User}}</td><td><code>{{.Class}}</code></td><td>{{utc .Since}} ({{ago $.GeneratedAt .Since}})</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
+{{- if .Unlisted}}
+<p>{{num (total .Unlisted)}} more counted, not named here: {{failures .Unlisted}}.</p>
+{{- end}}
+{{- if .Failed}}
+<p class="muted">A shard names at most {{perShard}} of its failing users; this list shows at most {{maxAffected}}. "Failing since" is the start of the earliest of the consecutive recent cycles that named the user as failing.</p>
+{{- end}}
+{{- with classes .Classes}}
+<dl class="legend-classes">
+{{- range .}}<dt><code>{{.Class}}</code></dt><dd>{{.Help}}</dd>{{end}}
+</dl>
+{{- end}}
+{{- else}}
+<p class="muted">No cycle with shard reports in the last 24 hours.</p>
+{{- end}}
+{{- end}}
+</section>
 
 <div class="charts">
 {{- range $c := .Charts}}

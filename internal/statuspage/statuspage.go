@@ -1,6 +1,7 @@
 // Package statuspage is the Status function: the health of the sync at a glance — admin consent,
-// the last cycle, the shard queue, charts of the last 24 hours drawn as inline SVG by the server,
-// and the most recent errors. ?format=json gives the same data as JSON.
+// the last cycle, the shard queue, who is affected (the users failing now, how many turned
+// calstatus off or paused it), charts of the last 24 hours drawn as inline SVG by the server, and
+// the most recent errors. ?format=json gives the same data as JSON.
 //
 // The page is plain HTML and CSS from html/template (every value escaped: error texts come from
 // remote systems), with no external assets and no script, served under a strict
@@ -8,6 +9,7 @@
 package statuspage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -70,6 +72,8 @@ type Page struct {
 	History History
 	Queue   QueueHealth
 	Consent ConsentSource
+	// Settings counts the users who turned calstatus off or paused it.
+	Settings Settings
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
 	// Interval is the sync period (SYNC_SCHEDULE's). Zero: measured from the recorded cycles, or
@@ -78,13 +82,21 @@ type Page struct {
 	// Switch, when set, is the pause switch: the page shows it and a POST with action=pause or
 	// action=resume turns it (the page is behind the function's key).
 	Switch Switch
+	// SyncPaused is SYNC_PAUSED: the sync is paused whatever the switch says, and only the app
+	// setting resumes it, so the page offers no Resume and refuses the switch.
+	SyncPaused bool
 }
 
 // Switch is the sync's pause switch (store.Store).
 type Switch interface {
-	Paused(ctx context.Context) (bool, error)
-	SetPaused(ctx context.Context, on bool, by string, at time.Time) error
+	PauseSwitch(ctx context.Context) (store.PauseSwitch, error)
+	// Pause turns it on, recording who turned it and when.
+	Pause(ctx context.Context, by string, at time.Time) error
+	ClearPauseSwitch(ctx context.Context) error
 }
+
+// anonymousCaller names a caller the platform did not name: the page is behind the function key.
+const anonymousCaller = "function key"
 
 // Report is the page's data: the HTML page shows it, ?format=json returns it.
 type Report struct {
@@ -102,13 +114,20 @@ type Report struct {
 	Cycles []Cycle `json:"cycles"`
 	// RecentErrors are the latest failed shard runs, newest first.
 	RecentErrors []ShardError `json:"recent_errors"`
+	// Affected is who the sync fails for now, and who turned it off or paused it.
+	Affected Affected `json:"affected"`
 	// IntervalS is the sync period the headline judges by, in seconds.
 	IntervalS int `json:"interval_s"`
 	// Problems are the parts of the page that could not be read (details in the logs).
 	Problems []string `json:"problems"`
-	// Paused: the sync's pause switch is on (no cycle, no writes); Switchable: the page can turn it.
-	Paused     bool `json:"paused"`
-	Switchable bool `json:"-"`
+	// Paused: the sync is paused (no cycle, no writes), by the SYNC_PAUSED app setting
+	// (PausedBySetting) or from this page (PausedFromPage, since PausedSince); both may hold.
+	// Switchable: the page has the switch. Who paused is never part of the report.
+	Paused          bool       `json:"paused"`
+	PausedBySetting bool       `json:"paused_by_setting"`
+	PausedFromPage  bool       `json:"paused_from_page"`
+	PausedSince     *time.Time `json:"paused_since"`
+	Switchable      bool       `json:"-"`
 }
 
 // Headline is the verdict: State is healthy, attention, stale or no_data; Notes are further
@@ -250,7 +269,9 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		health                       queue.Health
 		consent                      Consent
 		consentFound                 bool
+		counts                       store.SettingsCounts
 		historyErr, queueErr, conErr error
+		settingsErr                  error
 	)
 	if p.History != nil {
 		wg.Go(func() { history, historyErr = p.History.Cycles(ctx, rep.Since) })
@@ -260,6 +281,9 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 	}
 	if p.Consent != nil {
 		wg.Go(func() { consent, consentFound, conErr = p.Consent.Consent(ctx) })
+	}
+	if p.Settings != nil {
+		wg.Go(func() { counts, settingsErr = p.Settings.CountSettings(ctx, now) })
 	}
 	wg.Wait()
 
@@ -293,6 +317,15 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		c.At, c.ProbedAt = timePtr(consent.At), timePtr(consent.ProbedAt)
 		rep.Consent = c
 	}
+	rep.Affected = affected(history, rep.Since)
+	switch {
+	case p.Settings == nil: // the page says the counts are not available
+	case settingsErr != nil:
+		log.Warn("status page: could not count the users' settings", "error", settingsErr.Error())
+		rep.Problems = append(rep.Problems, "could not count the users who turned calstatus off or paused it")
+	default:
+		rep.Affected.Settings = &SettingsState{Off: counts.Off, Paused: counts.Paused}
+	}
 
 	var failed []store.ShardReport
 	for _, h := range history {
@@ -322,22 +355,54 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		interval = measureInterval(rep.Cycles)
 	}
 	rep.IntervalS = int(interval.Seconds())
+	rep.PausedBySetting = p.SyncPaused
 	if p.Switch != nil {
 		rep.Switchable = true
-		paused, err := p.Switch.Paused(ctx)
+		sw, err := p.Switch.PauseSwitch(ctx)
 		if err != nil {
 			log.Warn("status page: reading the pause switch", "error", err.Error())
 			rep.Problems = append(rep.Problems, "could not read the pause switch")
 		}
-		rep.Paused = paused
+		rep.PausedFromPage = sw.On
+		if sw.On {
+			rep.PausedSince = timePtr(sw.At)
+		}
 	}
+	rep.Paused = rep.PausedBySetting || rep.PausedFromPage
 	rep.Headline = headline(now, interval, rep, historyErr == nil && p.History != nil)
 	if rep.Paused {
-		rep.Headline = Headline{State: StateAttention, Text: "Paused: calstatus plans no cycle and writes nothing until resumed",
+		rep.Headline = Headline{State: StateAttention, Text: pausedText(now, rep),
 			Notes: append([]string{rep.Headline.Text}, rep.Headline.Notes...)}
+		if rep.PausedBySetting && rep.PausedFromPage {
+			// Else turning the setting off would leave the sync paused, to everyone's surprise.
+			rep.Headline.Notes = append([]string{"The page's pause switch is on too" + since(now, rep.PausedSince) +
+				": once SYNC_PAUSED is off, resume here"}, rep.Headline.Notes...)
+		}
 	}
 	return rep
 }
+
+// pausedText is the headline of a paused sync: why, and since when.
+func pausedText(now time.Time, rep Report) string {
+	if rep.PausedBySetting {
+		return "Paused by the SYNC_PAUSED app setting: calstatus plans no cycle and writes nothing"
+	}
+	return "Paused from this page" + since(now, rep.PausedSince) + ": calstatus plans no cycle and writes nothing until resumed"
+}
+
+// since is " since <time> (<ago>)", or "" when the time is unknown.
+func since(now time.Time, t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return " since " + utc(*t) + " (" + ago(max(0, now.Sub(*t))) + ")"
+}
+
+// settingPaused is the answer to the switch's form while SYNC_PAUSED is on: the switch would change
+// nothing the admin can see, so it writes nothing.
+const settingPaused = "The sync is paused by the SYNC_PAUSED app setting, so this page cannot resume it and nothing was changed.\n" +
+	"To resume, set SYNC_PAUSED to false (or delete it) in the Function App's configuration (Settings > Environment variables), " +
+	"or in local.settings.json when it runs locally.\n"
 
 // turn handles the pause switch's form (action=pause or resume). handled is false for a POST that
 // is not the switch's (the page is then shown as for GET).
@@ -347,16 +412,27 @@ func (p *Page) turn(ctx context.Context, log *slog.Logger, r web.Request) (web.R
 	if p.Switch == nil || (action != "pause" && action != "resume") {
 		return web.Response{}, false
 	}
+	if p.SyncPaused {
+		log.Warn("status page: pause switch refused, SYNC_PAUSED is on", "action", action)
+		return web.Response{Status: http.StatusConflict, Body: settingPaused, Headers: headers("text/plain; charset=utf-8")}, true
+	}
 	now := time.Now()
 	if p.Now != nil {
 		now = p.Now()
 	}
-	if err := p.Switch.SetPaused(ctx, action == "pause", "status page", now); err != nil {
-		log.Error("status page: turning the pause switch", "action", action, "error", err.Error())
+	by := cmp.Or(r.Caller, anonymousCaller)
+	var err error
+	if action == "pause" {
+		err = p.Switch.Pause(ctx, by, now)
+	} else {
+		err = p.Switch.ClearPauseSwitch(ctx)
+	}
+	if err != nil {
+		log.Error("status page: turning the pause switch", "action", action, "by", by, "error", err.Error())
 		return web.Response{Status: http.StatusInternalServerError, Body: "could not turn the pause switch; try again\n",
 			Headers: headers("text/plain; charset=utf-8")}, true
 	}
-	log.Warn("sync "+action+"d from the status page", "action", action)
+	log.Warn("sync "+action+"d from the status page", "action", action, "by", by)
 	// Back to the page (same URL, its key included) with a GET, so a reload does not post again.
 	h := headers("text/plain; charset=utf-8")
 	h["Location"] = r.URL

@@ -441,8 +441,12 @@ func TestHeaders(t *testing.T) {
 		}
 	}
 	page := get(t, p, nil).Body
-	if m := regexp.MustCompile(`(?i)<script|<[a-z]+[^>]*\s(src|href|action)=|@import|url\(`).FindString(page); m != "" {
+	if m := regexp.MustCompile(`(?i)<script|<[a-z]+[^>]*\s(src|action)=|@import|url\(`).FindString(page); m != "" {
 		t.Errorf("the page loads or runs something: %s", m)
+	}
+	// The one link: to the consent page, relative (the function key in this page's query stays here).
+	if links := regexp.MustCompile(`(?i)\shref=("[^"]*"|[^\s>]*)`).FindAllString(page, -1); len(links) != 1 || links[0] != ` href="AdminConsent"` {
+		t.Errorf("links: %q", links)
 	}
 	resp, _ := p.Serve(context.Background(), nil, web.Request{Method: "DELETE"})
 	if resp.Status != 405 {
@@ -477,7 +481,15 @@ func TestRender(t *testing.T) {
 	}
 	cycles := history(288)
 	cycles = append(cycles[:100], cycles[112:]...) // an hour without cycles
+	// Users failing for the last 40 minutes, or 10.
+	for i := len(cycles) - 8; i < len(cycles); i++ {
+		name(cycles, i, 0, fu("ana.petrova", "not_found"), fu("guest@partner.example", "no_mailbox"))
+		if i >= len(cycles)-2 {
+			name(cycles, i, 2, fu("jonas.berg", "no_access"))
+		}
+	}
 	p := newPage(cycles, queue.Health{Depth: 7, PoisonDepth: 2, OldestAge: 40 * time.Second})
+	p.Settings = &fakeSettings{c: store.SettingsCounts{Off: 4, Paused: 2}}
 	if err := os.WriteFile(path, []byte(get(t, p, nil).Body), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,8 @@ const (
 	appPartition = "app"
 	stateKeyRow  = "state-key"
 	consentRow   = "consent"
+	// checkRow holds when the Graph access check last ran (its rate limit).
+	checkRow = "consent-check"
 	// statePrefix + a state's nonce marks the state used.
 	statePrefix = "state-"
 	// StateKeySize is the size of the consent pages' HMAC key.
@@ -117,12 +119,61 @@ func validNonce(n string) bool {
 	return true
 }
 
-// ConsentRecord is the latest admin consent calstatus received, and what the check of Graph access
-// right after it (or since) found.
+// PurgeUsedStates deletes the used consent states that expired before cutoff: past their expiry a
+// state no longer verifies, so its record keeps nothing from being replayed.
+func (s *Store) PurgeUsedStates(ctx context.Context, cutoff time.Time) (int, error) {
+	filter := fmt.Sprintf("PartitionKey eq %s and RowKey ge %s and RowKey lt %s and Expires lt datetime'%s'",
+		odataQuote(appPartition), odataQuote(statePrefix), odataQuote("state."), cutoff.UTC().Format(time.RFC3339))
+	return deleteWhere(ctx, s.app, filter, "used consent states", func(row string) bool { return row != stateKeyRow })
+}
+
+// ClaimCheck takes the one slot for a Graph access check: it reports true, and records now, when no
+// check was claimed in the last every — by any request on any instance (an ETag-guarded write, so
+// of concurrent claims exactly one wins). The pages are anonymous: this bounds what anyone can make
+// calstatus ask of Graph and Mattermost.
+func (s *Store) ClaimCheck(ctx context.Context, now time.Time, every time.Duration) (bool, error) {
+	const op = "claiming the Graph access check"
+	resp, err := s.app.GetEntity(ctx, appPartition, checkRow, nil)
+	var etag *azcore.ETag
+	switch {
+	case err == nil:
+		var e aztables.EDMEntity
+		if err := json.Unmarshal(resp.Value, &e); err != nil {
+			return false, &Error{Op: op, Err: err}
+		}
+		if at, ok := e.Properties["At"].(aztables.EDMDateTime); ok && now.Sub(time.Time(at)) < every {
+			return false, nil
+		}
+		etag = &resp.ETag
+	case !hasCode(err, aztables.ResourceNotFound):
+		return false, &Error{Op: op, Err: err}
+	}
+	entity, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: appPartition, RowKey: checkRow},
+		Properties: map[string]any{"At": aztables.EDMDateTime(now.UTC())}})
+	if err != nil {
+		return false, err
+	}
+	if etag == nil {
+		_, err = s.app.AddEntity(ctx, entity, nil)
+	} else {
+		_, err = s.app.UpdateEntity(ctx, entity, &aztables.UpdateEntityOptions{IfMatch: etag, UpdateMode: aztables.UpdateModeReplace})
+	}
+	if err != nil {
+		if isConflict(err) {
+			return false, nil // another request claimed it first
+		}
+		return false, &Error{Op: op, Err: err}
+	}
+	return true, nil
+}
+
+// ConsentRecord is the latest admin consent answer calstatus received, and what the last check of
+// Graph access found. The answer alone proves nothing (anyone can follow the pages' way); a
+// successful check is what says the consent is granted.
 type ConsentRecord struct {
-	// Tenant is the tenant that consented.
+	// Tenant is the tenant the answer named (the configured one: others are refused).
 	Tenant string
-	// At is when the consent callback arrived.
+	// At is when the consent answer (the callback) arrived.
 	At time.Time
 	// Probe is the outcome of the last check of Graph access: "ok", "not_propagated",
 	// "no_permission", "wrong_tenant" or "error: <detail>"; "" before the first check.
@@ -180,35 +231,4 @@ func (s *Store) Consent(ctx context.Context) (r ConsentRecord, found bool, err e
 func alreadyExists(err error) bool {
 	var re *azcore.ResponseError
 	return hasCode(err, aztables.EntityAlreadyExists) || errors.As(err, &re) && re.StatusCode == http.StatusConflict
-}
-
-// Paused reports whether an admin paused the sync (the status page's switch): no run writes to
-// Mattermost or the state table while it is on.
-func (s *Store) Paused(ctx context.Context) (bool, error) {
-	resp, err := s.app.GetEntity(ctx, "app", "paused", nil)
-	if err != nil {
-		if hasCode(err, aztables.ResourceNotFound) {
-			return false, nil
-		}
-		return false, &Error{Op: "reading the pause switch", Err: err}
-	}
-	var e aztables.EDMEntity
-	if err := json.Unmarshal(resp.Value, &e); err != nil {
-		return false, &Error{Op: "reading the pause switch", Err: err}
-	}
-	on, _ := e.Properties["On"].(bool)
-	return on, nil
-}
-
-// SetPaused turns the pause switch on or off.
-func (s *Store) SetPaused(ctx context.Context, on bool, by string, at time.Time) error {
-	entity, err := json.Marshal(aztables.EDMEntity{Entity: aztables.Entity{PartitionKey: "app", RowKey: "paused"},
-		Properties: map[string]any{"On": on, "By": by, "At": aztables.EDMDateTime(at.UTC())}})
-	if err != nil {
-		return &Error{Op: "writing the pause switch", Err: err}
-	}
-	if _, err := s.app.UpsertEntity(ctx, entity, &aztables.UpsertEntityOptions{UpdateMode: aztables.UpdateModeReplace}); err != nil {
-		return &Error{Op: "writing the pause switch", Err: err}
-	}
-	return nil
 }

@@ -160,3 +160,102 @@ func TestConsentRoundTrip(t *testing.T) {
 		t.Fatalf("after probe: %+v err %v", got, err)
 	}
 }
+
+// Concurrent checks, on any instance: exactly one takes the slot; the next one only after every.
+func TestClaimCheckOnceEvery(t *testing.T) {
+	s := appStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC().Truncate(time.Second)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	won := 0
+	for range 8 {
+		wg.Go(func() {
+			ok, err := (&Store{app: s.app}).ClaimCheck(ctx, now, 30*time.Second)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				t.Errorf("claim: %v", err)
+			}
+			if ok {
+				won++
+			}
+		})
+	}
+	wg.Wait()
+	if won != 1 {
+		t.Fatalf("%d concurrent claims won, want 1", won)
+	}
+	if ok, err := s.ClaimCheck(ctx, now.Add(29*time.Second), 30*time.Second); ok || err != nil {
+		t.Fatalf("claim within the interval: %v %v, want refused", ok, err)
+	}
+	if ok, err := s.ClaimCheck(ctx, now.Add(30*time.Second), 30*time.Second); !ok || err != nil {
+		t.Fatalf("claim after the interval: %v %v, want taken", ok, err)
+	}
+}
+
+// The daily purge deletes used states past their expiry, and nothing else of the app's records.
+func TestPurgeUsedStates(t *testing.T) {
+	s := appStore(t)
+	ctx := context.Background()
+	now := time.Now().UTC()
+	key, err := s.StateKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseState(ctx, "old", now.Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UseState(ctx, "live", now.Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RecordConsent(ctx, ConsentRecord{Tenant: "t", At: now.Add(-48 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := s.PurgeUsedStates(ctx, now)
+	if err != nil || n != 1 {
+		t.Fatalf("purged %d (%v), want 1", n, err)
+	}
+	if err := s.UseState(ctx, "live", now.Add(time.Hour)); !errors.Is(err, ErrStateUsed) {
+		t.Fatalf("an unexpired used state was purged: %v", err)
+	}
+	if err := s.UseState(ctx, "old", now.Add(-time.Hour)); err != nil {
+		t.Fatalf("the expired used state is still there: %v", err)
+	}
+	if k, err := s.StateKey(ctx); err != nil || !bytes.Equal(k, key) {
+		t.Fatalf("the state key did not survive the purge (%v)", err)
+	}
+	if _, found, err := s.Consent(ctx); !found || err != nil {
+		t.Fatalf("the consent record did not survive the purge (%v)", err)
+	}
+}
+
+// The Status page's count of users who turned calstatus off or have it paused now.
+func TestCountSettings(t *testing.T) {
+	env := teststack.Require(t)
+	svc, err := azstorage.Account{ConnectionString: env.StorageConnectionString}.Tables()
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := "settingstest" + runSuffix(6)
+	ctx := context.Background()
+	if _, err := svc.CreateTable(ctx, name, nil); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = svc.DeleteTable(context.Background(), name, nil) })
+	s := &Store{users: svc.NewClient(name)}
+	now := time.Now().UTC()
+	for id, u := range map[string]UserSettings{
+		"a0000000000000000000000000": {Disabled: true},
+		"b0000000000000000000000000": {Disabled: true, PausedUntil: now.Add(time.Hour)},
+		"c0000000000000000000000000": {PausedUntil: now.Add(time.Hour)},
+		"d0000000000000000000000000": {PausedUntil: now.Add(-time.Minute)}, // a pause over
+	} {
+		if err := s.SaveSettings(ctx, id, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got, err := s.CountSettings(ctx, now); err != nil || got != (SettingsCounts{Off: 2, Paused: 1}) {
+		t.Fatalf("counts %+v (%v), want 2 off, 1 paused", got, err)
+	}
+}

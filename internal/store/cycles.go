@@ -50,14 +50,16 @@ func (s *Store) DueForPurge(ctx context.Context, now time.Time) (bool, error) {
 
 // ShardReport is what one shard did in one cycle.
 type ShardReport struct {
-	CycleID    string
-	Shard      int
-	Users      int
-	Changed    int
-	Unchanged  int
-	Failed     int
-	Failures   map[string]int // by class
-	GraphCalls int
+	CycleID   string
+	Shard     int
+	Users     int
+	Changed   int
+	Unchanged int
+	Failed    int
+	Failures  map[string]int // by class
+	// FailedUsers names failing users and their class (the first few: the counts are whole).
+	FailedUsers []FailedUser
+	GraphCalls  int
 	// Throttled counts Graph sub-requests answered 429; Retries those sent again.
 	Throttled, Retries int
 	Outcome            string // ok | stale | failed
@@ -72,6 +74,12 @@ type ShardReport struct {
 	// Done marks, by position in the shard message, the users this shard has dealt with, so a
 	// retried delivery does only the rest.
 	Done []bool
+}
+
+// FailedUser is a user a shard could not bring up to date, and why (a failure class).
+type FailedUser struct {
+	User  string `json:"u"` // username (an email or user id where Mattermost gave none)
+	Class string `json:"c"`
 }
 
 // CycleReport is what the timer planned for one cycle.
@@ -117,9 +125,10 @@ func (s *Store) LastCycle(ctx context.Context) (r CycleReport, found bool, err e
 // RecordShard writes (or overwrites, on a retry) the shard's row of its cycle.
 func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
 	failures, _ := json.Marshal(r.Failures)
+	failed, _ := json.Marshal(r.FailedUsers)
 	return s.upsertCycleRow(ctx, r.CycleID, shardRowKey(r.Shard), map[string]any{
 		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
-		"Failures": string(failures), "GraphCalls": int32(r.GraphCalls), "Throttled": int32(r.Throttled), "Retries": int32(r.Retries),
+		"Failures": string(failures), "FailedUsers": string(failed), "GraphCalls": int32(r.GraphCalls), "Throttled": int32(r.Throttled), "Retries": int32(r.Retries),
 		"Outcome": r.Outcome, "Error": truncate(r.Error, 1000), "ErrorClass": r.ErrorClass,
 		"DurationMs": int32(r.Duration.Milliseconds()), "Finished": aztables.EDMDateTime(r.Finished.UTC()), "Attempt": int32(r.Attempt), "Done": packBits(r.Done),
 	})
@@ -206,6 +215,9 @@ func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
 	}
 	if f, ok := e.Properties["Failures"].(string); ok {
 		_ = json.Unmarshal([]byte(f), &r.Failures)
+	}
+	if f, ok := e.Properties["FailedUsers"].(string); ok {
+		_ = json.Unmarshal([]byte(f), &r.FailedUsers)
 	}
 	if d, ok := e.Properties["Done"].(string); ok {
 		r.Done = unpackBits(d)

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,7 +46,7 @@ func TestCyclesReadsPlansAndShardsSinceATime(t *testing.T) {
 		if i != 4 { // the last one has no shard rows yet
 			c.shards = []ShardReport{
 				{CycleID: c.plan.CycleID, Shard: 1, Users: 400 + i, Changed: 7, Failed: 1, Failures: map[string]int{"throttled": 1},
-					GraphCalls: 3, Throttled: 2, Outcome: "failed", Error: "graph: 503 <b>down</b>", ErrorClass: "graph",
+					FailedUsers: []FailedUser{{User: "alice", Class: "throttled"}}, GraphCalls: 3, Throttled: 2, Outcome: "failed", Error: "graph: 503 <b>down</b>", ErrorClass: "graph",
 					Duration: 1500 * time.Millisecond, Finished: t0.Add(40 * time.Second), Attempt: 2},
 				{CycleID: c.plan.CycleID, Shard: 0, Users: 400, Changed: 2, GraphCalls: 1, Outcome: "ok",
 					Duration: 900 * time.Millisecond, Finished: t0.Add(20 * time.Second), Attempt: 1},
@@ -111,7 +112,7 @@ func TestCyclesReadsPlansAndShardsSinceATime(t *testing.T) {
 	}
 	f := mine[0].Shards[1]
 	if f.CycleID != cycles[2].plan.CycleID || f.Outcome != "failed" || f.Error != "graph: 503 <b>down</b>" || f.ErrorClass != "graph" ||
-		f.Failures["throttled"] != 1 || f.GraphCalls != 3 || f.Throttled != 2 || f.Changed != 7 || f.Duration != 1500*time.Millisecond ||
+		f.Failures["throttled"] != 1 || !slices.Equal(f.FailedUsers, []FailedUser{{User: "alice", Class: "throttled"}}) || f.GraphCalls != 3 || f.Throttled != 2 || f.Changed != 7 || f.Duration != 1500*time.Millisecond ||
 		!f.Finished.Equal(base.Add(40*time.Second)) || f.Attempt != 2 {
 		t.Fatalf("shard row read back as %+v", f)
 	}

@@ -17,17 +17,37 @@ import (
 const SettingsSuffix = "~settings"
 
 // UserSettings are a user's own choices (the /calstatus slash command). The zero value is the
-// default: calstatus on.
+// default: calstatus on, setting both the status and the custom status, with the organisation's
+// SHOW_SUBJECT and NOTIFY_USERS.
 type UserSettings struct {
 	// Disabled: "/calstatus off".
 	Disabled bool
 	// PausedUntil: "/calstatus pause …"; a time past is no pause.
 	PausedUntil time.Time
+	// Only: "/calstatus settings only dnd|custom" (engine.OnlyDND, engine.OnlyCustom); "" both.
+	Only engine.Only
+	// ShowSubject and Notify: "/calstatus settings subject|notify on|off"; nil is the
+	// organisation's SHOW_SUBJECT and NOTIFY_USERS ("… default").
+	ShowSubject, Notify *bool
+}
+
+// IsDefault reports whether u is the default (no settings row).
+func (u UserSettings) IsDefault() bool {
+	return !u.Disabled && u.PausedUntil.IsZero() && u.Only == "" && u.ShowSubject == nil && u.Notify == nil
 }
 
 // Engine is the settings as the engine takes them, without a time zone (Mattermost has it).
 func (u UserSettings) Engine() engine.Settings {
-	return engine.Settings{Disabled: u.Disabled, PausedUntil: u.PausedUntil}
+	return engine.Settings{Disabled: u.Disabled, PausedUntil: u.PausedUntil, Only: u.Only,
+		ShowSubject: copyBool(u.ShowSubject), Notify: copyBool(u.Notify)}
+}
+
+func copyBool(b *bool) *bool {
+	if b == nil {
+		return nil
+	}
+	v := *b
+	return &v
 }
 
 func settingsRowKey(userID string) string { return userID + SettingsSuffix }
@@ -41,15 +61,24 @@ func isSettingsRow(rowKey string) (userID string, ok bool) {
 // default settings delete the row.
 func (s *Store) SaveSettings(ctx context.Context, userID string, u UserSettings) error {
 	key := aztables.Entity{PartitionKey: Partition(userID), RowKey: settingsRowKey(userID)}
-	if u == (UserSettings{}) {
+	if u.IsDefault() {
 		if _, err := s.users.DeleteEntity(ctx, key.PartitionKey, key.RowKey, nil); err != nil && !hasCode(err, aztables.ResourceNotFound) {
 			return &Error{Op: "deleting user settings", Err: err}
 		}
 		return nil
 	}
-	entity, err := json.Marshal(aztables.EDMEntity{Entity: key, Properties: map[string]any{
-		"Kind": "settings", "Disabled": u.Disabled, "PausedUntil": aztables.EDMInt64(unix(u.PausedUntil)),
-	}})
+	props := map[string]any{"Kind": "settings", "Disabled": u.Disabled, "PausedUntil": aztables.EDMInt64(unix(u.PausedUntil))}
+	// The choices left to the defaults are absent (the row is replaced whole).
+	if u.Only != "" {
+		props["Only"] = string(u.Only)
+	}
+	if u.ShowSubject != nil {
+		props["ShowSubject"] = *u.ShowSubject
+	}
+	if u.Notify != nil {
+		props["Notify"] = *u.Notify
+	}
+	entity, err := json.Marshal(aztables.EDMEntity{Entity: key, Properties: props})
 	if err != nil {
 		return &Error{Op: "encoding user settings", Err: err}
 	}
@@ -77,5 +106,49 @@ func (s *Store) LoadSettings(ctx context.Context, userID string) (UserSettings, 
 
 func settingsFromEntity(e aztables.EDMEntity) UserSettings {
 	b, _ := e.Properties["Disabled"].(bool)
-	return UserSettings{Disabled: b, PausedUntil: unixProp(e.Properties["PausedUntil"])}
+	u := UserSettings{Disabled: b, PausedUntil: unixProp(e.Properties["PausedUntil"])}
+	// A value this version does not know (a later one's) reads as the default.
+	switch only, _ := e.Properties["Only"].(string); engine.Only(only) {
+	case engine.OnlyDND, engine.OnlyCustom:
+		u.Only = engine.Only(only)
+	}
+	if v, ok := e.Properties["ShowSubject"].(bool); ok {
+		u.ShowSubject = &v
+	}
+	if v, ok := e.Properties["Notify"].(bool); ok {
+		u.Notify = &v
+	}
+	return u
+}
+
+// SettingsCounts are how many users turned calstatus off, and paused it, at a time.
+type SettingsCounts struct {
+	Off, Paused int
+}
+
+// CountSettings counts the users who turned calstatus off or have it paused at now (one query over
+// the settings rows: a scan of the users table, for the Status page).
+func (s *Store) CountSettings(ctx context.Context, now time.Time) (SettingsCounts, error) {
+	filter, sel := "Kind eq 'settings'", "Disabled,PausedUntil"
+	pager := s.users.NewListEntitiesPager(&aztables.ListEntitiesOptions{Filter: &filter, Select: &sel})
+	var c SettingsCounts
+	for pager.More() {
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return SettingsCounts{}, &Error{Op: "counting user settings", Err: err}
+		}
+		for _, raw := range page.Entities {
+			var e aztables.EDMEntity
+			if err := json.Unmarshal(raw, &e); err != nil {
+				return SettingsCounts{}, &Error{Op: "counting user settings", Err: err}
+			}
+			switch u := settingsFromEntity(e); {
+			case u.Disabled:
+				c.Off++
+			case now.Before(u.PausedUntil):
+				c.Paused++
+			}
+		}
+	}
+	return c, nil
 }

@@ -46,6 +46,7 @@ type Store interface {
 	DueForPurge(ctx context.Context, now time.Time) (bool, error)
 	PurgeEnded(ctx context.Context, cutoff time.Time) (int, error)
 	PurgeCycles(ctx context.Context, cutoff time.Time) (int, error)
+	PurgeUsedStates(ctx context.Context, cutoff time.Time) (int, error)
 	RecordShard(ctx context.Context, r store.ShardReport) error
 	ShardReport(ctx context.Context, cycleID string, shard int) (store.ShardReport, bool, error)
 }
@@ -197,7 +198,8 @@ const (
 )
 
 // purge deletes, once a day, state of events long over (users who left, mailboxes that stopped
-// answering). A failure only delays it to the next cycle.
+// answering), old cycle records and the consent pages' used states once expired. A failure only
+// delays it to the next cycle.
 func (p *Planner) purge(ctx context.Context, log *slog.Logger, now time.Time) {
 	due, err := p.Store.DueForPurge(ctx, now)
 	if err != nil || !due {
@@ -215,7 +217,11 @@ func (p *Planner) purge(ctx context.Context, log *slog.Logger, now time.Time) {
 	if err != nil {
 		log.Warn("daily purge of old cycle records failed", "purged", cycles, "error", err.Error())
 	}
-	log.Info("daily purge", "purged_states", n, "purged_cycle_records", cycles)
+	used, err := p.Store.PurgeUsedStates(ctx, now)
+	if err != nil {
+		log.Warn("daily purge of used consent states failed", "purged", used, "error", err.Error())
+	}
+	log.Info("daily purge", "purged_states", n, "purged_cycle_records", cycles, "purged_consent_states", used)
 }
 
 // newCycleID names a cycle by its time plus randomness (two timers never share one).

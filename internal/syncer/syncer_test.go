@@ -185,6 +185,9 @@ type fakeStore struct {
 	reports        []store.ShardReport
 	// onSave runs as states are saved (what users do meanwhile).
 	onSave func()
+	// purgeDue is what DueForPurge says; purged lists the purges run.
+	purgeDue bool
+	purged   []string
 }
 
 func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]store.UserState, error) {
@@ -235,9 +238,19 @@ func (s *fakeStore) CompleteStates(_ context.Context, cs []store.StateChange) (m
 	return saved, nil
 }
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
-func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return false, nil }
-func (s *fakeStore) PurgeEnded(context.Context, time.Time) (int, error)   { return 0, nil }
-func (s *fakeStore) PurgeCycles(context.Context, time.Time) (int, error)  { return 0, nil }
+func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return s.purgeDue, nil }
+func (s *fakeStore) PurgeEnded(_ context.Context, cutoff time.Time) (int, error) {
+	s.purged = append(s.purged, "ended before "+cutoff.Format(time.RFC3339))
+	return 0, nil
+}
+func (s *fakeStore) PurgeCycles(_ context.Context, cutoff time.Time) (int, error) {
+	s.purged = append(s.purged, "cycles before "+cutoff.Format(time.RFC3339))
+	return 0, nil
+}
+func (s *fakeStore) PurgeUsedStates(_ context.Context, cutoff time.Time) (int, error) {
+	s.purged = append(s.purged, "consent states expired before "+cutoff.Format(time.RFC3339))
+	return 0, nil
+}
 func (s *fakeStore) RecordShard(_ context.Context, r store.ShardReport) error {
 	r.Done = append([]bool(nil), r.Done...)
 	s.reports = append(s.reports, r)
@@ -588,6 +601,21 @@ func TestPlannerLogsTheLastCycleAndTheQueue(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("log lacks %s:\n%s", want, out)
 		}
+	}
+}
+
+// The daily purge: ended state, old cycle records, expired used consent states.
+func TestPlannerPurgesOnceADay(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 5, 0, 0, time.UTC)
+	st := &fakeStore{states: map[string]store.UserState{}, purgeDue: true}
+	p := &Planner{Mattermost: &fakeMM{}, Store: st, Now: func() time.Time { return now }}
+	if _, err := p.Plan(context.Background(), slog.New(slog.DiscardHandler), time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ended before " + now.Add(-PurgeAfter).Format(time.RFC3339), "cycles before " + now.Add(-KeepCycles).Format(time.RFC3339),
+		"consent states expired before " + now.Format(time.RFC3339)}
+	if !slices.Equal(st.purged, want) {
+		t.Fatalf("purged %q, want %q", st.purged, want)
 	}
 }
 
@@ -1045,5 +1073,34 @@ func TestWorkerReadsAgainBeforeALateWrite(t *testing.T) {
 	rep, err = w.Process(context.Background(), log, cycleAt(now.Add(time.Minute), msg.UserIDs), 1)
 	if err != nil || rep.Failed != 1 || !slices.Contains(mm.sets, id(0)+"=dnd") || len(mm.customs) != 0 {
 		t.Fatalf("next run: %+v, sets %v, customs %v, %v", rep, mm.sets, mm.customs, err)
+	}
+}
+
+// A shard's report names its failing users and why (for the Status page), the first
+// maxFailedUsers of them; the counts stay whole.
+func TestWorkerReportNamesFailingUsers(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, _, msg := setup(now)
+	mm.failSet[id(0)] = true
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []store.FailedUser{{User: "u3", Class: "not_found"}, {User: "u0", Class: "mattermost"}}
+	if !slices.Equal(rep.FailedUsers, want) {
+		t.Fatalf("failed users %+v, want %+v", rep.FailedUsers, want)
+	}
+
+	// Many failing: the first maxFailedUsers named, all counted.
+	var ids []string
+	for i := range maxFailedUsers + 10 {
+		ids = append(ids, id(100+i)) // no longer Mattermost users
+	}
+	rep, err = w.Process(context.Background(), slog.New(slog.DiscardHandler), cycleAt(now, ids), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.FailedUsers) != maxFailedUsers || rep.Failures[FailNoUser] != maxFailedUsers+10 || rep.FailedUsers[0] != (store.FailedUser{User: id(100), Class: FailNoUser}) {
+		t.Fatalf("%d named (first %+v), %d counted", len(rep.FailedUsers), rep.FailedUsers[0], rep.Failures[FailNoUser])
 	}
 }

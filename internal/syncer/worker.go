@@ -1,6 +1,7 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -77,8 +78,10 @@ type run struct {
 	rep   store.ShardReport
 	owner string // names this run's claims
 	claim time.Time
-	// position maps a user id to its index in the message (for progress).
+	// position maps a user id to its index in the message (for progress); names to their username
+	// (for the failing users the report names).
 	position map[string]int
+	names    map[string]string
 	// mu guards what users applied at the same time share: rep's counts and progress, the logs'.
 	mu        sync.Mutex
 	userLogs  int
@@ -234,6 +237,10 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		return in, err
 	}
 	in.users = slices.DeleteFunc(in.users, func(u mattermost.User) bool { return u.Deactivated })
+	byEmail := map[string]string{}
+	for _, u := range in.users { // before any user is applied (concurrently): no lock needed
+		r.names[u.ID], byEmail[u.Email] = u.Username, u.Username
+	}
 	if in.statuses, err = w.Mattermost.Statuses(ctx, todo); err != nil {
 		return in, err
 	}
@@ -265,6 +272,7 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		}
 		r.userLog(slog.LevelWarn, "no availability for user", f.Message, attrs...)
 		r.rep.Failures[f.Class]++
+		r.nameFailing(cmp.Or(byEmail[f.Email], f.Email), f.Class)
 	}
 	return in, nil
 }
@@ -710,7 +718,7 @@ func (r *run) todo(ctx context.Context, attempt int) ([]string, error) {
 			r.rep.Done = prev.Done
 		}
 	}
-	r.position = make(map[string]int, len(m.UserIDs))
+	r.position, r.names = make(map[string]int, len(m.UserIDs)), make(map[string]string, len(m.UserIDs))
 	var todo []string
 	for i, id := range m.UserIDs {
 		r.position[id] = i
@@ -736,6 +744,18 @@ func (r *run) fail(userID, class string, done bool) {
 	r.rep.Failed++
 	r.rep.Failures[class]++
 	r.rep.Done[r.position[userID]] = done
+	r.nameFailing(cmp.Or(r.names[userID], userID), class)
+}
+
+// maxFailedUsers caps the failing users a shard's report names (the counts by class are whole).
+const maxFailedUsers = 50
+
+// nameFailing names a failing user in the report, for the Status page's "who is affected" (r.mu
+// held while users are applied).
+func (r *run) nameFailing(name, class string) {
+	if len(r.rep.FailedUsers) < maxFailedUsers {
+		r.rep.FailedUsers = append(r.rep.FailedUsers, store.FailedUser{User: name, Class: class})
+	}
 }
 
 // userLog logs a per-user line, up to maxUserLogs per run (the rest are counted).

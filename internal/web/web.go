@@ -18,6 +18,9 @@ type Request struct {
 	Query   map[string]string
 	Headers map[string][]string
 	Body    []byte
+	// Caller is who the platform says made the request (App Service authentication's user, or the
+	// function key's name), "" when it does not say.
+	Caller string
 }
 
 // Header returns the first value of a header, matched case-insensitively.
@@ -30,23 +33,38 @@ func (r Request) Header(name string) string {
 	return ""
 }
 
-// BaseURL is the scheme and host the client used (X-Forwarded-Proto/Host from App Service's front
-// end when present), for links back to the app.
-func (r Request) BaseURL() string {
+// Origin is how calstatus names itself in the links it hands out, above all the consent callback
+// Microsoft sends an administrator's browser back to. The request's own Host and forwarding
+// headers are the client's to choose: a link built from them can send the next admin (and the
+// consent answer) elsewhere.
+type Origin struct {
+	// Public is the app's public base URL (PUBLIC_URL, or https:// + App Service's
+	// WEBSITE_HOSTNAME); empty locally, where the URL the request came in on is used.
+	Public string
+	// TrustForwarded takes X-Forwarded-Host and X-Forwarded-Proto from the request instead
+	// (TRUST_FORWARDED_HEADERS, for a reverse proxy that sets them and strips clients' own).
+	TrustForwarded bool
+}
+
+// Of is the scheme and host for links answering r, without a trailing slash: Public when set.
+func (o Origin) Of(r Request) string {
+	if o.Public != "" {
+		return strings.TrimRight(o.Public, "/")
+	}
 	u, err := url.Parse(r.URL)
-	scheme, host := "https", ""
-	if err == nil {
+	scheme, host := "https", r.Header("Host")
+	if err == nil && u.Host != "" {
 		scheme, host = u.Scheme, u.Host
 	}
-	if p := r.Header("X-Forwarded-Proto"); p != "" {
-		scheme = strings.TrimSpace(strings.Split(p, ",")[0])
+	if o.TrustForwarded {
+		if p := r.Header("X-Forwarded-Proto"); p != "" {
+			scheme = strings.TrimSpace(strings.Split(p, ",")[0])
+		}
+		if h := r.Header("X-Forwarded-Host"); h != "" {
+			host = strings.TrimSpace(strings.Split(h, ",")[0])
+		}
 	}
-	if h := r.Header("X-Forwarded-Host"); h != "" {
-		host = strings.TrimSpace(strings.Split(h, ",")[0])
-	} else if h := r.Header("Host"); h != "" && host == "" {
-		host = h
-	}
-	if scheme == "" {
+	if scheme != "http" {
 		scheme = "https"
 	}
 	return scheme + "://" + host

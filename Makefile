@@ -15,7 +15,7 @@ FUZZ := ./handler/azfunc:FuzzDecodeInvocation ./internal/shard:FuzzDecode ./inte
 # A count, not a duration: a -fuzztime duration can fail a clean run with "context deadline exceeded"
 # (go.dev/issue/75804, unfixed in Go 1.26).
 FUZZTIME ?= 50000x
-RACE := ./handler/... ./internal/syncer ./internal/graph ./internal/mattermost ./internal/store ./internal/consent ./internal/slash ./internal/logctx
+RACE := ./handler/... ./internal/syncer ./internal/graph ./internal/mattermost ./internal/store ./internal/consent ./internal/slash ./internal/logctx ./internal/selfcheck
 # make test runs every test under Mattermost profile v6 (v6.7.2 as built), then the end-to-end
 # status suites — every status scenario, the simulated day, the fault soak — again under each
 # profile in MM_PROFILES_AGAIN (devtools/stack/README.md says which Mattermost versions behave like

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 	_ "time/tzdata" // TIME_ZONE works wherever the handler runs
@@ -68,6 +70,7 @@ type app struct {
 	store       *store.Store
 	transitions *queue.Queue
 	slash       *slash.Handler // its late answers are waited for on shutdown
+	log         *slog.Logger
 }
 
 func wire(ctx context.Context, log *slog.Logger) (*app, error) {
@@ -77,6 +80,9 @@ func wire(ctx context.Context, log *slog.Logger) (*app, error) {
 	}
 	for _, problem := range cfg.Warnings {
 		log.Error("configuration: a part of calstatus is off", "problem", problem)
+	}
+	for _, d := range cfg.Deprecations {
+		log.Warn("configuration: a setting under an old name", "problem", d)
 	}
 	cred, err := graph.NewCredential(credentialConfig(cfg))
 	if err != nil {
@@ -109,19 +115,88 @@ func serve(ctx context.Context, log *slog.Logger) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(gcPercent)
 	}
-	a, err := wire(ctx, log)
+	// The handler in use: calstatus's, or while it cannot start the Status page alone (setupOnly).
+	var current atomic.Pointer[http.Handler]
+	var started atomic.Pointer[app]
+	a, h, err := start(ctx, log)
+	port := cmp.Or(strings.TrimSpace(os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT")), "8080")
+	switch {
+	case err == nil:
+		started.Store(a)
+		current.Store(&h)
+		port = a.cfg.Port
+	case !inAzure():
+		return err // locally, one line says it best
+	default:
+		// In Azure an exit would leave the admin nothing but a log line: serve the Status page's
+		// Setup section, which says why, and try again (a new role assignment takes minutes to apply).
+		log.Error("calstatus cannot start: serving only the Status page's setup check until it can", "error", firstLine(err.Error()))
+		h = setupOnly(log, err)
+		current.Store(&h)
+		go func() {
+			for wait := 2 * time.Second; ; wait = min(2*wait, 30*time.Second) {
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(wait):
+				}
+				a, full, err := start(ctx, log)
+				if err != nil {
+					log.Error("calstatus cannot start yet", "error", firstLine(err.Error()))
+					continue
+				}
+				started.Store(a)
+				current.Store(&full)
+				log.Info("calstatus started")
+				return
+			}
+		}()
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", port))
 	if err != nil {
+		return fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT %s: %w", port, err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { (*current.Load()).ServeHTTP(w, r) }),
+		ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	if a != nil {
+		log.Info("calstatus handler listening", "addr", ln.Addr().String(), "graph", a.cfg.GraphBaseURL, "mattermost", a.cfg.MattermostURL)
+	} else {
+		log.Info("calstatus handler listening (Status page only)", "addr", ln.Addr().String())
+	}
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
+	// Late /calstatus answers (slash.LateTimeout) still under way.
+	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if a := started.Load(); a != nil && a.slash != nil && a.slash.Drain(drain) != nil {
+		log.Warn("shutdown: late slash command answers dropped")
+	}
+	return nil
+}
+
+// start wires calstatus and makes its handler.
+func start(ctx context.Context, log *slog.Logger) (*app, http.Handler, error) {
+	a, err := wire(ctx, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	a.log = log
 	level := slog.LevelInfo
 	if a.cfg.LogLevel != "" {
 		if err := level.UnmarshalText([]byte(a.cfg.LogLevel)); err != nil {
-			return fmt.Errorf("configuration: LOG_LEVEL %q: %v", a.cfg.LogLevel, err)
+			return nil, nil, fmt.Errorf("configuration: LOG_LEVEL %q: %v", a.cfg.LogLevel, err)
 		}
 	}
 	budget, err := workerBudget()
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	now := time.Now
 	h := handler.New(handler.Deps{
@@ -132,28 +207,7 @@ func serve(ctx context.Context, log *slog.Logger) error {
 		Pages:    a.pages(now),
 		LogLevel: level,
 	})
-	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", a.cfg.Port))
-	if err != nil {
-		return fmt.Errorf("FUNCTIONS_CUSTOMHANDLER_PORT %s: %w", a.cfg.Port, err)
-	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		<-ctx.Done()
-		shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shut)
-	}()
-	log.Info("calstatus handler listening", "addr", ln.Addr().String(), "graph", a.cfg.GraphBaseURL, "mattermost", a.cfg.MattermostURL)
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	// Late /calstatus answers (slash.LateTimeout) still under way.
-	drain, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if a.slash != nil && a.slash.Drain(drain) != nil {
-		log.Warn("shutdown: late slash command answers dropped")
-	}
-	return nil
+	return a, h, nil
 }
 
 // workerBudget fits a shard's work into host.json's functionTimeout (the host starts the handler in
@@ -182,7 +236,7 @@ func check(ctx context.Context, log *slog.Logger) error {
 	tokCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if _, err := a.cred.GetToken(tokCtx, policy.TokenRequestOptions{Scopes: []string{"https://graph.microsoft.com/.default"}}); err != nil {
-		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, AZURE_CLIENT_ID, %s): %s", credentialConfig(a.cfg).Mode(), graph.BriefAuthError(err))
+		return fmt.Errorf("Entra ID rejects the app credentials (AZURE_TENANT_ID, GRAPH_CLIENT_ID, %s): %s", credentialConfig(a.cfg).Mode(), graph.BriefAuthError(err))
 	}
 	fmt.Println("calstatus: configuration OK: Mattermost, Entra ID and storage answer")
 	return nil

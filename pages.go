@@ -19,7 +19,7 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 		AuthorityHost: a.cfg.AuthorityHost, Now: now, Origin: web.Origin{Public: a.cfg.PublicURL, TrustForwarded: a.cfg.TrustForwardedHeaders},
 		Prober: consent.GraphProber{Schedules: a.probeSchedule, Email: a.mm.SampleEmail}}
 	status := &statuspage.Page{History: a.store, Queue: a.transitions, Consent: consentRecords{a.store},
-		Settings: a.store, Switch: a.store, SyncPaused: a.cfg.Paused, Now: now}
+		Settings: a.store, Switch: a.store, SyncPaused: a.cfg.Paused, Now: now, Setup: a.setupCheck()}
 	if a.cfg.Schedule != nil {
 		t := now()
 		status.Interval = a.cfg.Schedule.Next(a.cfg.Schedule.Next(t)).Sub(a.cfg.Schedule.Next(t))
@@ -35,8 +35,12 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 // probeSchedule asks Graph for one user's availability: the failure class if Graph answered for
 // them with an error, the error if the call failed.
 func (a *app) probeSchedule(ctx context.Context, email string) (string, error) {
+	return probeScheduleWith(ctx, a.graph, email)
+}
+
+func probeScheduleWith(ctx context.Context, gc *graph.Client, email string) (string, error) {
 	now := time.Now().UTC()
-	res, err := a.graph.GetSchedules(ctx, []string{email}, graph.Window{Start: now.Truncate(time.Minute), End: now.Add(time.Hour)})
+	res, err := gc.GetSchedules(ctx, []string{email}, graph.Window{Start: now.Truncate(time.Minute), End: now.Add(time.Hour)})
 	if err != nil {
 		return "", err
 	}

@@ -5,7 +5,8 @@
 // Graph Bicep extension (infra/bicepconfig.json).
 //
 // After the first deployment an administrator opens CONSENT_PAGE_URL to grant the application
-// permission Calendars.ReadBasic.All; until then every calendar read fails with no_access.
+// permission Calendars.ReadBasic.All; until then every calendar read fails with no_access. A
+// deployer who may grant it (Privileged Role Administrator) can instead set grantGraphPermission.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -37,6 +38,9 @@ param mattermostSlashToken string = ''
 
 @description('Client id of an existing app registration to use instead of creating one (then no Microsoft Graph resources are deployed). It needs the application permission Calendars.ReadBasic.All, admin-consented, and either a federated credential trusting the managed identity (output MANAGED_IDENTITY_PRINCIPAL_ID) or a certificate (clientCertificateSecretName).')
 param existingAppClientId string = ''
+
+@description('Grant the app registration\'s permission Calendars.ReadBasic.All (admin consent) during the deployment, so no one has to open the consent page. Only for a deployer who is Privileged Role Administrator or Global Administrator (or holds AppRoleAssignment.ReadWrite.All): for anyone else the deployment fails. Only with an app registration this deployment creates (not existingAppClientId).')
+param grantGraphPermission bool = false
 
 @description('With existingAppClientId: name of a Key Vault certificate of that app registration, in this deployment\'s vault (output AZURE_KEY_VAULT_NAME). Its secret (base64 PKCS#12) becomes AZURE_CLIENT_CERTIFICATE and the managed identity is not used for Graph. Empty: the managed identity is the credential.')
 param clientCertificateSecretName string = ''
@@ -179,6 +183,7 @@ module keyVault 'modules/keyvault.bicep' = {
     principalId: identity.outputs.principalId
     mattermostToken: mattermostToken
     mattermostSlashToken: mattermostSlashToken
+    workspaceId: monitoring.outputs.workspaceId
   }
 }
 
@@ -190,10 +195,13 @@ module appRegistration 'modules/app-registration.bicep' = if (createAppRegistrat
     displayName: 'calstatus (${environmentName})'
     redirectUri: 'https://${functionAppHostName}/api/AdminConsentCallback'
     managedIdentityPrincipalId: identity.outputs.principalId
+    grantGraphPermission: grantGraphPermission
   }
 }
 
-var clientId = createAppRegistration ? appRegistration.outputs.appId : existingAppClientId
+// The module is conditional: its outputs are read with .? (a plain access draws BCP318), and are
+// null exactly when existingAppClientId is given.
+var clientId = appRegistration.?outputs.appId ?? existingAppClientId
 
 module functionApp 'modules/function-app.bicep' = {
   name: 'function-app'
@@ -208,6 +216,7 @@ module functionApp 'modules/function-app.bicep' = {
     storageAccountName: storage.outputs.name
     deploymentContainerUrl: storage.outputs.deploymentContainerUrl
     appInsightsConnectionString: monitoring.outputs.connectionString
+    workspaceId: monitoring.outputs.workspaceId
     clientId: clientId
     // A certificate's secret has the certificate's name; versionless, so a renewed one is used.
     clientCertificateSecretUri: useCertificate ? '${keyVault.outputs.vaultUri}secrets/${clientCertificateSecretName}' : ''
@@ -263,7 +272,9 @@ output CONSENT_PAGE_URL string = '${functionAppUrl}/api/AdminConsent'
 output STATUS_PAGE_URL string = '${functionAppUrl}/api/Status'
 // The /calstatus slash command's request URL (calstatus register-command, or Integrations → Slash Commands).
 output SLASH_COMMAND_URL string = '${functionAppUrl}/api/SlashCommand'
-output AZURE_CLIENT_ID string = clientId
+// The app registration's client id. Not AZURE_CLIENT_ID: azd gives its environment's values to
+// hooks, where Azure SDKs would read that name as a managed identity's client id.
+output GRAPH_CLIENT_ID string = clientId
 output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
 // For an existing app registration: the subject of the federated credential it needs.
 output MANAGED_IDENTITY_PRINCIPAL_ID string = identity.outputs.principalId

@@ -1,21 +1,24 @@
 // Package bicepcheck checks the deployment's Bicep (infra/) where no Bicep compiler can be
-// installed. Its tests parse every infra/**/*.bicep with tree-sitter-bicep (from npm, see
-// parse.js) and fail on any syntax error, check that every file the Bicep loads at compile time
-// (loadTextContent and friends) exists, and that the function app's app settings are exactly
-// AppSettingNames.
+// installed. Its tests:
 //
-// The package itself reads Bicep with a small tokenizer (comments, strings with interpolation,
-// brackets): enough to find the function app's appSettings and the files the Bicep loads, not a
-// Bicep parser.
+//   - parse every infra/**/*.bicep with tree-sitter-bicep (from npm, see parse.js) and fail on any
+//     syntax error;
+//   - check every resource declaration against the resource type definitions the Bicep compiler
+//     itself uses (testdata/types, from Azure/bicep-types-az and microsoftgraph/msgraph-bicep-types,
+//     see CheckTypes), and every module call against the module's parameters;
+//   - apply the linter rules bicepconfig.json makes errors, and outputs-should-not-contain-secrets,
+//     secure-parameter-default and no-unused-params (Lint);
+//   - check that every file the Bicep loads at compile time (loadTextContent and friends) exists,
+//     and that the function app's app settings are exactly AppSettingNames.
+//
+// The package reads Bicep with its own parser (syntax.go): declarations and expressions, enough
+// for these checks; tree-sitter-bicep remains the syntax check.
 package bicepcheck
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
-	"unicode"
 )
 
 // AppSettingNames are the app settings the deployment gives the function app, a contract with the
@@ -31,7 +34,7 @@ var AppSettingNames = []string{
 	"APPLICATIONINSIGHTS_CONNECTION_STRING",
 	"APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 	"AZURE_TENANT_ID",
-	"AZURE_CLIENT_ID",
+	"GRAPH_CLIENT_ID",
 	"AZURE_MANAGED_IDENTITY",
 	"AZURE_CLIENT_CERTIFICATE",
 	"MATTERMOST_URL",
@@ -56,8 +59,8 @@ var AppSettingNames = []string{
 // app, or more than one, declares appSettings.
 func AppSettings(bicepPath string) ([]string, error) {
 	var found []siteSettings
-	if err := walkModules(bicepPath, map[string]bool{}, func(f *bicepFile) error {
-		sites, err := f.siteAppSettings()
+	if err := walkModules(bicepPath, map[string]bool{}, func(f *File) error {
+		sites, err := siteAppSettings(f)
 		found = append(found, sites...)
 		return err
 	}); err != nil {
@@ -97,35 +100,77 @@ var loadFunctions = map[string]bool{
 // loadYamlContent or loadFileAsBase64. A call whose first argument is not a string literal is an
 // error.
 func FileLoads(bicepPath string) ([]FileLoad, error) {
-	f, err := readBicep(bicepPath)
+	f, err := ParseFile(bicepPath)
 	if err != nil {
 		return nil, err
 	}
 	var loads []FileLoad
-	for i, t := range f.toks {
-		if t.kind != tokIdent || !loadFunctions[t.text] || !f.is(i+1, tokPunct, "(") {
-			continue
+	var bad error
+	visit := func(e Expr) bool {
+		c, ok := e.(*CallExpr)
+		if !ok || bad != nil {
+			return bad == nil
 		}
-		arg, ok := f.literal(i + 2)
-		if !ok {
-			return nil, fmt.Errorf("%s:%d: %s needs a string literal path", bicepPath, t.line, t.text)
+		name, ns := c.FuncName()
+		if !loadFunctions[name] || ns != nil && !isIdent(ns, "sys") {
+			return true
+		}
+		var arg string
+		if len(c.Args) > 0 {
+			if s, ok := c.Args[0].(*StringExpr); ok {
+				arg, ok = s.Literal()
+				if !ok {
+					arg = ""
+				}
+			}
+		}
+		if arg == "" {
+			bad = fmt.Errorf("%s:%d: %s needs a string literal path", bicepPath, c.At, name)
+			return false
 		}
 		loads = append(loads, FileLoad{
-			Bicep: bicepPath, Line: t.line, Function: t.text, Arg: arg,
+			Bicep: bicepPath, Line: c.At, Function: name, Arg: arg,
 			Path: filepath.Join(filepath.Dir(bicepPath), filepath.FromSlash(arg)),
 		})
+		return true
 	}
-	return loads, nil
+	for _, d := range f.Decls {
+		for _, dec := range d.Decorators {
+			Walk(dec, visit)
+		}
+		Walk(d.Value, visit)
+	}
+	return loads, bad
 }
 
 // Modules returns the local files bicepPath uses as modules (registry and template spec modules
 // are left out), resolved against its folder.
 func Modules(bicepPath string) ([]string, error) {
-	f, err := readBicep(bicepPath)
+	f, err := ParseFile(bicepPath)
 	if err != nil {
 		return nil, err
 	}
-	return f.modules(), nil
+	var paths []string
+	for _, d := range f.Decls {
+		if p, ok := localModule(d); ok {
+			paths = append(paths, p)
+		}
+	}
+	return paths, nil
+}
+
+// localModule returns the path of the file a module declaration uses, resolved against its
+// file's folder; false for a registry or template spec module (br:, br/, ts:, ts/).
+func localModule(d *Decl) (string, bool) {
+	if d.Kind != "module" {
+		return "", false
+	}
+	for _, prefix := range []string{"br:", "br/", "ts:", "ts/"} {
+		if strings.HasPrefix(d.Ref, prefix) {
+			return "", false
+		}
+	}
+	return filepath.Join(filepath.Dir(d.File.Path), filepath.FromSlash(d.Ref)), true
 }
 
 type siteSettings struct {
@@ -133,428 +178,123 @@ type siteSettings struct {
 	names []string
 }
 
-func walkModules(path string, seen map[string]bool, visit func(*bicepFile) error) error {
+func walkModules(path string, seen map[string]bool, visit func(*File) error) error {
 	clean := filepath.Clean(path)
 	if seen[clean] {
 		return nil
 	}
 	seen[clean] = true
-	f, err := readBicep(clean)
+	f, err := ParseFile(clean)
 	if err != nil {
 		return err
 	}
 	if err := visit(f); err != nil {
 		return err
 	}
-	for _, m := range f.modules() {
-		if err := walkModules(m, seen, visit); err != nil {
-			return err
+	for _, d := range f.Decls {
+		if m, ok := localModule(d); ok {
+			if err := walkModules(m, seen, visit); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
 }
 
-type bicepFile struct {
-	path string
-	toks []token
-}
-
-func readBicep(path string) (*bicepFile, error) {
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	toks, err := tokenize(string(src))
-	if err != nil {
-		return nil, fmt.Errorf("%s:%v", path, err)
-	}
-	return &bicepFile{path: path, toks: toks}, nil
-}
-
-func (f *bicepFile) is(i int, kind tokKind, text string) bool {
-	return i >= 0 && i < len(f.toks) && f.toks[i].kind == kind && f.toks[i].text == text
-}
-
-// literal returns the value of the string literal at i (no interpolation).
-func (f *bicepFile) literal(i int) (string, bool) {
-	if i < 0 || i >= len(f.toks) || f.toks[i].kind != tokString || f.toks[i].interpolated {
-		return "", false
-	}
-	return f.toks[i].value, true
-}
-
-func (f *bicepFile) modules() []string {
-	var paths []string
-	for i, t := range f.toks {
-		if t.kind != tokIdent || t.text != "module" || i+2 >= len(f.toks) || f.toks[i+1].kind != tokIdent {
-			continue
-		}
-		p, ok := f.literal(i + 2)
-		if !ok || strings.HasPrefix(p, "br:") || strings.HasPrefix(p, "br/") || strings.HasPrefix(p, "ts:") || strings.HasPrefix(p, "ts/") {
-			continue
-		}
-		paths = append(paths, filepath.Join(filepath.Dir(f.path), filepath.FromSlash(p)))
-	}
-	return paths
-}
-
-// siteAppSettings finds `resource X 'Microsoft.Web/sites@…' = … { … appSettings: <expr> … }`.
-func (f *bicepFile) siteAppSettings() ([]siteSettings, error) {
+// siteAppSettings finds `resource X 'Microsoft.Web/sites@…' = … { … appSettings: <expr> … }`
+// (the property anywhere in the body, not in child resources).
+func siteAppSettings(f *File) ([]siteSettings, error) {
 	var out []siteSettings
-	for i, t := range f.toks {
-		if t.kind != tokIdent || t.text != "resource" || i+2 >= len(f.toks) || f.toks[i+1].kind != tokIdent {
+	for _, d := range f.Resources() {
+		typ, _, _ := strings.Cut(d.FullType(), "@")
+		if d.Existing || !strings.EqualFold(typ, "Microsoft.Web/sites") {
 			continue
 		}
-		typ, ok := f.literal(i + 2)
-		if !ok || !strings.EqualFold(strings.SplitN(typ, "@", 2)[0], "Microsoft.Web/sites") || f.is(i+3, tokIdent, "existing") {
+		body := ResourceBody(d.Value)
+		if body == nil {
 			continue
 		}
-		open := f.bodyStart(i + 3)
-		if open < 0 {
-			continue
-		}
-		end := f.matching(open)
-		for j := open + 1; j < end; j++ {
-			if !f.is(j, tokIdent, "appSettings") || !f.is(j+1, tokPunct, ":") {
-				continue
+		var props []*Property
+		var find func(o *ObjectExpr)
+		find = func(o *ObjectExpr) {
+			for _, p := range o.Props {
+				if p.KeyExpr == nil && p.Key == "appSettings" {
+					props = append(props, p)
+				} else if v, ok := p.Value.(*ObjectExpr); ok {
+					find(v)
+				}
 			}
-			from, to, err := f.valueExpr(j + 2)
+		}
+		find(body)
+		for _, p := range props {
+			names, err := settingNames(f, p.Value, map[string]bool{})
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: appSettings: %v", f.path, f.toks[j].line, err)
+				return nil, fmt.Errorf("%s:%d: appSettings: %v", f.Path, p.At, err)
 			}
-			names, err := f.settingNames(from, to, map[string]bool{})
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, siteSettings{where: fmt.Sprintf("%s:%d", f.path, f.toks[j].line), names: names})
+			out = append(out, siteSettings{where: fmt.Sprintf("%s:%d", f.Path, p.At), names: names})
 		}
 	}
 	return out, nil
 }
 
-// bodyStart returns the index of the `{` opening a resource body, after `=` and an optional
-// `if (…)` or `[for …:`; -1 if there is none.
-func (f *bicepFile) bodyStart(i int) int {
-	depth := 0
-	for ; i < len(f.toks); i++ {
-		t := f.toks[i]
-		if t.kind != tokPunct {
-			continue
-		}
-		switch t.text {
-		case "(":
-			depth++
-		case ")":
-			depth--
-		case "{":
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return -1
-}
-
-// matching returns the index of the bracket closing the one at open (len(toks) if unbalanced).
-func (f *bicepFile) matching(open int) int {
-	depth := 0
-	for i := open; i < len(f.toks); i++ {
-		if f.toks[i].kind != tokPunct {
-			continue
-		}
-		switch f.toks[i].text {
-		case "(", "[", "{":
-			depth++
-		case ")", "]", "}":
-			depth--
-			if depth == 0 {
-				return i
-			}
-		}
-	}
-	return len(f.toks)
-}
-
-// valueExpr delimits a property value starting at i: a bracketed literal, a function call, or a
-// variable name. It returns the token range [from, to).
-func (f *bicepFile) valueExpr(i int) (int, int, error) {
-	if i >= len(f.toks) {
-		return 0, 0, fmt.Errorf("no value")
-	}
-	t := f.toks[i]
-	switch {
-	case t.kind == tokPunct && (t.text == "[" || t.text == "(" || t.text == "{"):
-		return i, f.matching(i) + 1, nil
-	case t.kind == tokIdent && f.is(i+1, tokPunct, "("):
-		return i, f.matching(i+1) + 1, nil
-	case t.kind == tokIdent:
-		return i, i + 1, nil
-	}
-	return 0, 0, fmt.Errorf("line %d: expected an array, a function call or a variable, found %q", t.line, t.text)
-}
-
-// varExpr returns the token range of the expression of `var name = …` declared at top level.
-func (f *bicepFile) varExpr(name string) (int, int, bool) {
-	depth := 0
-	for i, t := range f.toks {
-		if t.kind == tokPunct {
-			switch t.text {
-			case "(", "[", "{":
-				depth++
-			case ")", "]", "}":
-				depth--
-			}
-			continue
-		}
-		if depth != 0 || t.kind != tokIdent || t.text != "var" || !f.is(i+1, tokIdent, name) || !f.is(i+2, tokPunct, "=") {
-			continue
-		}
-		// The expression runs to the next top-level declaration or decorator.
-		from, d := i+3, 0
-		for j := from; j < len(f.toks); j++ {
-			u := f.toks[j]
-			if u.kind == tokPunct {
-				switch u.text {
-				case "(", "[", "{":
-					d++
-				case ")", "]", "}":
-					d--
-				case "@":
-					if d == 0 {
-						return from, j, true
-					}
-				}
-				continue
-			}
-			if d == 0 && u.kind == tokIdent && topLevelKeywords[u.text] && j > from && u.line > f.toks[j-1].line {
-				return from, j, true
-			}
-		}
-		return from, len(f.toks), true
-	}
-	return 0, 0, false
-}
-
-var topLevelKeywords = map[string]bool{
-	"var": true, "param": true, "resource": true, "module": true, "output": true, "type": true,
-	"func": true, "targetScope": true, "metadata": true, "import": true, "extension": true,
-	"provider": true, "using": true, "assert": true,
-}
-
-// settingNames collects `name: '<literal>'` in toks[from:to], following variables of the file.
-func (f *bicepFile) settingNames(from, to int, following map[string]bool) ([]string, error) {
-	var names []string
-	for i := from; i < to; i++ {
-		t := f.toks[i]
-		if t.kind != tokIdent {
-			continue
-		}
-		if t.text == "name" && f.is(i+1, tokPunct, ":") {
-			v, ok := f.literal(i + 2)
-			if !ok {
-				return nil, fmt.Errorf("%s:%d: an app setting's name must be a string literal", f.path, t.line)
-			}
-			names = append(names, v)
-			i += 2
-			continue
-		}
-		if following[t.text] || f.is(i-1, tokPunct, ".") {
-			continue
-		}
-		if vf, vt, ok := f.varExpr(t.text); ok {
-			following[t.text] = true
-			more, err := f.settingNames(vf, vt, following)
-			delete(following, t.text)
+// settingNames collects the `name: '<literal>'` of the settings e lists: an array of objects, or
+// variables of the file holding them, chosen by conditions or joined by concat() or union().
+func settingNames(f *File, e Expr, following map[string]bool) ([]string, error) {
+	switch x := e.(type) {
+	case *ArrayExpr:
+		var names []string
+		for _, item := range x.Items {
+			more, err := settingNames(f, item, following)
 			if err != nil {
 				return nil, err
 			}
 			names = append(names, more...)
 		}
-	}
-	return names, nil
-}
-
-// Tokens.
-
-type tokKind int
-
-const (
-	tokIdent tokKind = iota
-	tokString
-	tokNumber
-	tokPunct
-)
-
-type token struct {
-	kind         tokKind
-	text         string // identifier, number or punctuation; the raw literal for strings
-	value        string // decoded value of a string without interpolation
-	interpolated bool
-	line         int
-}
-
-type lexer struct {
-	src  string
-	pos  int
-	line int
-}
-
-func tokenize(src string) ([]token, error) {
-	lx := &lexer{src: src, line: 1}
-	var toks []token
-	for {
-		if err := lx.skipSpaceAndComments(); err != nil {
+		return names, nil
+	case *ObjectExpr:
+		p := x.Prop("name")
+		if p == nil {
+			return nil, fmt.Errorf("line %d: an app setting without a name", x.At)
+		}
+		s, ok := p.Value.(*StringExpr)
+		lit, isLit := "", false
+		if ok {
+			lit, isLit = s.Literal()
+		}
+		if !isLit {
+			return nil, fmt.Errorf("%s:%d: an app setting's name must be a string literal", f.Path, p.At)
+		}
+		return []string{lit}, nil
+	case *TernaryExpr:
+		a, err := settingNames(f, x.Then, following)
+		if err != nil {
 			return nil, err
 		}
-		if lx.pos >= len(lx.src) {
-			return toks, nil
-		}
-		start, line := lx.pos, lx.line
-		c := lx.src[lx.pos]
-		switch {
-		case strings.HasPrefix(lx.src[lx.pos:], "'''"):
-			end := strings.Index(lx.src[lx.pos+3:], "'''")
-			if end < 0 {
-				return nil, fmt.Errorf("%d: unterminated multi-line string", line)
-			}
-			body := lx.src[lx.pos+3 : lx.pos+3+end]
-			lx.advance(3 + end + 3)
-			toks = append(toks, token{kind: tokString, text: lx.src[start:lx.pos], value: body, line: line})
-		case c == '\'':
-			value, interpolated, err := lx.singleQuoted()
-			if err != nil {
-				return nil, err
-			}
-			toks = append(toks, token{kind: tokString, text: lx.src[start:lx.pos], value: value, interpolated: interpolated, line: line})
-		case c == '_' || unicode.IsLetter(rune(c)):
-			for lx.pos < len(lx.src) && (lx.src[lx.pos] == '_' || unicode.IsLetter(rune(lx.src[lx.pos])) || unicode.IsDigit(rune(lx.src[lx.pos]))) {
-				lx.pos++
-			}
-			toks = append(toks, token{kind: tokIdent, text: lx.src[start:lx.pos], line: line})
-		case unicode.IsDigit(rune(c)):
-			for lx.pos < len(lx.src) && (unicode.IsDigit(rune(lx.src[lx.pos])) || lx.src[lx.pos] == '.') {
-				lx.pos++
-			}
-			toks = append(toks, token{kind: tokNumber, text: lx.src[start:lx.pos], line: line})
-		default:
-			lx.pos++
-			toks = append(toks, token{kind: tokPunct, text: string(c), line: line})
-		}
-	}
-}
-
-func (lx *lexer) advance(n int) {
-	lx.line += strings.Count(lx.src[lx.pos:lx.pos+n], "\n")
-	lx.pos += n
-}
-
-func (lx *lexer) skipSpaceAndComments() error {
-	for lx.pos < len(lx.src) {
-		rest := lx.src[lx.pos:]
-		switch {
-		case rest[0] == ' ' || rest[0] == '\t' || rest[0] == '\r' || rest[0] == '\n':
-			lx.advance(1)
-		case strings.HasPrefix(rest, "//"):
-			end := strings.IndexByte(rest, '\n')
-			if end < 0 {
-				end = len(rest)
-			}
-			lx.advance(end)
-		case strings.HasPrefix(rest, "/*"):
-			end := strings.Index(rest[2:], "*/")
-			if end < 0 {
-				return fmt.Errorf("%d: unterminated comment", lx.line)
-			}
-			lx.advance(2 + end + 2)
-		default:
-			return nil
-		}
-	}
-	return nil
-}
-
-// singleQuoted reads a '…' string at lx.pos: escapes, and ${…} interpolations (which may hold
-// strings and braces of their own).
-func (lx *lexer) singleQuoted() (string, bool, error) {
-	line := lx.line
-	lx.pos++ // opening quote
-	var b strings.Builder
-	interpolated := false
-	for lx.pos < len(lx.src) {
-		c := lx.src[lx.pos]
-		switch {
-		case c == '\'':
-			lx.pos++
-			return b.String(), interpolated, nil
-		case c == '\n':
-			return "", false, fmt.Errorf("%d: unterminated string", line)
-		case c == '\\' && lx.pos+1 < len(lx.src):
-			e := lx.src[lx.pos+1]
-			lx.pos += 2
-			switch e {
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case 'u':
-				if lx.pos < len(lx.src) && lx.src[lx.pos] == '{' {
-					end := strings.IndexByte(lx.src[lx.pos:], '}')
-					if end < 0 {
-						return "", false, fmt.Errorf("%d: bad \\u escape", line)
-					}
-					r, err := strconv.ParseUint(lx.src[lx.pos+1:lx.pos+end], 16, 32)
-					if err != nil {
-						return "", false, fmt.Errorf("%d: bad \\u escape", line)
-					}
-					b.WriteRune(rune(r))
-					lx.pos += end + 1
+		b, err := settingNames(f, x.Else, following)
+		return append(a, b...), err
+	case *ParenExpr:
+		return settingNames(f, x.X, following)
+	case *SpreadExpr:
+		return settingNames(f, x.X, following)
+	case *CallExpr:
+		if name, ns := x.FuncName(); ns == nil && (name == "concat" || name == "union") {
+			var names []string
+			for _, a := range x.Args {
+				more, err := settingNames(f, a, following)
+				if err != nil {
+					return nil, err
 				}
-			default: // \' \\ \$
-				b.WriteByte(e)
+				names = append(names, more...)
 			}
-		case strings.HasPrefix(lx.src[lx.pos:], "${"):
-			interpolated = true
-			lx.pos += 2
-			if err := lx.skipInterpolation(); err != nil {
-				return "", false, err
-			}
-		default:
-			b.WriteByte(c)
-			lx.pos++
+			return names, nil
+		}
+	case *IdentExpr:
+		d := f.Symbol(x.Name)
+		if d != nil && d.Kind == "var" && !following[x.Name] {
+			following[x.Name] = true
+			defer delete(following, x.Name)
+			return settingNames(f, d.Value, following)
 		}
 	}
-	return "", false, fmt.Errorf("%d: unterminated string", line)
-}
-
-// skipInterpolation skips the expression of a ${…} up to and including its closing brace.
-func (lx *lexer) skipInterpolation() error {
-	depth := 1
-	for lx.pos < len(lx.src) {
-		if err := lx.skipSpaceAndComments(); err != nil {
-			return err
-		}
-		if lx.pos >= len(lx.src) {
-			break
-		}
-		switch c := lx.src[lx.pos]; {
-		case c == '\'':
-			if _, _, err := lx.singleQuoted(); err != nil {
-				return err
-			}
-		case c == '{':
-			depth++
-			lx.pos++
-		case c == '}':
-			depth--
-			lx.pos++
-			if depth == 0 {
-				return nil
-			}
-		default:
-			lx.pos++
-		}
-	}
-	return fmt.Errorf("%d: unterminated interpolation", lx.line)
+	return nil, fmt.Errorf("line %d: cannot tell which app settings this expression gives (an array of { name: '…' } objects, variables holding them, a condition between them, concat() or union())", e.Line())
 }

@@ -462,7 +462,7 @@ func TestGraphExtension(t *testing.T) {
 	var config struct {
 		Extensions map[string]string `json:"extensions"`
 	}
-	if err := json.Unmarshal(data, &config); err != nil {
+	if err := json.Unmarshal(StripJSONComments(data), &config); err != nil {
 		t.Fatalf("infra/bicepconfig.json: %v", err)
 	}
 	const registry = "br:mcr.microsoft.com/bicep/extensions/microsoftgraph/v1.0:"

@@ -68,7 +68,7 @@ func handlerEnvForCheck(t *testing.T) map[string]string {
 	}
 	return map[string]string{
 		"AzureWebJobsStorage": h.env.StorageConnectionString, "AZURE_TENANT_ID": h.sim.TenantID(),
-		"AZURE_CLIENT_ID": h.sim.ClientID(), "AZURE_CLIENT_SECRET": h.sim.ClientSecret(), "AZURE_AUTHORITY_HOST": h.sim.URL(),
+		"GRAPH_CLIENT_ID": h.sim.ClientID(), "AZURE_CLIENT_SECRET": h.sim.ClientSecret(), "AZURE_AUTHORITY_HOST": h.sim.URL(),
 		"GRAPH_BASE_URL": h.sim.GraphURL(), "MATTERMOST_URL": h.env.MattermostURL, "MATTERMOST_TOKEN": h.env.MattermostToken,
 		"SYNC_SCHEDULE": "0 */5 * * * *", "SSL_CERT_FILE": ca, "FUNCTIONS_CUSTOMHANDLER_PORT": "0",
 	}

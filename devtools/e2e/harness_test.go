@@ -135,7 +135,7 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 	settings := map[string]string{
 		"AzureWebJobsStorage":  env.StorageConnectionString,
 		"AZURE_TENANT_ID":      h.sim.TenantID(),
-		"AZURE_CLIENT_ID":      h.sim.ClientID(),
+		"GRAPH_CLIENT_ID":      h.sim.ClientID(),
 		"AZURE_CLIENT_SECRET":  h.sim.ClientSecret(),
 		"AZURE_AUTHORITY_HOST": h.sim.URL(),
 		"GRAPH_BASE_URL":       h.sim.GraphURL(),

@@ -1,6 +1,12 @@
 // Alerts on what calstatus logs. The handler writes each log line as one JSON object in the trace's
 // message (Application Insights table traces); the queries parse it with parse_json(message).
 // Each query lives in infra/queries/<alert>.kql so the README and tests use the same text.
+//
+// Every query reads lines of the timer (SyncTimer), which answers success even when it cannot
+// plan: the Functions host drops the Logs of a failed invocation (a failed shard's "shard done"
+// never arrives), so what failed is read from the next timer's "cycle summary", which adds up
+// every shard's record in Table Storage. No query uses union (log search alert rules may refuse
+// it). host.json keeps traces out of sampling, so no counted line is sampled away.
 
 param environmentName string
 param location string
@@ -55,7 +61,7 @@ var rules = [
   {
     name: 'poison-queue'
     displayName: 'calstatus (${environmentName}): messages in sync-shards-poison'
-    description: 'A shard failed maxDequeueCount times and was moved to sync-shards-poison; its users were not synced by that cycle. Look at the failed-invocations alert and the shard summaries (error, error_class) of the cycle.'
+    description: 'A shard failed maxDequeueCount times and was moved to sync-shards-poison; its users were not synced by that cycle. Look at the failed-invocations alert and the shard records of the cycle (the status page, or table calstatuscycles: Error, ErrorClass).'
     severity: 2
     query: loadTextContent('../queries/poison-queue.kql')
     windowSize: 'PT15M'
@@ -78,8 +84,8 @@ var rules = [
   }
   {
     name: 'failed-invocations'
-    displayName: 'calstatus (${environmentName}): failed invocations or shards'
-    description: 'A function invocation failed (requests with success == false) or a shard summary reported outcome "failed" in the last 15 minutes. The queue retries a failed shard; repeated failures end in the poison queue.'
+    displayName: 'calstatus (${environmentName}): failed shards'
+    description: 'A "cycle summary" logged in the last 15 minutes counts failed shards by what failed (shard_errors): shards whose last attempt failed. The queue retries a failed shard; repeated failures end in the poison queue. The failures by class and the shard records (the status page) say why.'
     severity: 2
     query: loadTextContent('../queries/failed-invocations.kql')
     windowSize: 'PT15M'
@@ -91,7 +97,7 @@ var rules = [
   {
     name: 'graph-throttling'
     displayName: 'calstatus (${environmentName}): Microsoft Graph throttling'
-    description: 'More than ${graphThrottlingThreshold} Graph sub-requests were throttled (429) in 15 minutes. Cycles slow down and may not complete; check other apps using the same mailboxes, or lower the schedule frequency.'
+    description: 'More than ${graphThrottlingThreshold} Graph sub-requests were throttled (429) in the cycles summarised in the last 15 minutes (about three). Cycles slow down and may not complete; check other apps using the same mailboxes, or lower the schedule frequency.'
     severity: 3
     query: loadTextContent('../queries/graph-throttling.kql')
     windowSize: 'PT15M'
@@ -105,7 +111,7 @@ var rules = [
   {
     name: 'graph-no-access'
     displayName: 'calstatus (${environmentName}): most calendars unreadable'
-    description: 'Over 30 minutes more than ${graphNoAccessRatio} of the users synced had calendars Graph refused to read (failure class no_access): admin consent for Calendars.ReadBasic.All was revoked or never granted, or an application access policy excludes them. Open the consent page (CONSENT_PAGE_URL).'
+    description: 'In the cycles summarised over 30 minutes more than ${graphNoAccessRatio} of the users had calendars Graph refused to read (failure class no_access): admin consent for Calendars.ReadBasic.All was revoked or never granted, or an application access policy excludes them. Open the consent page (CONSENT_PAGE_URL).'
     severity: 1
     query: loadTextContent('../queries/graph-no-access.kql')
     windowSize: 'PT30M'
@@ -119,7 +125,7 @@ var rules = [
   {
     name: 'mattermost-token-rejected'
     displayName: 'calstatus (${environmentName}): Mattermost rejected the token'
-    description: 'Mattermost answered 401/403 to the token (error_class mattermost_auth) in the last 15 minutes: no status can be read or set. Replace the Key Vault secret mattermost-token with a valid token of an account allowed to edit other users\' statuses.'
+    description: 'Mattermost answered 401/403 to the token in the last 15 minutes: the timer could not list the users (error_class mattermost_auth), or a cycle summary counts users whose change Mattermost refused (failures.mattermost_auth). No status can be read or set. Replace the Key Vault secret mattermost-token with a valid token of an account allowed to edit other users\' statuses.'
     severity: 1
     query: loadTextContent('../queries/mattermost-token-rejected.kql')
     windowSize: 'PT15M'

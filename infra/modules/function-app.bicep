@@ -24,7 +24,10 @@ param deploymentContainerUrl string
 
 param appInsightsConnectionString string
 
-@description('Client id (appId) of the app registration calstatus reads calendars as.')
+@description('Resource id of the Log Analytics workspace that receives the app\'s platform logs (FunctionAppLogs).')
+param workspaceId string
+
+@description('Client id (appId) of the app registration calstatus reads calendars as (app setting GRAPH_CLIENT_ID).')
 param clientId string
 
 @description('Key Vault secret URI of the app registration\'s certificate (base64 PKCS#12). Empty: the managed identity is the credential (federated with the app registration).')
@@ -132,8 +135,10 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
           name: 'AZURE_TENANT_ID'
           value: tenant().tenantId
         }
+        // Not AZURE_CLIENT_ID: Azure SDKs (DefaultAzureCredential, managed identity) read that
+        // name as a user-assigned managed identity's client id; this is an app registration's.
         {
-          name: 'AZURE_CLIENT_ID'
+          name: 'GRAPH_CLIENT_ID'
           value: clientId
         }
         useCertificate ? certificateCredentialSetting : managedIdentityCredentialSetting
@@ -207,6 +212,41 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         instanceMemoryMB: instanceMemoryMB
       }
     }
+  }
+}
+
+// No basic (user name and password) publishing: azd deploys through Flex Consumption's one-deploy
+// with Entra ID, so FTP and the SCM site's basic authentication stay off.
+resource ftpPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'ftp'
+  properties: {
+    allow: false
+  }
+}
+
+resource scmPublishing 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01' = {
+  parent: site
+  name: 'scm'
+  properties: {
+    allow: false
+  }
+}
+
+// The host's own log (table FunctionAppLogs), including the handler's console output, which is
+// where a failed invocation's lines go (the host drops its Logs): kept in the workspace apart from
+// Application Insights.
+resource logsToWorkspace 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'function-logs-to-log-analytics'
+  scope: site
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'FunctionAppLogs'
+        enabled: true
+      }
+    ]
   }
 }
 

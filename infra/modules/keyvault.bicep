@@ -18,6 +18,9 @@ param mattermostToken string
 @description('The /calstatus slash command\'s token in each team (comma-separated TEAM_ID=TOKEN entries), stored as secret mattermost-slash-token. Empty: no secret (the command is refused).')
 param mattermostSlashToken string = ''
 
+@description('Resource id of the Log Analytics workspace that receives the vault\'s audit log (AuditEvent: every secret read, by whom).')
+param workspaceId string
+
 var keyVaultSecretsUser = '4633458b-17de-408a-b874-0445c86b69e6'
 
 resource vault 'Microsoft.KeyVault/vaults@2023-07-01' = {
@@ -71,9 +74,27 @@ resource secretsUser 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   }
 }
 
+// Who read or changed which secret, and who was refused: Key Vault's audit log in Log Analytics
+// (table AzureDiagnostics, or AZKVAuditLogs), e.g. to see the function app's reads of the token.
+resource auditToWorkspace 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'audit-to-log-analytics'
+  scope: vault
+  properties: {
+    workspaceId: workspaceId
+    logs: [
+      {
+        category: 'AuditEvent'
+        enabled: true
+      }
+    ]
+  }
+}
+
 output name string = vault.name
 output vaultUri string = vault.properties.vaultUri
 // Versionless: a new version of the secret is picked up without redeploying.
 output mattermostTokenSecretUri string = vault::mattermostTokenSecret.properties.secretUri
-// Versionless too; empty when no slash command token was given.
-output mattermostSlashTokenSecretUri string = empty(mattermostSlashToken) ? '' : '${vault.properties.vaultUri}secrets/mattermost-slash-token'
+// Versionless too; empty when no slash command token was given (the secret is not deployed). Read
+// from the secret resource, not the @secure() parameter: an output that references a secure
+// parameter, even inside empty(), trips the linter rule outputs-should-not-contain-secrets.
+output mattermostSlashTokenSecretUri string = mattermostSlashTokenSecret.?properties.secretUri ?? ''

@@ -10,6 +10,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue"
 )
 
@@ -54,6 +55,28 @@ func (a Account) QueueServiceURL() string {
 		return strings.TrimRight(a.QueueURL, "/")
 	}
 	return "https://" + a.Name + ".queue.core.windows.net"
+}
+
+// BlobServiceURL is the account's Blob endpoint when reached with an identity: the public cloud's,
+// or, in a sovereign cloud (a QueueURL given), the queue endpoint's with "blob" for "queue".
+func (a Account) BlobServiceURL() string {
+	if a.QueueURL != "" {
+		return strings.Replace(strings.TrimRight(a.QueueURL, "/"), ".queue.", ".blob.", 1)
+	}
+	return "https://" + a.Name + ".blob.core.windows.net"
+}
+
+// Blobs returns a Blob service client for the account (the Functions host keeps its leases, timer
+// schedules and keys there; calstatus only checks it can reach it).
+func (a Account) Blobs() (*service.Client, error) {
+	if !a.UsesIdentity() {
+		return service.NewClientFromConnectionString(a.ConnectionString, nil)
+	}
+	cred, err := a.credential()
+	if err != nil {
+		return nil, err
+	}
+	return service.NewClient(a.BlobServiceURL(), cred, nil)
 }
 
 // Tables returns a Table service client for the account.

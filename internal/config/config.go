@@ -23,7 +23,10 @@ type Config struct {
 	// (+ __credential, __clientId) reached with a managed identity.
 	Storage azstorage.Account
 
-	TenantID, ClientID string // AZURE_TENANT_ID, AZURE_CLIENT_ID
+	TenantID string // AZURE_TENANT_ID
+	// ClientID is GRAPH_CLIENT_ID, the app registration's client id (AZURE_CLIENT_ID, its old name,
+	// when unset: a deprecation).
+	ClientID string
 	// One of: ClientSecret (AZURE_CLIENT_SECRET), a certificate (AZURE_CLIENT_CERTIFICATE_PATH,
 	// AZURE_CLIENT_CERTIFICATE_PASSWORD), or the app's managed identity federated with the app
 	// registration (AZURE_MANAGED_IDENTITY: "system" or a user-assigned identity's client id).
@@ -51,6 +54,8 @@ type Config struct {
 	// Warnings are problems that disable a part (the slash command), not calstatus: logged at
 	// start as errors.
 	Warnings []string
+	// Deprecations name settings read under an old name: logged at start as warnings.
+	Deprecations []string
 	// PublicURL is the app's base URL for links it hands out (the consent callback): PUBLIC_URL,
 	// else https:// + WEBSITE_HOSTNAME (App Service sets it), else empty (the request's own URL).
 	PublicURL string
@@ -86,7 +91,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Port:                 get("FUNCTIONS_CUSTOMHANDLER_PORT"),
 		Storage:              storage(get, &problems),
 		TenantID:             required("AZURE_TENANT_ID"),
-		ClientID:             required("AZURE_CLIENT_ID"),
+		ClientID:             get("GRAPH_CLIENT_ID"),
 		ClientSecret:         get("AZURE_CLIENT_SECRET"),
 		CertificatePath:      get("AZURE_CLIENT_CERTIFICATE_PATH"),
 		Certificate:          get("AZURE_CLIENT_CERTIFICATE"),
@@ -101,6 +106,15 @@ func Load(getenv func(string) string) (Config, error) {
 		Lookahead:            DefaultLookahead,
 		TentativeAsBusy:      true,
 		LogLevel:             get("LOG_LEVEL"),
+	}
+	if c.ClientID == "" {
+		// The old name: Azure SDKs read AZURE_CLIENT_ID as a managed identity's client id.
+		if c.ClientID = get("AZURE_CLIENT_ID"); c.ClientID != "" {
+			c.Deprecations = append(c.Deprecations, "AZURE_CLIENT_ID is the old name of GRAPH_CLIENT_ID: rename the setting "+
+				"(Azure SDKs read AZURE_CLIENT_ID as a managed identity's client id)")
+		} else {
+			problems = append(problems, "GRAPH_CLIENT_ID is not set")
+		}
 	}
 	// A wrong slash token turns the command away, not the sync: an upgrade from the single-token
 	// form keeps statuses in sync until an admin runs register-command again.

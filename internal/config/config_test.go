@@ -12,7 +12,7 @@ func env(m map[string]string) func(string) string { return func(k string) string
 
 func full() map[string]string {
 	return map[string]string{
-		"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_TENANT_ID": "t", "AZURE_CLIENT_ID": "c",
+		"AzureWebJobsStorage": "UseDevelopmentStorage=true", "AZURE_TENANT_ID": "t", "GRAPH_CLIENT_ID": "c",
 		"AZURE_CLIENT_SECRET": "s", "MATTERMOST_URL": "http://127.0.0.1:8065", "MATTERMOST_TOKEN": "tok",
 	}
 }
@@ -87,7 +87,9 @@ func TestLoadReadsOnlyTheListedSettings(t *testing.T) {
 	read := map[string]bool{}
 	identity := full()
 	delete(identity, "AzureWebJobsStorage")
-	for _, m := range []map[string]string{full(), identity} {
+	oldName := full() // AZURE_CLIENT_ID is read only without GRAPH_CLIENT_ID
+	delete(oldName, "GRAPH_CLIENT_ID")
+	for _, m := range []map[string]string{full(), identity, oldName} {
 		_, _ = Load(func(name string) string { read[name] = true; return m[name] })
 	}
 	for _, s := range Settings {
@@ -162,5 +164,25 @@ func TestLoadPublicURL(t *testing.T) {
 		if c.bad && (err == nil || !strings.Contains(err.Error(), "PUBLIC_URL")) {
 			t.Errorf("PUBLIC_URL %q: error %v does not name the setting", c.public, err)
 		}
+	}
+}
+
+// GRAPH_CLIENT_ID names the app registration; AZURE_CLIENT_ID (its old name, which Azure SDKs read
+// as a managed identity's client id) is read only when it is unset, and says so.
+func TestClientIDSetting(t *testing.T) {
+	m := full()
+	m["AZURE_CLIENT_ID"] = "old"
+	c, err := Load(env(m))
+	if err != nil || c.ClientID != "c" || len(c.Deprecations) != 0 {
+		t.Fatalf("both set: ClientID %q, deprecations %q, err %v; want GRAPH_CLIENT_ID's, none", c.ClientID, c.Deprecations, err)
+	}
+	delete(m, "GRAPH_CLIENT_ID")
+	c, err = Load(env(m))
+	if err != nil || c.ClientID != "old" || len(c.Deprecations) != 1 || !strings.Contains(c.Deprecations[0], "GRAPH_CLIENT_ID") {
+		t.Fatalf("only AZURE_CLIENT_ID: ClientID %q, deprecations %q, err %v", c.ClientID, c.Deprecations, err)
+	}
+	delete(m, "AZURE_CLIENT_ID")
+	if _, err := Load(env(m)); err == nil || !strings.Contains(err.Error(), "GRAPH_CLIENT_ID is not set") {
+		t.Fatalf("neither: err = %v", err)
 	}
 }

@@ -70,7 +70,7 @@ type Handler struct {
 	Store Store
 	// Prober checks Graph access after a consent (nil: not checked).
 	Prober Prober
-	// TenantID and ClientID are AZURE_TENANT_ID and AZURE_CLIENT_ID.
+	// TenantID and ClientID are AZURE_TENANT_ID and GRAPH_CLIENT_ID.
 	TenantID, ClientID string
 	// AuthorityHost is Entra ID's endpoint (AZURE_AUTHORITY_HOST); DefaultAuthorityHost if empty.
 	AuthorityHost string

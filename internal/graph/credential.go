@@ -62,7 +62,7 @@ const (
 // process and keep it: tokens then last across invocations.
 func NewCredential(c CredentialConfig) (azcore.TokenCredential, error) {
 	if c.TenantID == "" || c.ClientID == "" {
-		return nil, errors.New("graph: AZURE_TENANT_ID and AZURE_CLIENT_ID are required")
+		return nil, errors.New("graph: AZURE_TENANT_ID and GRAPH_CLIENT_ID are required")
 	}
 	opts := azcore.ClientOptions{}
 	if c.Transport != nil {

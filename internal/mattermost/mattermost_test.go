@@ -283,3 +283,37 @@ func TestMayHaveLandedCountsEveryAttempt(t *testing.T) {
 		t.Fatalf("429s only: %v, may have landed %v", err, MayHaveLanded(err))
 	}
 }
+
+// Me and RolePermissions read what the self-check needs of the token without writing anything.
+func TestMeAndRolePermissions(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.Method == http.MethodGet && r.URL.Path == "/api/v4/users/me":
+			_, _ = w.Write([]byte(`{"id":"bot0000000000000000000000a","username":"calstatus","roles":"system_user system_admin","is_bot":true}`))
+		case r.Method == http.MethodPost && r.URL.Path == "/api/v4/roles/names":
+			var names []string
+			_ = json.NewDecoder(r.Body).Decode(&names)
+			if fmt.Sprint(names) != "[system_user system_admin]" {
+				w.WriteHeader(http.StatusBadRequest)
+				return
+			}
+			_, _ = w.Write([]byte(`[{"name":"system_user","permissions":["create_team"]},{"name":"system_admin","permissions":["edit_other_users","manage_system"]}]`))
+		default:
+			t.Errorf("unexpected %s %s", r.Method, r.URL.Path)
+			w.WriteHeader(http.StatusNotFound)
+		}
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "token", nil)
+	me, err := c.Me(context.Background())
+	if err != nil || me.ID != "bot0000000000000000000000a" || me.Username != "calstatus" || !me.Bot || fmt.Sprint(me.Roles) != "[system_user system_admin]" {
+		t.Fatalf("me %+v (%v)", me, err)
+	}
+	perms, err := c.RolePermissions(context.Background(), me.Roles)
+	if err != nil || !perms["edit_other_users"] || !perms["create_team"] || len(perms) != 3 {
+		t.Fatalf("permissions %v (%v)", perms, err)
+	}
+	if c.Writes.Load() != 0 {
+		t.Fatal("a write")
+	}
+}

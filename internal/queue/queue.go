@@ -28,6 +28,9 @@ type Queue struct {
 	name           string
 }
 
+// PoisonName is the queue the Functions host moves a message to after its last failed delivery.
+func PoisonName(name string) string { return name + "-poison" }
+
 // Open returns the named queue of the storage account, creating it (and its poison queue, which
 // the host creates only on the first poison message) if needed.
 func Open(ctx context.Context, account azstorage.Account, name string) (*Queue, error) {
@@ -35,7 +38,7 @@ func Open(ctx context.Context, account azstorage.Account, name string) (*Queue, 
 	if err != nil {
 		return nil, fmt.Errorf("queue %s: %w", name, err)
 	}
-	q := &Queue{client: svc.NewQueueClient(name), poison: svc.NewQueueClient(name + "-poison"), name: name}
+	q := &Queue{client: svc.NewQueueClient(name), poison: svc.NewQueueClient(PoisonName(name)), name: name}
 	for _, c := range []*azqueue.QueueClient{q.client, q.poison} {
 		if _, err := c.Create(ctx, nil); err != nil && !isExists(err) {
 			return nil, fmt.Errorf("queue %s: creating: %w", name, err)

@@ -36,7 +36,17 @@ var page = template.Must(template.New("status").Funcs(template.FuncMap{
 	"maxAffected": func() int { return MaxAffected },
 	"classes":     classLines,
 	"users":       func(n int) string { return plural(n, "user") },
-	"ago":         func(now, t time.Time) string { return ago(max(0, now.Sub(t))) },
+	"plural":      plural,
+	"stateText": func(state string) string {
+		switch state {
+		case "ok":
+			return "✓ ok"
+		case "problem":
+			return "✗ problem"
+		}
+		return "– not checked"
+	},
+	"ago": func(now, t time.Time) string { return ago(max(0, now.Sub(t))) },
 	"age": func(s int) string {
 		if s <= 0 {
 			return "—"
@@ -97,6 +107,14 @@ td.err{white-space:pre-wrap;overflow-wrap:anywhere;font-family:ui-monospace,SFMo
 code{font-size:12px;overflow-wrap:anywhere}
 summary{cursor:pointer;font-weight:600;font-size:15px}
 footer{color:#5f6368;font-size:12px;margin-top:16px}
+#setup summary .muted{font-weight:normal}
+table.setup td.state{white-space:nowrap;font-weight:600}
+table.setup td.title{white-space:nowrap}
+tr.ok td.state{color:#1e8e3e}
+tr.problem td.state{color:#d93025}
+tr.problem{background:#fef6f5}
+tr.not_checked td.state,tr.not_checked td{color:#5f6368}
+.fix{margin-top:4px;color:#202124}
 </style>
 </head>
 <body>
@@ -114,6 +132,27 @@ or in <code>local.settings.json</code> when it runs locally.</p>
 {{- else}}<button type="submit" name="action" value="pause">Pause the sync</button> Stops every write at once: no cycle, no shard.{{end}}
 </form>
 {{- end}}
+{{- with .Setup}}
+
+<section class="panel" id="setup">
+<details{{if not .OK}} open{{end}}><summary>Setup:
+{{- if not .Lines}} not checked yet <span class="muted">(the checks are running: reload in a few seconds)</span>
+{{- else if .OK}} all {{len .Lines}} checks pass
+{{- else}} <span class="bad">{{if .Problems}}{{plural .Problems "problem"}}{{end}}{{if and .Problems .NotChecked}}, {{end}}{{if .NotChecked}}{{.NotChecked}} not checked{{end}}</span> of {{len .Lines}} checks{{end}}
+{{- if .Lines}} <span class="muted">(checked {{utc .CheckedAt}}; run at most once a minute)</span>{{end}}</summary>
+{{- if .Lines}}
+<table class="setup">
+<tbody>
+{{- range .Lines}}
+<tr class="{{.State}}" id="setup-{{.ID}}"><td class="state">{{stateText .State}}</td><td class="title">{{.Title}}</td><td>{{.Detail}}{{if .Fix}}<div class="fix"><b>Fix:</b> {{.Fix}}</div>{{end}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+{{- end}}
+</details>
+</section>
+{{- end}}
+{{- if not .StartError}}
 
 <div class="cards">
 <section class="card" id="last-cycle"><h2>Last cycle</h2>
@@ -259,6 +298,8 @@ or in <code>local.settings.json</code> when it runs locally.</p>
 {{- end}}
 </details>
 </section>
+
+{{- end}}
 
 {{- if .Problems}}
 <section class="panel" id="problems"><h2>Not shown</h2><ul>{{range .Problems}}<li>{{.}}</li>{{end}}</ul><p class="muted">Details are in the function's logs.</p></section>

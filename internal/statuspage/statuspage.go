@@ -23,6 +23,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/calstatus/calstatus/internal/queue"
+	"github.com/calstatus/calstatus/internal/selfcheck"
 	"github.com/calstatus/calstatus/internal/store"
 	"github.com/calstatus/calstatus/internal/syncer"
 	"github.com/calstatus/calstatus/internal/web"
@@ -85,6 +86,17 @@ type Page struct {
 	// SyncPaused is SYNC_PAUSED: the sync is paused whatever the switch says, and only the app
 	// setting resumes it, so the page offers no Resume and refuses the switch.
 	SyncPaused bool
+	// Setup, when set, is the deployment's self-check: the page's Setup section and the report's
+	// setup.
+	Setup Setup
+	// StartError, when set, is why calstatus could not start: only this page runs, with its Setup
+	// section (the other sources are nil and not reported missing).
+	StartError string
+}
+
+// Setup checks the deployment (selfcheck.Checker).
+type Setup interface {
+	Check(ctx context.Context) selfcheck.Report
 }
 
 // Switch is the sync's pause switch (store.Store).
@@ -128,6 +140,10 @@ type Report struct {
 	PausedFromPage  bool       `json:"paused_from_page"`
 	PausedSince     *time.Time `json:"paused_since"`
 	Switchable      bool       `json:"-"`
+	// Setup is the deployment's self-check (null when the page has none); StartError is why
+	// calstatus could not start ("" when it runs).
+	Setup      *selfcheck.Report `json:"setup"`
+	StartError string            `json:"start_error,omitempty"`
 }
 
 // Headline is the verdict: State is healthy, attention, stale or no_data; Notes are further
@@ -272,7 +288,11 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		counts                       store.SettingsCounts
 		historyErr, queueErr, conErr error
 		settingsErr                  error
+		setup                        selfcheck.Report
 	)
+	if p.Setup != nil {
+		wg.Go(func() { setup = p.Setup.Check(ctx) })
+	}
 	if p.History != nil {
 		wg.Go(func() { history, historyErr = p.History.Cycles(ctx, rep.Since) })
 	}
@@ -287,7 +307,12 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 	}
 	wg.Wait()
 
+	if p.Setup != nil {
+		rep.Setup = cleanSetup(setup)
+	}
+	rep.StartError = clean(p.StartError)
 	switch {
+	case p.History == nil && p.StartError != "": // calstatus is not running: only the setup is shown
 	case p.History == nil:
 		rep.Problems = append(rep.Problems, "the cycle records are not configured")
 	case historyErr != nil:
@@ -295,6 +320,7 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		rep.Problems = append(rep.Problems, "could not read the cycle records")
 	}
 	switch {
+	case p.Queue == nil && p.StartError != "":
 	case p.Queue == nil:
 		rep.Problems = append(rep.Problems, "the shard queue is not configured")
 	case queueErr != nil:
@@ -304,6 +330,7 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 		rep.Queue = &QueueState{Depth: health.Depth, PoisonDepth: health.PoisonDepth, OldestMessageAge: int(health.OldestAge.Seconds())}
 	}
 	switch {
+	case p.Consent == nil && p.StartError != "":
 	case p.Consent == nil:
 		rep.Problems = append(rep.Problems, "the consent record is not configured")
 	case conErr != nil:
@@ -370,6 +397,13 @@ func (p *Page) Collect(ctx context.Context, log *slog.Logger) Report {
 	}
 	rep.Paused = rep.PausedBySetting || rep.PausedFromPage
 	rep.Headline = headline(now, interval, rep, historyErr == nil && p.History != nil)
+	if rep.StartError != "" {
+		notes := []string{}
+		if rep.Setup != nil {
+			notes = setupFindings(*rep.Setup)
+		}
+		rep.Headline = Headline{State: StateAttention, Text: "calstatus cannot start, so it syncs nothing: " + rep.StartError, Notes: notes}
+	}
 	if rep.Paused {
 		rep.Headline = Headline{State: StateAttention, Text: pausedText(now, rep),
 			Notes: append([]string{rep.Headline.Text}, rep.Headline.Notes...)}
@@ -472,6 +506,11 @@ func headline(now time.Time, interval time.Duration, rep Report, historyRead boo
 	var found []finding
 	add := func(state, text string) { found = append(found, finding{state, text}) }
 
+	if rep.Setup != nil {
+		for _, f := range setupFindings(*rep.Setup) {
+			add(StateAttention, f)
+		}
+	}
 	for _, p := range rep.Problems {
 		if strings.HasPrefix(p, "could not") {
 			add(StateAttention, "Attention: "+p)
@@ -534,6 +573,40 @@ func headline(now time.Time, interval time.Duration, rep Report, historyRead boo
 		}
 	}
 	return h
+}
+
+// setupFindings is the headline's finding of the self-check: its one problem, or how many and which
+// (the Setup section, open, says what and what to do). A line not checked follows from a problem.
+func setupFindings(r selfcheck.Report) []string {
+	var problems []selfcheck.Line
+	for _, l := range r.Lines {
+		if l.State == selfcheck.StateProblem {
+			problems = append(problems, l)
+		}
+	}
+	switch len(problems) {
+	case 0:
+		return nil
+	case 1:
+		return []string{"Attention: setup: " + problems[0].Title + ": " + problems[0].Detail}
+	}
+	titles := make([]string, len(problems))
+	for i, l := range problems {
+		titles[i] = l.Title
+	}
+	return []string{"Attention: setup: " + itoa(len(problems)) + " problems (" + strings.Join(titles, "; ") + "): the Setup section says what to do"}
+}
+
+// cleanSetup is the self-check's report fit to show (its lines are remote texts too).
+func cleanSetup(r selfcheck.Report) *selfcheck.Report {
+	out := r
+	out.CheckedAt = r.CheckedAt.UTC()
+	out.Lines = make([]selfcheck.Line, len(r.Lines))
+	for i, l := range r.Lines {
+		l.Title, l.Detail, l.Fix = clean(l.Title), clean(l.Detail), clean(l.Fix)
+		out.Lines[i] = l
+	}
+	return &out
 }
 
 // probeText says what a consent check's outcome means; ok is false for a problem.

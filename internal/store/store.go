@@ -29,6 +29,9 @@ const (
 	MaxTransaction = 100
 )
 
+// Tables are the tables calstatus keeps its state in; Open creates them.
+var Tables = []string{UsersTable, CyclesTable, AppTable}
+
 // Store is the Table Storage adapter.
 type Store struct {
 	users, cycles, app *aztables.Client
@@ -45,7 +48,7 @@ func Open(ctx context.Context, account azstorage.Account) (*Store, error) {
 	if err != nil {
 		return nil, &Error{Op: "connecting", Err: err}
 	}
-	for _, name := range []string{UsersTable, CyclesTable, AppTable} {
+	for _, name := range Tables {
 		if _, err := svc.CreateTable(ctx, name, nil); err != nil && !hasCode(err, aztables.TableAlreadyExists) {
 			return nil, &Error{Op: "creating table " + name, Err: err}
 		}

@@ -78,7 +78,11 @@ type CycleSummary struct {
 	ShardsOK, ShardsFailed, ShardsMissing int
 	Changed, Failed                       int
 	Failures                              map[string]int
-	GraphCalls, Throttled, Retries        int
+	// ShardErrors counts the shards whose run failed, by what failed (ErrorClass: graph_auth,
+	// mattermost_auth, graph, mattermost, storage): a failed shard's own lines never reach
+	// Application Insights (the host drops a failed invocation's logs), this line does.
+	ShardErrors                    map[string]int
+	GraphCalls, Throttled, Retries int
 	// Duration runs from planning to the last shard's end.
 	Duration time.Duration
 	// Complete: every shard ended ok.
@@ -87,7 +91,7 @@ type CycleSummary struct {
 
 // Summarize adds up a cycle's shard records.
 func Summarize(plan store.CycleReport, shards []store.ShardReport) CycleSummary {
-	s := CycleSummary{CycleReport: plan, Failures: map[string]int{}}
+	s := CycleSummary{CycleReport: plan, Failures: map[string]int{}, ShardErrors: map[string]int{}}
 	var last time.Time
 	for _, r := range shards {
 		switch r.Outcome {
@@ -103,6 +107,9 @@ func Summarize(plan store.CycleReport, shards []store.ShardReport) CycleSummary 
 		s.Retries += r.Retries
 		for k, v := range r.Failures {
 			s.Failures[k] += v
+		}
+		if r.ErrorClass != "" {
+			s.ShardErrors[r.ErrorClass]++
 		}
 		if r.Finished.After(last) {
 			last = r.Finished
@@ -145,7 +152,7 @@ func logCycle(ctx context.Context, log *slog.Logger, s CycleSummary) {
 	}
 	log.Log(ctx, level, MsgCycleSummary, "cycle", s.CycleID, "users", s.Users, "shards", s.Shards, "shards_ok", s.ShardsOK,
 		"shards_failed", s.ShardsFailed, "shards_missing", s.ShardsMissing, "changed", s.Changed, "failed", s.Failed,
-		"failures", s.Failures, "graph_calls", s.GraphCalls, "throttled", s.Throttled, "retries", s.Retries,
+		"failures", s.Failures, "shard_errors", s.ShardErrors, "graph_calls", s.GraphCalls, "throttled", s.Throttled, "retries", s.Retries,
 		"duration_ms", s.Duration.Milliseconds(), "complete", s.Complete)
 	logUnusual(ctx, log, s)
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"slices"
 	"strings"
@@ -542,10 +543,11 @@ func TestSummarize(t *testing.T) {
 	plan := store.CycleReport{CycleID: "c", Started: start, Users: 1000, Shards: 3}
 	s := Summarize(plan, []store.ShardReport{
 		{Outcome: "ok", Changed: 5, GraphCalls: 1, Throttled: 2, Retries: 2, Failures: map[string]int{"not_found": 1}, Finished: start.Add(2 * time.Second)},
-		{Outcome: "failed", Failed: 3, GraphCalls: 2, Failures: map[string]int{"not_found": 2, "server": 1}, Finished: start.Add(5 * time.Second)},
+		{Outcome: "failed", Failed: 3, GraphCalls: 2, Failures: map[string]int{"not_found": 2, "server": 1}, Finished: start.Add(5 * time.Second),
+			ErrorClass: "mattermost_auth"},
 	})
 	if s.ShardsOK != 1 || s.ShardsFailed != 1 || s.ShardsMissing != 1 || s.Complete || s.Changed != 5 || s.GraphCalls != 3 ||
-		s.Throttled != 2 || s.Failures["not_found"] != 3 || s.Duration != 5*time.Second {
+		s.Throttled != 2 || s.Failures["not_found"] != 3 || s.Duration != 5*time.Second || !maps.Equal(s.ShardErrors, map[string]int{"mattermost_auth": 1}) {
 		t.Fatalf("summary %+v", s)
 	}
 	if !Summarize(store.CycleReport{Shards: 1}, []store.ShardReport{{Outcome: "ok"}}).Complete {

@@ -223,7 +223,7 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	settings := map[string]string{
 		"AzureWebJobsStorage":  withEndpoint(env.StorageConnectionString, "TableEndpoint", tables.url+"/devstoreaccount1"),
 		"AZURE_TENANT_ID":      sim.TenantID(),
-		"AZURE_CLIENT_ID":      sim.ClientID(),
+		"GRAPH_CLIENT_ID":      sim.ClientID(),
 		"AZURE_CLIENT_SECRET":  sim.ClientSecret(),
 		"AZURE_AUTHORITY_HOST": sim.URL(),
 		"GRAPH_BASE_URL":       sim.GraphURL(),

@@ -91,7 +91,7 @@ func run(ctx context.Context) error {
 		settings = map[string]string{
 			"AzureWebJobsStorage":  env.StorageConnectionString,
 			"AZURE_TENANT_ID":      sim.TenantID(),
-			"AZURE_CLIENT_ID":      sim.ClientID(),
+			"GRAPH_CLIENT_ID":      sim.ClientID(),
 			"AZURE_CLIENT_SECRET":  sim.ClientSecret(),
 			"AZURE_AUTHORITY_HOST": sim.URL(),
 			"GRAPH_BASE_URL":       sim.GraphURL(),

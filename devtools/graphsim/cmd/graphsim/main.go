@@ -91,7 +91,7 @@ func main() {
 		log.Fatalf("graphsim: %v", err)
 	}
 	fmt.Printf("graphsim listening on %s\n", s.URL())
-	fmt.Printf("  AZURE_AUTHORITY_HOST=%s/\n  AZURE_TENANT_ID=%s\n  AZURE_CLIENT_ID=%s\n  GRAPH_BASE_URL=%s\n", s.URL(), *tenant, *clientID, s.GraphURL())
+	fmt.Printf("  AZURE_AUTHORITY_HOST=%s/\n  AZURE_TENANT_ID=%s\n  GRAPH_CLIENT_ID=%s\n  GRAPH_BASE_URL=%s\n", s.URL(), *tenant, *clientID, s.GraphURL())
 	if *caOut != "" {
 		fmt.Printf("  SSL_CERT_FILE=%s\n", *caOut)
 	}

@@ -177,12 +177,19 @@ func (h *Handler) Page(ctx context.Context, log *slog.Logger, r web.Request) (we
 	}
 	if found {
 		view.Record = newRecordView(rec)
-		if r.Query["check"] != "" && h.Prober != nil {
-			rec, res, ran := h.check(ctx, log, rec)
+	}
+	if r.Query["check"] != "" && h.Prober != nil && err == nil {
+		// With no answer on record, a successful check finds a consent granted elsewhere (by the
+		// deployment's GRANT_GRAPH_PERMISSION, or in the Entra admin center).
+		if !found {
+			rec = store.ConsentRecord{Tenant: strings.ToLower(h.TenantID)}
+		}
+		rec, res, ran := h.check(ctx, log, rec)
+		if ran || found {
 			view.Record = newRecordView(rec)
 			view.Record.Probe = res
-			view.CheckedRecently = !ran
 		}
+		view.CheckedRecently = !ran
 	}
 	cookie := cookieValue(r, BindingCookie)
 	if !validBindingCookie(cookie) {

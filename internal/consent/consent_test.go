@@ -516,11 +516,17 @@ func TestCheckAgainFromThePage(t *testing.T) {
 	if e.prober.calls != 2 {
 		t.Fatal("a plain page load ran the probe")
 	}
-	// No consent yet: nothing to check.
+	// No answer on record: the page offers a check, which finds a consent granted elsewhere (by
+	// the deployment, in the Entra admin center) — and says so when it finds none.
 	f := newEnv()
-	expect(t, f.page(t, map[string]string{"check": "1"}), http.StatusOK, "No admin consent recorded yet.")
-	if f.prober.calls != 0 {
-		t.Fatal("probed before any consent")
+	expect(t, f.page(t, nil), http.StatusOK, "No admin consent recorded yet.", `href="AdminConsent?check=1"`, "GRANT_GRAPH_PERMISSION")
+	f.prober.res = consent.ProbeResult{Outcome: consent.ProbeNoPermission, Detail: "Graph refused (no_access)"}
+	expect(t, f.page(t, map[string]string{"check": "1"}), http.StatusOK, "No consent found for tenant <code>"+tenantID+"</code>", "Permission missing")
+	f.clock.t = f.clock.t.Add(time.Minute)
+	f.prober.res = consent.ProbeResult{Outcome: consent.ProbeOK}
+	expect(t, f.page(t, map[string]string{"check": "1"}), http.StatusOK, "the consent was granted outside this page", "access works")
+	if f.prober.calls != 2 || f.store.records[len(f.store.records)-1].Probe != "ok" || !f.store.records[len(f.store.records)-1].At.IsZero() {
+		t.Fatalf("%d checks; records %+v", f.prober.calls, f.store.records)
 	}
 	e.checkSafe(t)
 }

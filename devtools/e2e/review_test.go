@@ -212,4 +212,34 @@ func reviewScenarios(w *world, scenario func(string, func(*testing.T)), users fu
 		w.runAt(nine.Add(time.Hour), u)
 		w.expect(u, autoRow(model.StatusOnline), "")
 	})
+
+	scenario("Mattermost's expiry gives back dnd (a stale status cache as the DND was shortened): set again, the user ends away as they were", func(t *testing.T) {
+		u := users(1)[0]
+		ctx := context.Background()
+		w.setStatus(u, model.StatusAway)
+		if err := w.db.SetAutomatic(ctx, u.Id); err != nil { // away on idleness
+			t.Fatal(err)
+		}
+		if err := mmstate.InvalidateCaches(w.admin); err != nil {
+			t.Fatal(err)
+		}
+		w.calendar(u, event("busy", ten, eleven))
+		w.runAt(ten, u)
+		w.expect(u, dndRow(model.StatusAway, eleven), "In a meeting")
+		w.calendar(u) // cancelled: shortened through away, given back by the expiry
+		w.runAt(ten.Add(10*time.Minute), u)
+		if err := w.db.KeepDNDToGiveBack(ctx, u.Id); err != nil {
+			t.Fatal(err)
+		}
+		if err := mmstate.InvalidateCaches(w.admin); err != nil {
+			t.Fatal(err)
+		}
+		w.expire(u)
+		w.expect(u, mmstate.Row{Status: model.StatusDnd, PrevStatus: model.StatusDnd}, "") // Mattermost's doing
+		w.runAt(ten.Add(11*time.Minute), u)
+		w.expire(u)
+		w.expect(u, autoRow(model.StatusAway), "")
+		w.runAt(ten.Add(12*time.Minute), u)
+		w.expect(u, autoRow(model.StatusAway), "")
+	})
 }

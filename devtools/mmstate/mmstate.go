@@ -378,3 +378,14 @@ func (db *DB) SetLastActivity(ctx context.Context, userID string, t time.Time) e
 	}
 	return nil
 }
+
+// KeepDNDToGiveBack leaves a DND's status to give back as "dnd": what the server records when a
+// status read that missed its cache (GetUserStatusesByIds fills the cache with what the database
+// answered) races the status set before a DND, and the DND is then set over the stale "dnd" in the
+// cache. Its expiry then gives back dnd, automatic, without an end. Call InvalidateCaches afterwards.
+func (db *DB) KeepDNDToGiveBack(ctx context.Context, userID string) error {
+	if _, err := db.sql.ExecContext(ctx, `UPDATE status SET prevstatus = 'dnd' WHERE userid = $1 AND status = 'dnd'`, userID); err != nil {
+		return fmt.Errorf("mmstate: keep dnd to give back: %w", err)
+	}
+	return nil
+}

@@ -254,6 +254,15 @@ func Decide(in Input) Decision {
 			cur.Status, cur.Manual = st.PrevStatus, true
 		}
 		st.SetStatus, st.DNDEnd = "", time.Time{}
+	case holdBotched:
+		// Mattermost's expiry gave back "dnd" (its status cache was stale as ours was set, so it
+		// kept dnd as the status to return to): set ours again, through the status to give back, to
+		// end now — its expiry then gives that back.
+		past := now.Truncate(DNDMinute)
+		d0 = &StatusUpdate{Via: st.PrevStatus, Status: DND, DNDEndTime: past}
+		cur.Status, cur.Manual, cur.DNDEndTime = DND, true, past
+		st.DNDEnd = past
+		why = append(why, "Mattermost gave back dnd: set again")
 	case holdLost:
 		// The user changed it: theirs from now on, for every item we handled.
 		st.PrevStatus, st.PrevManual, st.SetStatus, st.DNDEnd = "", false, "", time.Time{}
@@ -317,7 +326,10 @@ func Decide(in Input) Decision {
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
 		did = append(did, "Do Not Disturb until "+When(end, now, p.loc()))
 	case held != holdNone:
-		d.SetStatus, next = giveBack(next, cur, now, held, p.Server)
+		var u *StatusUpdate
+		if u, next = giveBack(next, cur, now, held, p.Server); u != nil || d0 == nil {
+			d.SetStatus = u
+		}
 		why = append(why, "status given back")
 	}
 
@@ -371,6 +383,7 @@ const (
 	holdDND         // our DND
 	holdPinned      // PrevStatus, set by hand by us (a DND change half done)
 	holdEnded       // Mattermost's expiry ended our DND and gave PrevStatus back
+	holdBotched     // Mattermost's expiry ended our DND and gave back "dnd" (a stale cache)
 	holdLost        // the user changed it
 )
 
@@ -380,6 +393,10 @@ func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 		return holdNone
 	case st.SetStatus == DND && cur.Status == DND && !cur.DNDEndTime.IsZero() && SameDNDEnd(cur.DNDEndTime, st.DNDEnd):
 		return holdDND
+	case st.SetStatus == DND && cur.Status == DND && !cur.Manual && cur.DNDEndTime.IsZero() && !now.Before(st.DNDEnd):
+		// A DND no one set by hand (every DND set is manual), without an end, after ours ended: what
+		// Mattermost's expiry leaves when it kept "dnd" as the status to give back.
+		return holdBotched
 	case st.SetStatus == DND && cur.Status == DND && cur.DNDEndTime.IsZero() && !srv.EndsKnown:
 		// Unknown end: ours until Mattermost would have ended it; then the user's.
 		if now.Before(st.DNDEnd.Add(srv.Grace())) {
@@ -424,7 +441,10 @@ func giveBack(next State, cur Current, now time.Time, held hold, srv Server) (*S
 	case exact:
 		return &StatusUpdate{Status: prev}, forget(next)
 	case now.Before(next.DNDEnd):
-		return &StatusUpdate{Via: prev, Status: DND, DNDEndTime: past}, forget(next)
+		// Shortened: watched until Mattermost's expiry has given the status back (and set again if
+		// it gave back "dnd", see holdBotched).
+		next.DNDEnd = past
+		return &StatusUpdate{Via: prev, Status: DND, DNDEndTime: past}, next
 	}
 	// Our DND is over: Mattermost's expiry gives the automatic status back; keep watching until it has.
 	return nil, next

@@ -114,9 +114,10 @@ func TestDecide(t *testing.T) {
 		{name: "end: a manual away is given back exactly (manual), on time",
 			in:   Input{Now: meeting.End, Current: ourDND, State: manualAway},
 			want: Decision{SetStatus: &StatusUpdate{Status: Away}, ClearCustom: true, SaveState: true}},
-		{name: "early end (cancelled): an automatic away is given back by shortening our DND through it",
-			in:   Input{Now: t0, Current: ourDND, State: ours},
-			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true}},
+		{name: "early end (cancelled): an automatic away is given back by shortening our DND through it, watched until Mattermost's expiry has",
+			in: Input{Now: t0, Current: ourDND, State: ours},
+			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true,
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: t0, Until: t0}}},
 		{name: "early end with an unknown DND end: no write over a DND that may be the user's",
 			in: Input{Now: t0, Current: Current{Status: DND, Manual: true, Custom: &inMtg}, State: wentOnline},
 			want: Decision{ClearCustom: true, SaveState: true,
@@ -137,9 +138,10 @@ func TestDecide(t *testing.T) {
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Away, Manual: true, Custom: &inMtg},
 				State: State{PrevStatus: Away, SetStatus: Away, CustomEmoji: MeetingEmoji, CustomText: "In a meeting", CustomUntil: meeting.End}},
 			want: Decision{SetStatus: &StatusUpdate{Status: DND, DNDEndTime: meeting.End}, SaveState: true, NewState: ours}},
-		{name: "off: our DND over an automatic away is shortened through it, our custom status cleared, nothing kept",
-			in:   Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Disabled: true}},
-			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true}},
+		{name: "off: our DND over an automatic away is shortened through it, our custom status cleared, only the DND kept till it ends",
+			in: Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Disabled: true}},
+			want: Decision{SetStatus: &StatusUpdate{Via: Away, Status: DND, DNDEndTime: t0}, ClearCustom: true, SaveState: true,
+				NewState: State{PrevStatus: Away, SetStatus: DND, DNDEnd: t0, Until: t0}}},
 		{name: "off, nothing held: nothing imposed",
 			in: Input{Now: t0, Availability: av(meeting), Current: Current{Status: Online}, Settings: Settings{Disabled: true}}},
 		{name: "paused: online given back exactly, custom status cleared, as at the event's end",
@@ -288,6 +290,7 @@ func TestInvariants(t *testing.T) {
 		{"offline", Current{Status: Offline}}, {"offline manual", Current{Status: Offline, Manual: true}},
 		{"user dnd", Current{Status: DND, Manual: true}}, {"user timed dnd", Current{Status: DND, Manual: true, DNDEndTime: t0.Add(3 * time.Hour)}},
 		{"our dnd", Current{Status: DND, Manual: true, DNDEndTime: meeting.End}}, {"ooo", Current{Status: OutOfOffice, Manual: true}},
+		{"dnd given back by Mattermost", Current{Status: DND}},
 	}
 	customs := map[string]*CustomStatus{"none": nil, "ours": &inMtg, "user's": mine}
 	pinned := State{PrevStatus: Away, SetStatus: Away}
@@ -360,8 +363,9 @@ func checkInvariants(t *testing.T, in Input, where string) {
 			fail("set dnd on top of dnd (Mattermost would remember dnd as the status to return to)")
 		}
 		// A DND whose end we cannot read may be the user's: never written over (on a server that
-		// always reads ends, a DND without one is the user's).
-		if cur.Status == DND && cur.DNDEndTime.IsZero() && !(st.SetStatus == DND && !st.DNDEnd.Before(in.Now.Add(UnknownEndBound))) {
+		// always reads ends, a DND without one is the user's). One no one set by hand (every DND
+		// set is manual) is what Mattermost's expiry left: not the user's.
+		if cur.Status == DND && cur.Manual && cur.DNDEndTime.IsZero() && !(st.SetStatus == DND && !st.DNDEnd.Before(in.Now.Add(UnknownEndBound))) {
 			fail("wrote over a DND with an unknown end")
 		}
 		// A status is only set by hand (away/offline → manual) where the user had it by hand.
@@ -840,7 +844,7 @@ func TestALongDNDWithAnUnknownEndIsEndedWhenCancelled(t *testing.T) {
 	unknown := Current{Status: DND, Manual: true}
 	now := oof.Start.Add(time.Hour)
 	d := Decide(Input{Now: now, Availability: av(), Current: unknown, State: away, Policy: DefaultPolicy})
-	if d.SetStatus == nil || d.SetStatus.Via != Away || d.SetStatus.DNDEndTime.After(now) || d.NewState.SetStatus != "" {
+	if d.SetStatus == nil || d.SetStatus.Via != Away || d.SetStatus.DNDEndTime.After(now) || d.NewState.DNDEnd.After(now) {
 		t.Fatalf("a cancelled out-of-office DND read with no end: want it ended, got %s", show(d))
 	}
 	// One ending within the bound is left to Mattermost's expiry.
@@ -880,5 +884,36 @@ func TestUsersSettingsReplaceThePolicy(t *testing.T) {
 	// Switching to the custom status only while calstatus holds a DND gives the status back.
 	if d := Decide(Input{Now: t0, Availability: av(meeting), Current: ourDND, State: ours, Settings: Settings{Only: OnlyCustom}, Policy: org}); d.SetStatus == nil || d.SetStatus.DNDEndTime.After(t0) || d.NewState.SetStatus != "" && d.NewState.DNDEnd.After(t0) {
 		t.Fatalf("DND kept after switching to the custom status only: %s", show(d))
+	}
+}
+
+// Mattermost's expiry can give back "dnd": a client's status read that missed its cache, racing the
+// status to give back being set, puts the old DND back in the cache, and the DND set next keeps
+// "dnd" as the status to return to. The user is left in a DND no one set by hand, without an end:
+// calstatus watches a shortened DND until it is given back, and sets it again through the status.
+func TestMattermostGivingBackDNDIsRepaired(t *testing.T) {
+	shortened := Decide(Input{Now: t0, Current: ourDND, State: ours, Policy: DefaultPolicy})
+	st := shortened.NewState
+	if st.SetStatus != DND || st.PrevStatus != Away || st.DNDEnd.After(t0) {
+		t.Fatalf("a shortened DND is not watched: %+v", st)
+	}
+	later := t0.Add(2 * time.Minute)
+	for _, srv := range []Server{{}, v10} {
+		// Given back as it should be: nothing more, nothing held.
+		ok := Decide(Input{Now: later, Current: Current{Status: Away}, State: st, Policy: Policy{Server: srv}})
+		if ok.Changes() || ok.NewState.Held() {
+			t.Fatalf("given back: %s (state %+v)", show(ok), ok.NewState)
+		}
+		// Given back as "dnd": set again through away, ending now.
+		bad := Decide(Input{Now: later, Current: Current{Status: DND}, State: st, Policy: Policy{Server: srv}})
+		if s := bad.SetStatus; s == nil || s.Via != Away || s.Status != DND || s.DNDEndTime.After(later) ||
+			bad.NewState.SetStatus != DND || bad.NewState.PrevStatus != Away {
+			t.Fatalf("Mattermost gave back dnd: %s (state %+v)", show(bad), bad.NewState)
+		}
+		// The user's own DND (set by hand) stays theirs.
+		own := Decide(Input{Now: later, Current: Current{Status: DND, Manual: true, DNDEndTime: later.Add(time.Hour)}, State: st, Policy: Policy{Server: srv}})
+		if own.SetStatus != nil || own.NewState.Held() {
+			t.Fatalf("the user's own DND: %s", show(own))
+		}
 	}
 }

@@ -379,12 +379,12 @@ func Decide(in Input) Decision {
 type hold int
 
 const (
-	holdNone   hold = iota
-	holdDND         // our DND
-	holdPinned      // PrevStatus, set by hand by us (a DND change half done)
-	holdEnded       // Mattermost's expiry ended our DND and gave PrevStatus back
-	holdBotched     // Mattermost's expiry ended our DND and gave back "dnd" (a stale cache)
-	holdLost        // the user changed it
+	holdNone    hold = iota
+	holdDND          // our DND
+	holdPinned       // PrevStatus, set by hand by us (a DND change half done)
+	holdEnded        // Mattermost's expiry ended our DND and gave PrevStatus back
+	holdBotched      // Mattermost's expiry ended our DND and gave back "dnd" (a stale cache)
+	holdLost         // the user changed it
 )
 
 func statusHold(st State, cur Current, now time.Time, srv Server) hold {

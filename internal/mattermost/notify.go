@@ -34,15 +34,10 @@ func (c *Client) self(ctx context.Context) (string, error) {
 	if c.selfID != "" {
 		return c.selfID, nil
 	}
-	var me *model.User
-	if err := c.call(ctx, "get me", false, func(api *model.Client4) (*model.Response, error) {
-		var resp *model.Response
-		var err error
-		me, resp, err = api.GetMe("")
-		return resp, err
-	}); err != nil {
+	me, err := c.Me(ctx)
+	if err != nil {
 		return "", err
 	}
-	c.selfID = me.Id
+	c.selfID = me.ID
 	return c.selfID, nil
 }

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/Azure/azure-sdk-for-go/sdk/data/aztables"
+
 	"github.com/calstatus/calstatus/devtools/teststack"
 	"github.com/calstatus/calstatus/internal/azstorage"
 )
@@ -24,20 +26,23 @@ func runSuffix(n int) string {
 	return hex.EncodeToString(b)
 }
 
-func appStore(t *testing.T) *Store {
+func appStore(t *testing.T) *Store { return &Store{app: freshTable(t, "consenttest")} }
+
+// freshTable is a table of this test's own in Azurite (named prefix + a random suffix), deleted
+// when the test ends.
+func freshTable(t *testing.T, prefix string) *aztables.Client {
 	t.Helper()
 	env := teststack.Require(t)
 	svc, err := azstorage.Account{ConnectionString: env.StorageConnectionString}.Tables()
 	if err != nil {
 		t.Fatal(err)
 	}
-	name := "consenttest" + runSuffix(6)
-	ctx := context.Background()
-	if _, err := svc.CreateTable(ctx, name, nil); err != nil {
+	name := prefix + runSuffix(6)
+	if _, err := svc.CreateTable(context.Background(), name, nil); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = svc.DeleteTable(context.Background(), name, nil) })
-	return &Store{app: svc.NewClient(name)}
+	return svc.NewClient(name)
 }
 
 func TestStateKeyIsCreatedOnceAndStable(t *testing.T) {
@@ -232,18 +237,8 @@ func TestPurgeUsedStates(t *testing.T) {
 
 // The Status page's count of users who turned calstatus off or have it paused now.
 func TestCountSettings(t *testing.T) {
-	env := teststack.Require(t)
-	svc, err := azstorage.Account{ConnectionString: env.StorageConnectionString}.Tables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "settingstest" + runSuffix(6)
 	ctx := context.Background()
-	if _, err := svc.CreateTable(ctx, name, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = svc.DeleteTable(context.Background(), name, nil) })
-	s := &Store{users: svc.NewClient(name)}
+	s := &Store{users: freshTable(t, "settingstest")}
 	now := time.Now().UTC()
 	for id, u := range map[string]UserSettings{
 		"a0000000000000000000000000": {Disabled: true},

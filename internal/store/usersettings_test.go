@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calstatus/calstatus/devtools/teststack"
-	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/engine"
 )
 
@@ -14,18 +12,8 @@ import (
 // with the state, as the worker reads them), absent ones the organisation's defaults; the defaults
 // delete the row; the Status page's counts are only of off and paused.
 func TestSettingsChoicesRoundTrip(t *testing.T) {
-	env := teststack.Require(t)
-	svc, err := azstorage.Account{ConnectionString: env.StorageConnectionString}.Tables()
-	if err != nil {
-		t.Fatal(err)
-	}
-	name := "settingstest" + runSuffix(6)
 	ctx := context.Background()
-	if _, err := svc.CreateTable(ctx, name, nil); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = svc.DeleteTable(context.Background(), name, nil) })
-	s := &Store{users: svc.NewClient(name)}
+	s := &Store{users: freshTable(t, "settingstest")}
 	now := time.Now().UTC().Truncate(time.Second)
 	on, off := true, false
 	same := func(a, b *bool) bool { return a == nil && b == nil || a != nil && b != nil && *a == *b }

@@ -46,20 +46,24 @@ test: build vet
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## soak: the fault soak (devtools/e2e TestSoak) over a longer day: SOAK_DAY, every fault once per
-## 5 minutes (make test runs a 5-minute day)
+## 5 minutes (make test runs a 5-minute day); SOAK_WRITES sets MATTERMOST_WRITE_CONCURRENCY
 SOAK_DAY ?= 20m
+SOAK_WRITES ?=
 soak: build
 	@$(STACK) up || { $(STACK) down; exit 1; }
-	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) CALSTATUS_SOAK_DAY=$(SOAK_DAY) \
+	@rm -f $(REPORT); status=0; CALSTATUS_TEST_REPORT=$(REPORT) CALSTATUS_SOAK_DAY=$(SOAK_DAY) CALSTATUS_SOAK_WRITES=$(SOAK_WRITES) \
 	  $(GO) test -count=1 -run '^TestSoak$$' -timeout 3h ./devtools/e2e/ || status=$$?; \
 	  if [ -s $(REPORT) ]; then echo "== measured"; cat $(REPORT); fi; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
-## bench: whole sync cycles at scale (BENCH_USERS) through the local host; one JSON line per case
+## bench: Mattermost's write rates, then whole sync cycles at scale (BENCH_USERS) through the local
+## host on production's 5-minute schedule; one JSON line per case (BENCH_FLAGS: more flags, e.g.
+## -baseline= -period=0 for a quick run; go run ./devtools/cmd/calstatus-bench -h lists them)
 BENCH_USERS ?= 2000,10000,100000
+BENCH_FLAGS ?=
 bench: build
 	@$(STACK) up || { $(STACK) down; exit 1; }
-	@status=0; $(GO) run ./devtools/cmd/calstatus-bench -users $(BENCH_USERS) || status=$$?; \
+	@status=0; $(GO) run ./devtools/cmd/calstatus-bench -users $(BENCH_USERS) $(BENCH_FLAGS) || status=$$?; \
 	  if [ -z "$$KEEP_STACK" ]; then $(STACK) down; fi; exit $$status
 
 ## unit: the tests that need no stack: -short skips those that do (teststack.Require, Azurite)

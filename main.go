@@ -102,7 +102,11 @@ func wire(ctx context.Context, log *slog.Logger) (*app, error) {
 	if err != nil {
 		return nil, fmt.Errorf("AzureWebJobsStorage: %w", err)
 	}
-	return &app{cfg: cfg, cred: cred, mm: mattermost.New(cfg.MattermostURL, cfg.MattermostToken, log), graph: gc, store: st, transitions: q}, nil
+	mm := mattermost.New(cfg.MattermostURL, cfg.MattermostToken, log)
+	if cfg.MattermostWriteConcurrency > 0 {
+		mm.BoundWrites(cfg.MattermostWriteConcurrency)
+	}
+	return &app{cfg: cfg, cred: cred, mm: mm, graph: gc, store: st, transitions: q}, nil
 }
 
 // gcPercent is the handler's GOGC unless the app settings give one. A full instance runs 48 shards

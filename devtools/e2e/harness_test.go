@@ -96,6 +96,9 @@ type harnessOptions struct {
 	timers bool
 	// visibility is how long a failed message waits before its next delivery (default 200 ms).
 	visibility time.Duration
+	// lease, when set, replaces the host's 10-minute lease on a message being processed (which a
+	// lost delete or release leaves the message invisible for).
+	lease time.Duration
 	// clientSecret replaces the Graph simulator's client secret.
 	clientSecret string
 	// onLog sees every line the host logs (its own, the handler's output, invocation logs).
@@ -162,6 +165,9 @@ func newHarness(t *testing.T, o harnessOptions) *harness {
 		opts.Overrides = &funchost.QueueOverrides{
 			VisibilityTimeout:  funchost.Ptr(cmp.Or(o.visibility, 200*time.Millisecond)),
 			MaxPollingInterval: funchost.Ptr(200 * time.Millisecond),
+		}
+		if o.lease > 0 {
+			opts.Overrides.Lease = &o.lease
 		}
 	}
 	h.host, err = funchost.Start(ctx, opts)

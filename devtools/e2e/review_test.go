@@ -95,7 +95,7 @@ func reviewScenarios(w *world, scenario func(string, func(*testing.T)), users fu
 		p := newMMProxy(t, w.env.MattermostURL)
 		var customPuts atomic.Int32
 		isCustomPut := func(r *http.Request) bool {
-			return r.Method == http.MethodPut && r.URL.Path == "/api/v4/users/"+u.Id+"/status/custom"
+			return r.Method == http.MethodPut && r.URL.Path == "/api/v4/users/"+u.Id+"/patch" // the custom status write
 		}
 		p.loseIf = func(r *http.Request) bool { return isCustomPut(r) && customPuts.Add(1) == 1 }
 		p.throttleIf = isCustomPut

@@ -24,6 +24,10 @@ type QueueSettings struct {
 	VisibilityTimeout  time.Duration // delay before a failed message is visible again
 	MaxPollingInterval time.Duration
 	MessageEncoding    string // "base64" or "none"
+	// Lease is how long a dequeued message stays invisible while its function runs (renewed at
+	// half-time): the host's 10 minutes unless overridden. A message whose delete or release was
+	// lost comes back after it.
+	Lease time.Duration
 }
 
 // QueueOverrides replaces individual host.json queue settings (nil = keep).
@@ -36,6 +40,7 @@ type QueueOverrides struct {
 	VisibilityTimeout  *time.Duration
 	MaxPollingInterval *time.Duration
 	MessageEncoding    *string
+	Lease              *time.Duration
 }
 
 // Ptr returns a pointer to v (handy for QueueOverrides).
@@ -283,7 +288,7 @@ func parseHostJSON(data []byte, settings map[string]string) (*hostConfig, error)
 		cfg.ExtensionBundle = id + " " + ver
 	}
 
-	q := QueueSettings{BatchSize: 16, MaxDequeueCount: 5, MaxPollingInterval: time.Minute, MessageEncoding: "base64"}
+	q := QueueSettings{BatchSize: 16, MaxDequeueCount: 5, MaxPollingInterval: time.Minute, MessageEncoding: "base64", Lease: queueLease}
 	threshold := -1
 	if n, ok, err := m.integer("extensions", "queues", "batchSize"); err != nil {
 		return nil, err
@@ -346,6 +351,9 @@ func (q *QueueSettings) apply(o *QueueOverrides) {
 	}
 	if o.MessageEncoding != nil {
 		q.MessageEncoding = strings.ToLower(*o.MessageEncoding)
+	}
+	if o.Lease != nil {
+		q.Lease = *o.Lease
 	}
 }
 

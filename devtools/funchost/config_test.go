@@ -47,7 +47,7 @@ func TestHostJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := QueueSettings{BatchSize: 16, NewBatchThreshold: 8, MaxDequeueCount: 5, VisibilityTimeout: 0, MaxPollingInterval: time.Minute, MessageEncoding: "base64"}
+	want := QueueSettings{BatchSize: 16, NewBatchThreshold: 8, MaxDequeueCount: 5, VisibilityTimeout: 0, MaxPollingInterval: time.Minute, MessageEncoding: "base64", Lease: 10 * time.Minute}
 	if cfg.Queues != want {
 		t.Errorf("defaults = %+v, want %+v", cfg.Queues, want)
 	}

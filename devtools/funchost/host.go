@@ -577,17 +577,18 @@ func (h *Host) WaitIdle(ctx context.Context, queue string) error {
 		}
 		targets = append(targets, target{queue, cs})
 	}
-	idle := func() (bool, error) {
+	// busy says what is not idle yet ("" when all is): it is the error when ctx ends first.
+	busy := func() (string, error) {
 		if queue == "" {
-			if h.inflight.Load() > 0 {
-				return false, nil
+			if n := h.inflight.Load(); n > 0 {
+				return fmt.Sprintf("%d invocations running", n), nil
 			}
 		} else {
 			h.inflightMu.Lock()
 			for _, n := range fnNames {
-				if h.inflightBy[n] > 0 {
+				if k := h.inflightBy[n]; k > 0 {
 					h.inflightMu.Unlock()
-					return false, nil
+					return fmt.Sprintf("%d invocations of %s running", k, n), nil
 				}
 			}
 			h.inflightMu.Unlock()
@@ -595,28 +596,28 @@ func (h *Host) WaitIdle(ctx context.Context, queue string) error {
 		for _, t := range targets {
 			qc, err := h.storage.queue(t.connStr, t.name)
 			if err != nil {
-				return false, err
+				return "", err
 			}
 			props, err := qc.GetProperties(ctx, nil)
 			if err != nil {
 				if isQueueNotFound(err) {
 					continue
 				}
-				return false, err
+				return "", err
 			}
-			if props.ApproximateMessagesCount != nil && *props.ApproximateMessagesCount > 0 {
-				return false, nil
+			if n := props.ApproximateMessagesCount; n != nil && *n > 0 {
+				return fmt.Sprintf("%d messages in queue %s (visible or not)", *n, t.name), nil
 			}
 		}
-		return true, nil
+		return "", nil
 	}
 	streak := 0
 	for {
-		ok, err := idle()
+		what, err := busy()
 		if err != nil {
 			return err
 		}
-		if ok {
+		if what == "" {
 			streak++
 			if streak >= 2 {
 				return nil
@@ -626,7 +627,7 @@ func (h *Host) WaitIdle(ctx context.Context, queue string) error {
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("%w: %s", ctx.Err(), what)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

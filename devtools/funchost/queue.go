@@ -18,7 +18,7 @@ import (
 const maxMessageBytes = 64 * 1024
 
 // queueLease is how long a dequeued message stays invisible while the
-// function runs; the lease is renewed at half-time, like the host does.
+// function runs (QueueSettings.Lease); the lease is renewed at half-time, like the host does.
 const queueLease = 10 * time.Minute
 
 type storageClients struct {
@@ -38,7 +38,9 @@ func (s *storageClients) service(connStr string) (*azqueue.ServiceClient, error)
 		return c, nil
 	}
 	opts := &azqueue.ClientOptions{}
-	opts.Retry = policy.RetryOptions{MaxRetries: 2, RetryDelay: 200 * time.Millisecond, MaxRetryDelay: 2 * time.Second, TryTimeout: 30 * time.Second}
+	// As the host's storage client retries (Azure.Core's defaults: 3 retries, 0.8 s doubling): a
+	// storage blip of a few seconds loses no delete or release of a message.
+	opts.Retry = policy.RetryOptions{MaxRetries: 3, RetryDelay: 800 * time.Millisecond, MaxRetryDelay: time.Minute, TryTimeout: 30 * time.Second}
 	c, err := azqueue.NewServiceClientFromConnectionString(connStr, opts)
 	if err != nil {
 		return nil, fmt.Errorf("storage connection string: %w", err)
@@ -164,7 +166,7 @@ func (l *queueListener) run() {
 	lastErr := ""
 	missingLogged := false
 	n := int32(l.set.BatchSize)
-	lease := int32(queueLease / time.Second)
+	lease := int32(l.set.Lease / time.Second)
 	for {
 		if ctx.Err() != nil {
 			return
@@ -293,7 +295,7 @@ func (l *queueListener) process(m *azqueue.DequeuedMessage) {
 	renewDone := make(chan struct{})
 	go func() {
 		defer close(renewDone)
-		t := time.NewTicker(queueLease / 2)
+		t := time.NewTicker(l.set.Lease / 2)
 		defer t.Stop()
 		for {
 			select {
@@ -301,7 +303,7 @@ func (l *queueListener) process(m *azqueue.DequeuedMessage) {
 				return
 			case <-t.C:
 				lease.mu.Lock()
-				vis := int32(queueLease / time.Second)
+				vis := int32(l.set.Lease / time.Second)
 				resp, err := l.qc.UpdateMessage(context.WithoutCancel(h.invCtx), id, lease.pop, raw, &azqueue.UpdateMessageOptions{VisibilityTimeout: &vis})
 				if err == nil && resp.PopReceipt != nil {
 					lease.pop = *resp.PopReceipt

@@ -46,7 +46,7 @@ type gResp struct {
 
 // route is a parsed Graph URL.
 type route struct {
-	kind    string // "getSchedule", or "" when errResp is set
+	kind    string // "getSchedule" or "calendarView", or "" when errResp is set
 	mailbox string // canonical lowercased mailbox of the URL (throttling key)
 	errResp *gResp // answer without throttling (unknown route, bad mailbox, ...)
 }
@@ -129,22 +129,34 @@ func (s *Server) parseRoute(req *gReq, sc *Scenario) route {
 		if req.method != http.MethodPost {
 			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
 		}
-		res := sc.resolve(segs[1])
-		switch {
-		case res.mb != nil && res.mb.PathError != "":
-			return route{errResp: s.errResp(http.StatusNotFound, res.mb.PathError, pathErrorMessage(res.mb.PathError, segs[1]), req)}
-		case res.mb != nil && res.mb.Unlicensed:
-			return route{errResp: s.errResp(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", pathErrorMessage("MailboxNotEnabledForRESTAPI", segs[1]), req)}
-		case res.missing:
-			return route{errResp: s.errResp(http.StatusNotFound, "ErrorItemNotFound", pathErrorMessage("ErrorItemNotFound", segs[1]), req)}
+		return s.mailboxRoute(req, sc, "getSchedule", segs[1])
+	case (len(segs) == 3 && strings.EqualFold(segs[0], "users") && strings.EqualFold(segs[2], "calendarView")) ||
+		(len(segs) == 4 && strings.EqualFold(segs[0], "users") && strings.EqualFold(segs[2], "calendar") && strings.EqualFold(segs[3], "calendarView")):
+		if req.method != http.MethodGet {
+			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
 		}
-		return route{kind: "getSchedule", mailbox: res.email}
+		return s.mailboxRoute(req, sc, "calendarView", segs[1])
 	case len(segs) == 0:
 		return route{errResp: s.errResp(http.StatusBadRequest, "BadRequest", "Invalid request URL.", req)}
 	default:
 		seg := segs[len(segs)-1]
 		return route{errResp: s.errResp(http.StatusBadRequest, "BadRequest", fmt.Sprintf("Resource not found for the segment '%s'.", seg), req)}
 	}
+}
+
+// mailboxRoute routes a request for the mailbox who (an email or id in the URL): a mailbox that
+// cannot be used in a URL (missing, unlicensed, PathError) is answered 404 without throttling.
+func (s *Server) mailboxRoute(req *gReq, sc *Scenario, kind, who string) route {
+	res := sc.resolve(who)
+	switch {
+	case res.mb != nil && res.mb.PathError != "":
+		return route{errResp: s.errResp(http.StatusNotFound, res.mb.PathError, pathErrorMessage(res.mb.PathError, who), req)}
+	case res.mb != nil && res.mb.Unlicensed:
+		return route{errResp: s.errResp(http.StatusNotFound, "MailboxNotEnabledForRESTAPI", pathErrorMessage("MailboxNotEnabledForRESTAPI", who), req)}
+	case res.missing:
+		return route{errResp: s.errResp(http.StatusNotFound, "ErrorItemNotFound", pathErrorMessage("ErrorItemNotFound", who), req)}
+	}
+	return route{kind: kind, mailbox: res.email}
 }
 
 func pathErrorMessage(code, who string) string {
@@ -369,8 +381,8 @@ func (s *Server) serveGraphDirect(w http.ResponseWriter, r *http.Request, path s
 	req := &gReq{method: r.Method, path: path, query: r.URL.RawQuery, header: r.Header}
 	sc := s.Scenario()
 	rt := s.parseRoute(req, sc)
-	if rt.kind == "getSchedule" {
-		s.count("getSchedule")
+	if rt.kind != "" {
+		s.count(rt.kind) // "getSchedule", "calendarView"
 	} else {
 		s.count("graph-other")
 	}
@@ -449,6 +461,8 @@ func (s *Server) execute(req *gReq, rt route, sc *Scenario) *gResp {
 	switch rt.kind {
 	case "getSchedule":
 		return s.getSchedule(req, rt, sc)
+	case "calendarView":
+		return s.calendarView(req, rt, sc)
 	}
 	return s.errResp(http.StatusBadRequest, "BadRequest", "Invalid request URL.", req)
 }

@@ -147,10 +147,11 @@ type Mailbox struct {
 	// MailboxNotEnabledForRESTAPI; as a schedule: error ErrorMailRecipientNotFound.
 	Unlicensed bool `json:"unlicensed,omitempty"`
 	// ScheduleError is a responseCode returned for this address as a schedule
-	// (e.g. ErrorNoFreeBusyAccess, ErrorProxyRequestNotAllowed).
+	// (e.g. ErrorNoFreeBusyAccess, ErrorProxyRequestNotAllowed). It is getSchedule's alone: the
+	// mailbox's own calendarView (application access) still lists its events.
 	ScheduleError string `json:"scheduleError,omitempty"`
 	// HideItems: getSchedule answers this address with its availabilityView and no scheduleItems,
-	// as for a mailbox whose sharing settings hide its items.
+	// as for a mailbox whose sharing settings hide its items (calendarView still lists them).
 	HideItems bool `json:"hideItems,omitempty"`
 	// PathError is the error code returned (404) when this mailbox is used in the URL
 	// (e.g. ErrorItemNotFound, MailboxNotEnabledForRESTAPI).
@@ -304,14 +305,23 @@ func (s *Scenario) Readable(email string) bool {
 // EventsFor returns the events of email overlapping [from, to), sorted by start.
 // Unreadable mailboxes (missing, unlicensed, schedule error) have none.
 func (s *Scenario) EventsFor(email string, from, to time.Time) []Event {
-	from, to = from.UTC(), to.UTC()
 	r := s.resolve(email)
+	if r.mb != nil && r.mb.ScheduleError != "" {
+		return nil
+	}
+	return s.eventsOf(r, from, to)
+}
+
+// eventsOf returns the events of a resolved mailbox overlapping [from, to), sorted by start: none
+// for a missing or unlicensed one. A ScheduleError (getSchedule's alone) does not hide them.
+func (s *Scenario) eventsOf(r resolution, from, to time.Time) []Event {
+	from, to = from.UTC(), to.UTC()
 	if r.missing || !to.After(from) {
 		return nil
 	}
 	var out []Event
 	if r.mb != nil {
-		if r.mb.Unlicensed || r.mb.ScheduleError != "" {
+		if r.mb.Unlicensed {
 			return nil
 		}
 		for _, e := range r.mb.Events {

@@ -1,8 +1,10 @@
 // Package graphsim is a local simulator of the parts of Microsoft Entra ID (client-credential
 // token flow) and Microsoft Graph (calendar getSchedule, JSON $batch) that calstatus uses,
-// including Outlook's per-mailbox throttling and injectable faults. It is test tooling, kept apart
-// from production code. It serves HTTPS only (MSAL refuses non-https authorities) with a CA
-// generated at start.
+// including Outlook's per-mailbox throttling and injectable faults. It also serves a mailbox's
+// calendarView (GET /users/{id|upn}/calendarView?startDateTime&endDateTime, from the same events),
+// which the bench's baseline reads as the official Mattermost calendar plugin does. It is test
+// tooling, kept apart from production code. It serves HTTPS only (MSAL refuses non-https
+// authorities) with a CA generated at start.
 //
 // In-process:
 //

@@ -7,7 +7,8 @@ import (
 
 // Stats are the simulator's counters since start or the last ResetStats.
 type Stats struct {
-	// Requests counts HTTP requests by endpoint: "$batch", "getSchedule" (direct), "graph-other",
+	// Requests counts HTTP requests by endpoint: "$batch", "getSchedule" (direct), "calendarView"
+	// (direct), "graph-other",
 	// "token", "openid-configuration", "adminconsent", "sim", "other".
 	Requests map[string]int64 `json:"requests"`
 	// HTTPStatuses counts top-level HTTP responses of Graph and token endpoints by status.
@@ -20,6 +21,8 @@ type Stats struct {
 	GetScheduleCalls  int64            `json:"getScheduleCalls"`
 	SchedulesLookedUp int64            `json:"schedulesLookedUp"`
 	ScheduleLookups   map[string]int64 `json:"scheduleLookups"`
+	// CalendarViewCalls counts calendarView calls (direct or batched) that reached the handler.
+	CalendarViewCalls int64 `json:"calendarViewCalls"`
 	// Throttled counts 429 answers (direct, sub-request or whole batch); ThrottledByReason splits
 	// them: "concurrency", "rate", "fault", "batch", "early".
 	Throttled         int64            `json:"throttled"`
@@ -51,6 +54,7 @@ type statsData struct {
 	getScheduleCalls        int64
 	schedulesLookedUp       int64
 	scheduleLookups         map[string]int64
+	calendarViewCalls       int64
 	throttled               int64
 	throttledByReason       map[string]int64
 	earlyRetries            int64
@@ -88,6 +92,7 @@ func (s *Server) Stats() Stats {
 		GetScheduleCalls:        d.getScheduleCalls,
 		SchedulesLookedUp:       d.schedulesLookedUp,
 		ScheduleLookups:         maps.Clone(d.scheduleLookups),
+		CalendarViewCalls:       d.calendarViewCalls,
 		Throttled:               d.throttled,
 		ThrottledByReason:       maps.Clone(d.throttledByReason),
 		EarlyRetries:            d.earlyRetries,

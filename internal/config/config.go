@@ -41,6 +41,9 @@ type Config struct {
 	// as comma-separated TEAM_ID=TOKEN entries (a token works only with its team's id); empty turns
 	// the command away.
 	MattermostSlashToken string
+	// MattermostWriteConcurrency is MATTERMOST_WRITE_CONCURRENCY: the Mattermost writes one
+	// process has in flight at most (0: the adapter's default).
+	MattermostWriteConcurrency int
 
 	SyncSchedule    string            // SYNC_SCHEDULE (read by the Functions host for the timer)
 	Schedule        ncrontab.Schedule // SYNC_SCHEDULE parsed
@@ -155,6 +158,13 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*dst = b
 		}
+	}
+	if v := get("MATTERMOST_WRITE_CONCURRENCY"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 256 {
+			problems = append(problems, fmt.Sprintf("MATTERMOST_WRITE_CONCURRENCY %q must be a number from 1 to 256", v))
+		}
+		c.MattermostWriteConcurrency = n
 	}
 	c.PublicURL = publicURL(get, &problems)
 	c.TimeZone = time.UTC

@@ -61,6 +61,9 @@ type Server struct {
 	// EndsKnown: its status reads always carry the DND end (about v10.6 on). Before, a status read
 	// past its cache reports end 0 for every DND, so a DND with no end may be ours.
 	EndsKnown bool
+	// CustomOff: custom statuses are turned off on the server (TeamSettings.EnableCustomUserStatuses
+	// false). calstatus sets none then; one of its own still shown is cleared.
+	CustomOff bool
 }
 
 // Expiry is how often the server's DND expiry job runs.
@@ -337,7 +340,7 @@ func Decide(in Input) Decision {
 	mine := ownsCustom(st, cur)
 	item, may := marks.pick(covering, p, false)
 	switch {
-	case may:
+	case may && !p.Server.CustomOff:
 		period := ev
 		if period.Status != item.Status {
 			period = item // a higher-priority item was overridden

@@ -307,7 +307,7 @@ func TestInvariants(t *testing.T) {
 		"dnd only":       {Only: OnlyDND}, "custom only": {Only: OnlyCustom}, "custom only, in Berlin": {Only: OnlyCustom, Location: berlin}}
 	// Each server profile (see Server), and meetings ending on the minute or not (Graph keeps the
 	// seconds of an event's end; Mattermost from about v10.6 cuts a DND end to the minute).
-	servers := map[string]Server{"v6": {}, "v10": v10}
+	servers := map[string]Server{"v6": {}, "v10": v10, "v10, custom statuses off": {ExpiryEvery: time.Minute, EndsKnown: true, CustomOff: true}}
 	ends := map[string]time.Duration{"on the minute": 0, "with seconds": 25 * time.Second}
 	n := 0
 	for _, cs := range statuses {
@@ -353,6 +353,9 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	curCustom := cur.Custom
 	if curCustom != nil && !curCustom.ExpiresAt.IsZero() && !curCustom.ExpiresAt.After(in.Now) && !ownsCustom(st, cur) {
 		curCustom = nil // expired: clients no longer show it, so it is no one's
+	}
+	if d.SetCustom != nil && in.Policy.Server.CustomOff {
+		fail("set a custom status on a server with custom statuses turned off")
 	}
 	if s := d.SetStatus; s != nil {
 		// Automatic replies are never turned off, and dnd is never set on top of dnd.

@@ -32,25 +32,61 @@ type Client struct {
 	selfMu   sync.Mutex
 	selfID   string
 	serverMu sync.Mutex
-	server   *Server // read once per process (Server)
+	server   *Server // what Server read, at serverAt
+	serverAt time.Time
 	// heldUntil (unix nanoseconds) is when Mattermost's rate limiter lets this process call again: a
 	// 429 told to one shard holds every call of every shard (the limit is the token's, not a call's).
 	heldUntil atomic.Int64
+	// writeSlots bounds the writes this process has in flight (BoundWrites); nil: no bound.
+	writeSlots chan struct{}
+	// writeTimeout bounds one attempt of a write (defaultWriteTimeout).
+	writeTimeout time.Duration
 	// Reads and Writes count API calls, so callers can report (and tests assert) the cost of a shard.
 	Reads, Writes atomic.Int64
 }
 
-// New returns a client for the server at baseURL acting with token; log receives its warnings
-// (retries), nil discards them.
+// DefaultWriteBound is how many writes one process has in flight at most unless told otherwise
+// (MATTERMOST_WRITE_CONCURRENCY): past it Mattermost writes no faster (docs/BENCHMARKS.md).
+const DefaultWriteBound = 16
+
+// readHeadroom is how many reads (a shard's two, the timer's listing, checks) the transport keeps
+// connections for besides the writes.
+const readHeadroom = 16
+
+// defaultWriteTimeout bounds one attempt of a write: a hung Mattermost frees the write's slot long
+// before a shard's budget ends (the attempt may have landed: see MayHaveLanded).
+const defaultWriteTimeout = 10 * time.Second
+
+// New returns a client for the server at baseURL acting with token, its writes bounded by
+// DefaultWriteBound; log receives its warnings (retries), nil discards them.
 func New(baseURL, token string, log *slog.Logger) *Client {
 	api := model.NewAPIv4Client(strings.TrimRight(baseURL, "/"))
 	api.SetToken(token)
-	api.HTTPClient = &http.Client{Timeout: 30 * time.Second}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{api: api, log: log, attempts: 4}
+	c := &Client{api: api, log: log, attempts: 4, writeTimeout: defaultWriteTimeout}
+	c.BoundWrites(DefaultWriteBound)
+	return c
 }
+
+// BoundWrites lets at most n writes of this process be in flight at once (n < 1: no bound) and
+// gives the client a transport that keeps a connection alive for each of them and for the reads
+// beside them (http.DefaultTransport keeps two: every other call would open a new connection, a
+// new TLS handshake in Azure). Reads are never bounded. Call it before the first call.
+func (c *Client) BoundWrites(n int) {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.MaxIdleConnsPerHost = readHeadroom + max(n, DefaultWriteBound)
+	t.MaxIdleConns = t.MaxIdleConnsPerHost
+	c.api.HTTPClient = &http.Client{Transport: t, Timeout: 30 * time.Second}
+	c.writeSlots = nil
+	if n > 0 {
+		c.writeSlots = make(chan struct{}, n)
+	}
+}
+
+// WriteBound is how many writes the client has in flight at most (0: no bound).
+func (c *Client) WriteBound() int { return cap(c.writeSlots) }
 
 // call runs one API call, retrying throttling (429), server errors and lost answers with backoff.
 // Only idempotent calls go through it: a dnd status is not (see SetStatus).
@@ -81,7 +117,19 @@ func (c *Client) once(ctx context.Context, what string, write bool, fn func(api 
 		return &Error{Op: what, Err: err}
 	}
 	if write {
+		// A slot per attempt, never across a backoff: a throttled write waits without one.
+		if c.writeSlots != nil {
+			select {
+			case c.writeSlots <- struct{}{}:
+				defer func() { <-c.writeSlots }()
+			case <-ctx.Done():
+				return &Error{Op: what, Err: ctx.Err()}
+			}
+		}
 		c.Writes.Add(1)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.writeTimeout)
+		defer cancel()
 	} else {
 		c.Reads.Add(1)
 	}

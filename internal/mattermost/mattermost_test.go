@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mattermost/mattermost-server/v6/model"
 )
 
 // The real server is exercised by the e2e suites; these pin down retries, which the test server
@@ -206,28 +209,45 @@ func TestThrottlingHoldsEveryCall(t *testing.T) {
 	}
 }
 
-// Mattermost refuses a custom status whose expiry has passed (model.CustomStatus
-// .AreDurationAndExpirationTimeValid): one for an event that ended while its shard ran is not sent.
-func TestExpiredCustomStatusIsNotSent(t *testing.T) {
-	var calls atomic.Int32
+// A custom status for an event that ended while its shard ran is not sent; one that is goes as one
+// patch of the user's props, the others as read kept (a patch replaces them all).
+func TestCustomStatusIsOnePatchOfTheProps(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	var sent model.UserPatch
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		calls.Add(1)
-		_, _ = w.Write([]byte(`{"status":"OK"}`))
+		mu.Lock()
+		defer mu.Unlock()
+		calls = append(calls, r.Method+" "+r.URL.Path)
+		_ = json.NewDecoder(r.Body).Decode(&sent)
+		_, _ = w.Write([]byte(`{"id":"u"}`))
 	}))
 	defer srv.Close()
 	c := New(srv.URL, "token", nil)
 	ctx := context.Background()
-	if err := c.SetCustomStatus(ctx, "u", CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Second)}); err != nil {
+	u := toUser(&model.User{Id: "u", Props: model.StringMap{"last_search_pointer": "3", model.UserPropsKeyCustomStatus: `{"text":"old"}`}})
+	if err := c.SetCustomStatus(ctx, u, CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if n := calls.Load(); n != 0 {
-		t.Fatalf("%d calls for a custom status expiring in a second: want none", n)
+	if len(calls) != 0 {
+		t.Fatalf("calls %v for a custom status expiring in a second: want none", calls)
 	}
-	if err := c.SetCustomStatus(ctx, "u", CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Hour)}); err != nil {
+	end := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+	if err := c.SetCustomStatus(ctx, u, CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: end}); err != nil {
 		t.Fatal(err)
 	}
-	if n := calls.Load(); n != 2 { // set, then out of the recents
-		t.Fatalf("%d calls for a custom status expiring in an hour: want 2", n)
+	if len(calls) != 1 || calls[0] != "PUT /api/v4/users/u/patch" {
+		t.Fatalf("calls %v for a custom status expiring in an hour: want one patch", calls)
+	}
+	var cs model.CustomStatus
+	if err := json.Unmarshal([]byte(sent.Props[model.UserPropsKeyCustomStatus]), &cs); err != nil {
+		t.Fatal(err)
+	}
+	if len(sent.Props) != 2 || sent.Props["last_search_pointer"] != "3" || cs.Text != "In a meeting" || cs.Duration != "date_and_time" || !cs.ExpiresAt.Equal(end) {
+		t.Fatalf("props sent %v: want the other prop kept and the custom status until %v", sent.Props, end)
+	}
+	if sent.NotifyProps != nil || sent.Username != nil || sent.Email != nil {
+		t.Fatalf("patch %+v: want only the props", sent)
 	}
 }
 
@@ -315,5 +335,84 @@ func TestMeAndRolePermissions(t *testing.T) {
 	}
 	if c.Writes.Load() != 0 {
 		t.Fatal("a write")
+	}
+}
+
+// Writes are bounded per process, reads are not, and a hung write gives its slot back after its
+// attempt's timeout rather than holding it for the caller's whole budget.
+func TestWritesAreBoundedAndAHungOneLetsGo(t *testing.T) {
+	var mu sync.Mutex
+	inFlight := map[string]int{}
+	most := map[string]int{}
+	hang := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		kind := "read"
+		if r.Method == http.MethodPut {
+			kind = "write"
+		}
+		mu.Lock()
+		inFlight[kind]++
+		most[kind] = max(most[kind], inFlight[kind])
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			inFlight[kind]--
+			mu.Unlock()
+		}()
+		if strings.HasSuffix(r.URL.Path, "/hung/patch") {
+			select {
+			case <-hang:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		time.Sleep(30 * time.Millisecond)
+		_, _ = w.Write([]byte(`{"id":"u"}`))
+	}))
+	defer srv.Close()
+	defer close(hang)
+	c := New(srv.URL, "token", nil)
+	c.BoundWrites(3)
+	c.writeTimeout = 200 * time.Millisecond
+	c.attempts = 1
+	ctx := context.Background()
+	cs := CustomStatus{Text: "In a meeting", ExpiresAt: time.Now().Add(time.Hour)}
+
+	// 20 writes and 20 reads at once: at most 3 writes in flight, the reads beside them.
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Add(2)
+		go func() { defer wg.Done(); _ = c.SetCustomStatus(ctx, User{ID: fmt.Sprint("u", i)}, cs) }()
+		go func() { defer wg.Done(); _, _ = c.UserUncached(ctx, fmt.Sprint("u", i)) }()
+	}
+	wg.Wait()
+	mu.Lock()
+	writes, reads := most["write"], most["read"]
+	mu.Unlock()
+	if writes > 3 || writes < 2 {
+		t.Fatalf("%d writes in flight at once, bound 3", writes)
+	}
+	if reads <= 3 {
+		t.Fatalf("at most %d reads at once: reads must not wait for the write bound", reads)
+	}
+	if c.WriteBound() != 3 {
+		t.Fatalf("WriteBound %d", c.WriteBound())
+	}
+
+	// With one slot, a hung write holds it only for its attempt's timeout: the writes queued
+	// behind it are made well within their budget.
+	c.BoundWrites(1)
+	budget, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	hungErr := make(chan error, 1)
+	go func() { hungErr <- c.SetCustomStatus(budget, User{ID: "hung"}, cs) }()
+	time.Sleep(20 * time.Millisecond) // the hung write has the slot
+	for i := range 5 {
+		if err := c.SetCustomStatus(budget, User{ID: fmt.Sprint("v", i)}, cs); err != nil {
+			t.Fatalf("write %d behind a hung one: %v", i, err)
+		}
+	}
+	if err := <-hungErr; err == nil || !MayHaveLanded(err) {
+		t.Fatalf("hung write: %v; want a timeout that may have landed", err)
 	}
 }

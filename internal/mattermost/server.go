@@ -25,7 +25,12 @@ type Server struct {
 	DNDExpiry time.Duration
 	// EndsAlwaysRead: its status reads carry dnd_end_time even after a cache miss.
 	EndsAlwaysRead bool
+	// CustomOff: its custom statuses are turned off (TeamSettings.EnableCustomUserStatuses).
+	CustomOff bool
 }
+
+// serverTTL is how long what Server read is kept: an upgrade or a setting changed is seen within it.
+const serverTTL = 10 * time.Minute
 
 // ServerFor is the behaviour of a server that says it is version (X-Version-Id: "10.11.3.123.abc.false"
 // or "10.11.3"); an unreadable version is taken for the oldest behaviour, which is safe everywhere
@@ -48,12 +53,13 @@ func ServerFor(version string) Server {
 	return s
 }
 
-// Server reads what the server is once per process (GET /system/ping; the version is in the
-// X-Version-Id header of every answer); a failed read is tried again at the next call.
+// Server reads what the server is (GET /system/ping: the version is in the X-Version-Id header of
+// every answer; GET /config/client: whether custom statuses are on), kept for serverTTL; a failed
+// read is tried again at the next call.
 func (c *Client) Server(ctx context.Context) (Server, error) {
 	c.serverMu.Lock()
 	defer c.serverMu.Unlock()
-	if c.server != nil {
+	if c.server != nil && time.Since(c.serverAt) < serverTTL {
 		return *c.server, nil
 	}
 	var version string
@@ -70,7 +76,26 @@ func (c *Client) Server(ctx context.Context) (Server, error) {
 	if version == "" {
 		return ServerFor(""), &Error{Op: "read server version", Status: 200, Err: fmt.Errorf("no %s header", model.HeaderVersionId)}
 	}
+	on, err := c.CustomStatusesOn(ctx)
+	if err != nil {
+		return ServerFor(""), err
+	}
 	s := ServerFor(version)
-	c.server = &s
+	s.CustomOff = !on
+	c.server, c.serverAt = &s, time.Now()
 	return s, nil
+}
+
+// CustomStatusesOn reads, now, whether the server's custom statuses are on
+// (TeamSettings.EnableCustomUserStatuses, in GET /config/client). A custom status is set by a
+// patch of the user's props, which the server would take even with them off.
+func (c *Client) CustomStatusesOn(ctx context.Context) (bool, error) {
+	var cfg map[string]string
+	err := c.call(ctx, "read client config", false, func(api *model.Client4) (*model.Response, error) {
+		var resp *model.Response
+		var err error
+		cfg, resp, err = api.GetOldClientConfig("")
+		return resp, err
+	})
+	return cfg["EnableCustomUserStatuses"] != "false", err
 }

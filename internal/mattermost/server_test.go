@@ -33,13 +33,18 @@ func TestServerForVersion(t *testing.T) {
 	}
 }
 
-func TestServerIsReadOncePerProcess(t *testing.T) {
-	var pings atomic.Int32
+func TestServerIsReadThenKept(t *testing.T) {
+	var pings, configs atomic.Int32
 	fail := atomic.Bool{}
 	fail.Store(true)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		pings.Add(1)
 		w.Header().Set("X-Version-Id", "10.11.3.123.abc.false")
+		if r.URL.Path == "/api/v4/config/client" {
+			configs.Add(1)
+			_, _ = w.Write([]byte(`{"EnableCustomUserStatuses":"false"}`))
+			return
+		}
+		pings.Add(1)
 		if fail.Load() {
 			w.WriteHeader(http.StatusForbidden) // refused: not retried, and not remembered
 			return
@@ -54,11 +59,15 @@ func TestServerIsReadOncePerProcess(t *testing.T) {
 	fail.Store(false)
 	for range 3 {
 		s, err := c.Server(context.Background())
-		if err != nil || s.Version != "10.11.3" || s.DNDExpiry != time.Minute {
+		if err != nil || s.Version != "10.11.3" || s.DNDExpiry != time.Minute || !s.CustomOff {
 			t.Fatalf("%+v, %v", s, err)
 		}
 	}
-	if n := pings.Load(); n != 2 {
-		t.Fatalf("%d pings, want 2 (the failed one, then one remembered)", n)
+	if n, m := pings.Load(), configs.Load(); n != 2 || m != 1 {
+		t.Fatalf("%d pings and %d config reads, want 2 and 1 (the failed ping, then one read kept)", n, m)
+	}
+	c.serverAt = c.serverAt.Add(-serverTTL) // as if read serverTTL ago
+	if _, err := c.Server(context.Background()); err != nil || pings.Load() != 3 {
+		t.Fatalf("after serverTTL: %v, %d pings; want it read again", err, pings.Load())
 	}
 }

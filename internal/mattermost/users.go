@@ -22,6 +22,9 @@ type User struct {
 	TimeZone *time.Location
 	// Deactivated users are no longer synced (a roster listed before may still name them).
 	Deactivated bool
+	// props are the user's props as read: SetCustomStatus sends them back whole with the custom
+	// status in them (a patch replaces all of them).
+	props map[string]string
 }
 
 // ValidID reports whether id has the shape of a Mattermost id (a user's, a team's): 26 letters and
@@ -90,7 +93,7 @@ func (c *Client) Users(ctx context.Context, ids []string) ([]User, error) {
 }
 
 func toUser(u *model.User) User {
-	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), TimeZone: timeZone(u.Timezone), Deactivated: u.DeleteAt != 0}
+	out := User{ID: u.Id, Username: u.Username, Email: strings.ToLower(u.Email), TimeZone: timeZone(u.Timezone), Deactivated: u.DeleteAt != 0, props: u.Props}
 	if cs := u.GetCustomStatus(); cs != nil && (cs.Emoji != "" || cs.Text != "") {
 		out.CustomStatus = &CustomStatus{Emoji: cs.Emoji, Text: cs.Text}
 		if cs.Duration != "" {

@@ -26,10 +26,11 @@ type Mattermost interface {
 	UserUncached(ctx context.Context, username string) (mattermost.User, error)
 	Statuses(ctx context.Context, ids []string) (map[string]mattermost.Status, error)
 	SetStatus(ctx context.Context, userID string, ch mattermost.StatusChange) (viaDone bool, err error)
-	SetCustomStatus(ctx context.Context, userID string, cs mattermost.CustomStatus) error
-	ClearCustomStatus(ctx context.Context, userID string) error
+	SetCustomStatus(ctx context.Context, u mattermost.User, cs mattermost.CustomStatus) error
+	ClearCustomStatus(ctx context.Context, u mattermost.User) error
 	Notify(ctx context.Context, userID, message string) error
 	Server(ctx context.Context) (mattermost.Server, error)
+	CustomStatusesOn(ctx context.Context) (bool, error)
 }
 
 // Graph is what the worker needs of the Graph adapter.

@@ -51,6 +51,7 @@ type fakeMM struct {
 }
 
 func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
+func (f *fakeMM) CustomStatusesOn(context.Context) (bool, error) { return !f.server.CustomOff, nil }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	f.reads++
@@ -122,7 +123,8 @@ func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusCha
 	f.statuses[id] = st
 	return ch.Via != "", nil
 }
-func (f *fakeMM) SetCustomStatus(_ context.Context, id string, cs mattermost.CustomStatus) error {
+func (f *fakeMM) SetCustomStatus(_ context.Context, u mattermost.User, cs mattermost.CustomStatus) error {
+	id := u.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.customs = append(f.customs, id+"="+cs.Text)
@@ -135,7 +137,8 @@ func (f *fakeMM) SetCustomStatus(_ context.Context, id string, cs mattermost.Cus
 	}
 	return nil
 }
-func (f *fakeMM) ClearCustomStatus(_ context.Context, id string) error {
+func (f *fakeMM) ClearCustomStatus(_ context.Context, u mattermost.User) error {
+	id := u.ID
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.customs = append(f.customs, id+"=")

@@ -87,6 +87,27 @@ type run struct {
 	userLogs  int
 	lastError string
 	everyUser bool // debug: no cap on per-user lines
+	// customOn, read once by the run's first custom status write: whether the server's custom
+	// statuses are on now (the server info the decisions saw may be minutes old).
+	customOnce sync.Once
+	customOn   error
+}
+
+// errCustomOff refuses a custom status write: custom statuses are turned off on the server.
+var errCustomOff = errors.New("mattermost: custom statuses are turned off on the server")
+
+// customStatusesOn reads, once per run, whether custom statuses are on; nil when they are.
+func (r *run) customStatusesOn(ctx context.Context) error {
+	r.customOnce.Do(func() {
+		on, err := r.w.Mattermost.CustomStatusesOn(ctx)
+		switch {
+		case err != nil:
+			r.customOn = err
+		case !on:
+			r.customOn = errCustomOff
+		}
+	})
+	return r.customOn
 }
 
 // applyConcurrency is how many users of a shard are applied at once: a meeting hour starts for
@@ -392,7 +413,7 @@ func missesOurCustom(u mattermost.User, st store.UserState, status mattermost.St
 	return st.MissesCustom(cur) || st.Claim != nil && st.Claim.Prev.MissesCustom(cur)
 }
 
-// server is how the Mattermost server keeps statuses (read once per process); one that cannot be
+// server is how the Mattermost server keeps statuses (read every few minutes); one that cannot be
 // read is taken for the oldest, whose rules are safe on every server.
 func (r *run) server(ctx context.Context) engine.Server {
 	s, err := r.w.Mattermost.Server(ctx)
@@ -404,7 +425,7 @@ func (r *run) server(ctx context.Context) engine.Server {
 
 // EngineServer is the engine's view of the Mattermost server.
 func EngineServer(s mattermost.Server) engine.Server {
-	return engine.Server{ExpiryEvery: s.DNDExpiry, EndsKnown: s.EndsAlwaysRead}
+	return engine.Server{ExpiryEvery: s.DNDExpiry, EndsKnown: s.EndsAlwaysRead, CustomOff: s.CustomOff}
 }
 
 // decide runs the engine for every user it can: pure, no I/O. It also collects the upcoming
@@ -611,18 +632,15 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 			// Over before it could be sent (its item ended while the shard ran): not sent, and one
 			// of ours it was to replace is cleared, or it would stay stored, expired, for good.
 			if p.base.CustomText != "" && !p.base.MissesCustom(current(mattermost.Status{}, p.user)) {
-				err = mm.ClearCustomStatus(ctx, id)
+				err = mm.ClearCustomStatus(ctx, p.user)
 			}
 		case d.SetCustom != nil:
-			err = mm.SetCustomStatus(ctx, id, mattermost.CustomStatus{Emoji: d.SetCustom.Emoji, Text: d.SetCustom.Text, ExpiresAt: d.SetCustom.ExpiresAt})
-			if errors.Is(err, mattermost.ErrRecentKept) {
-				// Set, so ours to clear at its end (taken for failed, it would read as the user's
-				// own forever); only a copy stays in the user's recents.
-				r.userLog(slog.LevelWarn, "custom status set; a copy stays in the user's recent ones", err.Error(), "user", p.user.Username, "error", err.Error())
-				err = nil
+			if err = r.customStatusesOn(ctx); err != nil {
+				break
 			}
+			err = mm.SetCustomStatus(ctx, p.user, mattermost.CustomStatus{Emoji: d.SetCustom.Emoji, Text: d.SetCustom.Text, ExpiresAt: d.SetCustom.ExpiresAt})
 		case d.ClearCustom:
-			err = mm.ClearCustomStatus(ctx, id)
+			err = mm.ClearCustomStatus(ctx, p.user)
 		}
 		res.Custom = err == nil
 		return err
@@ -684,7 +702,7 @@ func (r *run) unchangedSince(ctx context.Context, p *decided, withStatus bool) e
 	if !sameShown(p.cur, now, withStatus) {
 		return errChangedMeanwhile
 	}
-	p.read = readAt
+	p.read, p.user = readAt, u // the props a custom status write sends back are these
 	return nil
 }
 

@@ -24,6 +24,7 @@ type counter struct {
 	mu                         sync.Mutex
 	reads, writes, stateWrites int // stateWrites: writes to calstatus's user state table
 	lastWrite                  time.Time
+	dnd                        map[string]time.Time // user id → when a DND status write was answered
 }
 
 func newCounter(target string, read func(r *http.Request) bool) (*counter, error) {
@@ -50,6 +51,14 @@ func newCounter(target string, read func(r *http.Request) bool) (*counter, error
 		}
 		c.writes++
 		c.lastWrite = time.Now()
+		if id, ok := statusWrite(r); ok && bytes.Contains(body, []byte(`"status":"dnd"`)) {
+			if c.dnd == nil {
+				c.dnd = map[string]time.Time{}
+			}
+			if _, seen := c.dnd[id]; !seen {
+				c.dnd[id] = c.lastWrite
+			}
+		}
 		// A Table Storage transaction names its table in its body.
 		if strings.Contains(r.URL.Path, store.UsersTable) || bytes.Contains(body, []byte(store.UsersTable)) {
 			c.stateWrites++
@@ -66,6 +75,26 @@ func (c *counter) take() (reads, writes, stateWrites int, lastWrite time.Time) {
 	reads, writes, stateWrites, lastWrite = c.reads, c.writes, c.stateWrites, c.lastWrite
 	c.reads, c.writes, c.stateWrites, c.lastWrite = 0, 0, 0, time.Time{}
 	return reads, writes, stateWrites, lastWrite
+}
+
+// dndWrites returns the DND status writes seen since the last call (user id → when the first was
+// answered) and starts again.
+func (c *counter) dndWrites() map[string]time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.dnd
+	c.dnd = nil
+	return out
+}
+
+// statusWrite says whether r sets a user's status (PUT /api/v4/users/{id}/status), and whose.
+func statusWrite(r *http.Request) (string, bool) {
+	rest, ok := strings.CutPrefix(r.URL.Path, "/api/v4/users/")
+	if !ok || r.Method != http.MethodPut {
+		return "", false
+	}
+	id, tail, _ := strings.Cut(rest, "/")
+	return id, tail == "status"
 }
 
 func (c *counter) close() { _ = c.srv.Close() }

@@ -1,9 +1,13 @@
-// Command calstatus-bench measures whole sync cycles at scale on the local stack (make bench): for
-// each case it gives the stack's Mattermost that many users (SQL copies of a seeded user), starts
-// the Graph simulator with a realistic latency and Outlook's per-mailbox limits, and runs two
-// cycles through the local Functions host with host.json's own queue settings (one instance) — the
-// first with a third of the users in meetings, the second with no calendar change — and prints one
-// JSON line per case. It leaves the stack as it found it (the bench users removed).
+// Command calstatus-bench measures whole sync cycles at scale on the local stack (make bench).
+// First it measures Mattermost's own write rates (each kind of write at concurrencies 8–64: the
+// ceiling every first cycle is held to). Then, for each case, it gives the stack's Mattermost that
+// many users (SQL copies of a seeded user), starts the Graph simulator with a realistic latency and
+// Outlook's per-mailbox limits, and runs cycles through the local Functions host with host.json's
+// own queue settings (one instance), on production's schedule (every 5 minutes, on the clock): the
+// first with a third of the users in a meeting, the second with no calendar change (which must
+// write nothing: the bench fails otherwise) and, for the -wave cases, the top-of-the-hour wave
+// (another third starting a meeting at the minute of a cycle). It prints one JSON line per case and
+// leaves the stack as it found it (the bench users removed).
 package main
 
 import (
@@ -33,6 +37,7 @@ import (
 	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/azstorage"
+	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -41,7 +46,8 @@ func main() {
 	users := flag.String("users", "2000,10000,100000", "the cases: numbers of users to sync, comma-separated")
 	latency := flag.Duration("latency", 1200*time.Millisecond, "the simulated Graph latency per $batch")
 	baselineUsers := flag.String("baseline", "2000,10000", "the cases (of -users) also run like the official plugin, comma-separated; empty for none")
-	baselineLatency := flag.Duration("baseline-latency", 600*time.Millisecond, "the simulated Graph latency per call of the baseline (one getSchedule for 20 users)")
+	waveUsers := flag.String("wave", "10000", "the cases (of -users) that also measure the top-of-the-hour wave, comma-separated; empty for none")
+	period := flag.Duration("period", 5*time.Minute, "the sync's period (production's schedule): cycles start on its slots on the clock; 0 runs them back to back")
 	batchSize := flag.Int("batch-size", 0, "overrides host.json's queues.batchSize (0 keeps it)")
 	threshold := flag.Int("new-batch-threshold", -1, "overrides host.json's queues.newBatchThreshold (-1 keeps it)")
 	flag.Parse()
@@ -59,9 +65,17 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	opts := options{latency: *latency, baselineLatency: *baselineLatency, baseline: map[int]bool{}, queues: &funchost.QueueOverrides{}}
+	waves, err := counts("-wave", *waveUsers)
+	if err != nil {
+		fail(err)
+	}
+	opts := options{latency: *latency, baseline: map[int]bool{}, wave: map[int]bool{},
+		queues: &funchost.QueueOverrides{}, period: *period}
 	for _, n := range base {
 		opts.baseline[n] = true
+	}
+	for _, n := range waves {
+		opts.wave[n] = true
 	}
 	if *batchSize > 0 {
 		opts.queues.BatchSize = batchSize
@@ -92,9 +106,25 @@ func counts(flagName, list string) ([]int, error) {
 
 // options are the bench's flags.
 type options struct {
-	latency, baselineLatency time.Duration
-	baseline                 map[int]bool // cases also run as the baseline
-	queues                   *funchost.QueueOverrides
+	latency  time.Duration
+	baseline map[int]bool // cases also run as the baseline
+	wave     map[int]bool // cases that also measure the top-of-the-hour wave
+	queues   *funchost.QueueOverrides
+	// period is the sync's: cycles start on its slots (0: at once, back to back).
+	period time.Duration
+}
+
+// slot is when a cycle started at or after t starts: the next slot of the period on the clock
+// (the timer's schedule fires on them), or t itself with no period.
+func (o options) slot(t time.Time) time.Time {
+	if o.period <= 0 {
+		return t
+	}
+	s := t.Truncate(o.period)
+	if s.Before(t) {
+		s = s.Add(o.period)
+	}
+	return s.Add(200 * time.Millisecond) // the timer fires just after the slot
 }
 
 func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"\n", args...) }
@@ -112,7 +142,12 @@ type cycleResult struct {
 	TableOps    int     `json:"table_ops"`
 	StateWrites int     `json:"state_writes"` // of table_ops: writes to the user state table
 	ListUsersS  float64 `json:"list_users_s"`
-	CycleS      float64 `json:"cycle_s"`
+	// CycleS runs from the timer's start to the last shard finished or the last write landed,
+	// whichever is later.
+	CycleS float64 `json:"cycle_s"`
+	// Stale counts the shards that ran after the next cycle's start and were skipped (their users
+	// not synced this cycle).
+	Stale int `json:"stale_shards"`
 }
 
 // caseResult is one JSON line.
@@ -124,8 +159,11 @@ type caseResult struct {
 	LatencyS    float64     `json:"graph_latency_s"`
 	cycleResult             // the first cycle
 	Second      cycleResult `json:"second"`
-	ReadyMS     float64     `json:"ready_ms"`
-	PeakRSSMB   float64     `json:"peak_rss_mb"`
+	// Wave is the top-of-the-hour wave (a third of the users starting a meeting at the minute of a
+	// cycle), where measured.
+	Wave      *waveResult `json:"wave,omitempty"`
+	ReadyMS   float64     `json:"ready_ms"`
+	PeakRSSMB float64     `json:"peak_rss_mb"`
 	// Ratios, on the baseline's line: calstatus's figure over the baseline's, for both cycles.
 	Ratios map[string]float64 `json:"calstatus_over_baseline,omitempty"`
 }
@@ -150,6 +188,13 @@ func run(ctx context.Context, cases []int, opts options) error {
 		}
 		_ = invalidateCaches(env)
 	}()
+	// Mattermost's own write rates first, on the stack's users: what every first cycle is held to.
+	writes, err := measureWrites(ctx, env)
+	if err != nil {
+		return fmt.Errorf("measuring Mattermost's writes: %w", err)
+	}
+	b, _ := json.Marshal(writes)
+	fmt.Println(string(b))
 	bin := filepath.Join(root, "calstatus")
 	for _, n := range cases {
 		res, err := runCase(ctx, root, bin, env, db, n, opts)
@@ -159,6 +204,11 @@ func run(ctx context.Context, cases []int, opts options) error {
 		for _, r := range res {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
+		}
+		// Nothing changed, nothing written: a write here is a defect, not a slow figure.
+		if c := res[0]; c.Second.MMWrites > 0 || c.Second.StateWrites > 0 {
+			return fmt.Errorf("%d users: the second cycle, with no calendar change, made %d Mattermost writes and %d state writes: want none",
+				n, c.Second.MMWrites, c.Second.StateWrites)
 		}
 	}
 	return nil
@@ -190,15 +240,12 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	}
 	say("%d users (%d added to the stack's own), Graph latency %v per $batch", n, bench, latency)
 
-	// Calendars: the generator (about a third of the day in meetings, some days out of office);
-	// the 1% of bench users in badDomain have no mailbox.
-	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Seed: 11, BusyFraction: 0.33, OOFDayFraction: 0.03},
-		Mailboxes: map[string]*graphsim.Mailbox{}}
-	for k := 0; k < bench; k++ {
-		if badMailbox(k) {
-			scenario.Mailboxes[benchName(k)+"@"+badDomain] = &graphsim.Mailbox{Missing: true}
-		}
+	// Calendars: set once the first cycle's time is known (benchCalendars).
+	emails, err := syncedUsers(ctx, db)
+	if err != nil {
+		return nil, err
 	}
+	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Disabled: true}}
 	caFile := filepath.Join(root, ".stack", "bench-ca.pem")
 	sim, err := graphsim.Start(graphsim.Config{Scenario: scenario, CAFile: caFile, BatchLatency: latency,
 		Faults: graphsim.Faults{PunishEarlyRetries: true}})
@@ -229,7 +276,7 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 		"GRAPH_BASE_URL":       sim.GraphURL(),
 		"MATTERMOST_URL":       mm.url,
 		"MATTERMOST_TOKEN":     env.MattermostToken,
-		"SYNC_SCHEDULE":        "0 0 * * * *", // hourly: no shard of a long cycle goes stale
+		"SYNC_SCHEDULE":        config.DefaultSchedule, // production's: a shard of a cycle longer than it goes stale
 		"SSL_CERT_FILE":        caFile,
 	}
 	ready, err := readyTime(ctx, root, bin, settings)
@@ -247,16 +294,43 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 
 	q := host.QueueSettings()
 	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready}
-	first, shards, err := cycle(ctx, host, sim, mm, tables, st)
+	// The cycles run on the schedule, as in production: each starts on a slot of it.
+	slot := opts.slot(time.Now().Add(5 * time.Second))
+	first0 := slot
+	if err := sim.SetScenario(benchCalendars(emails, slot)); err != nil {
+		return nil, err
+	}
+	say("first cycle at %s", slot.Format("15:04:05"))
+	first, shards, err := cycle(ctx, slot, host, sim, mm, tables, st)
 	if err != nil {
 		return nil, err
 	}
 	res.cycleResult, res.Shards = first, shards
-	say("first cycle: %d changed in %.1f s", first.Changed, first.CycleS)
-	if res.Second, _, err = cycle(ctx, host, sim, mm, tables, st); err != nil {
+	say("first cycle: %d changed in %.1f s (%d shards stale)", first.Changed, first.CycleS, first.Stale)
+	slot = opts.slot(time.Now())
+	say("second cycle, no calendar change, at %s", slot.Format("15:04:05"))
+	if res.Second, _, err = cycle(ctx, slot, host, sim, mm, tables, st); err != nil {
 		return nil, err
 	}
-	say("second cycle: %d changed in %.1f s", res.Second.Changed, res.Second.CycleS)
+	say("second cycle: %d changed, %d Mattermost writes, in %.1f s", res.Second.Changed, res.Second.MMWrites, res.Second.CycleS)
+	if opts.wave[n] {
+		slot = opts.slot(time.Now())
+		if opts.period <= 0 { // meetings start on the minute
+			slot = time.Now().Truncate(time.Minute).Add(time.Minute + 200*time.Millisecond)
+		}
+		if err := sim.SetScenario(benchWave(emails, first0, slot)); err != nil {
+			return nil, err
+		}
+		say("the top-of-the-hour wave: a third of the users in a meeting from %s", slot.Format("15:04:05"))
+		mm.dndWrites() // from here on
+		wave, _, err := cycle(ctx, slot, host, sim, mm, tables, st)
+		if err != nil {
+			return nil, err
+		}
+		res.Wave = waveLag(mm.dndWrites(), waveUsers(emails), slot.Truncate(time.Minute))
+		res.Wave.Cycle = &wave
+		say("wave: %d in DND, lag p50 %.1f s, p95 %.1f s, max %.1f s", res.Wave.Users, res.Wave.P50S, res.Wave.P95S, res.Wave.MaxS)
+	}
 	if res.PeakRSSMB, err = peakRSS(host.HandlerPID()); err != nil {
 		return nil, err
 	}
@@ -264,7 +338,11 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	if !opts.baseline[n] {
 		return []*caseResult{res}, nil
 	}
-	base, err := runBaseline(ctx, env, db, sim, mm, n, opts.baselineLatency)
+	// The baseline starts where calstatus's first cycle did: the same third in a meeting.
+	if err := sim.SetScenario(benchCalendars(emails, first0)); err != nil {
+		return nil, err
+	}
+	base, err := runBaseline(ctx, env, db, sim, mm, n, opts.latency)
 	if err != nil {
 		return nil, err
 	}
@@ -281,16 +359,13 @@ func runBaseline(ctx context.Context, env teststack.Env, db *sql.DB, sim *graphs
 	if err := invalidateCaches(env); err != nil {
 		return nil, err
 	}
-	if err := sim.UpdateFaults(func(f *graphsim.Faults) { f.BatchLatency = graphsim.Duration(latency) }); err != nil {
-		return nil, err
-	}
 	b, err := newBaseline(sim, mm.url, env.MattermostToken)
 	if err != nil {
 		return nil, err
 	}
 	mm.take()
 	res := &caseResult{Case: "baseline", Users: n, Concurrency: 1, LatencyS: latency.Seconds()}
-	say("baseline: %d users, 20 per Graph call one after another, Graph latency %v per call", n, latency)
+	say("baseline: %d users, a $batch of 20 calendarView requests per 20 users, one after another, Graph latency %v per $batch", n, latency)
 	if res.cycleResult, err = b.cycle(ctx, sim, mm); err != nil {
 		return nil, err
 	}
@@ -323,8 +398,15 @@ func ratios(ours, base *caseResult) map[string]float64 {
 
 // cycle fires the timer and waits until every shard it planned has been processed; it reports
 // what the cycle cost.
-func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, tables *counter, st *store.Store) (cycleResult, int, error) {
+func cycle(ctx context.Context, at time.Time, host *funchost.Host, sim *graphsim.Server, mm, tables *counter, st *store.Store) (cycleResult, int, error) {
+	select {
+	case <-time.After(time.Until(at)):
+	case <-ctx.Done():
+		return cycleResult{}, 0, ctx.Err()
+	}
 	sim.ResetStats()
+	mm.take()
+	tables.take()
 	start := time.Now()
 	r, err := host.RunFunction(ctx, handler.SyncTimerFunction)
 	if err != nil || !r.OK {
@@ -359,6 +441,9 @@ func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, t
 		return res, 0, err
 	}
 	for _, rep := range reps {
+		if rep.Outcome == "stale" {
+			res.Stale++
+		}
 		res.Changed += rep.Changed
 		res.Failed += rep.Failed
 		res.Retries += rep.Retries
@@ -369,10 +454,9 @@ func cycle(ctx context.Context, host *funchost.Host, sim *graphsim.Server, mm, t
 	res.MMReads, res.MMWrites, _, lastWrite = mm.take()
 	reads, writes, stateWrites, _ := tables.take()
 	res.TableOps, res.StateWrites = reads+writes, stateWrites
-	if lastWrite.After(end) || lastWrite.IsZero() {
-		lastWrite = end
-	}
-	res.CycleS = lastWrite.Sub(start).Seconds()
+	// The cycle ends when its last shard has finished and its last write has landed, whichever
+	// is later.
+	res.CycleS = later(end, lastWrite).Sub(start).Seconds()
 	return res, len(msgs), nil
 }
 
@@ -484,4 +568,12 @@ func withEndpoint(cs, key, value string) string {
 		}
 	}
 	return strings.Join(parts, ";")
+}
+
+// later is the later of two times.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }

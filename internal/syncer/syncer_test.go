@@ -51,7 +51,7 @@ type fakeMM struct {
 }
 
 func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
-func (f *fakeMM) CustomStatusesOn(context.Context) (bool, error) { return !f.server.CustomOff, nil }
+func (f *fakeMM) CustomStatusesOn(context.Context) (bool, error)    { return !f.server.CustomOff, nil }
 
 func (f *fakeMM) ListSyncUsers(context.Context) ([]mattermost.User, error) {
 	f.reads++

@@ -621,7 +621,8 @@ func endChanged(have, want time.Time, fromView bool) bool {
 	if fromView {
 		return have.Before(want.Add(-ViewMargin))
 	}
-	return !have.Equal(want)
+	// To the second, as calstatus sends a custom status's expiry (an item's end may carry less).
+	return !have.Truncate(time.Second).Equal(want.Truncate(time.Second))
 }
 
 // dndEndChanged is endChanged for a DND end, compared as Mattermost keeps it.

@@ -920,3 +920,22 @@ func TestMattermostGivingBackDNDIsRepaired(t *testing.T) {
 		}
 	}
 }
+
+// A meeting whose end carries a fraction of a second: the custom status set for it (its expiry
+// sent to the second) is the same one at the next run, not set again on every cycle.
+func TestAnEndWithAFractionOfASecondIsNotSetAgain(t *testing.T) {
+	m := meeting
+	m.End = m.End.Add(200 * time.Millisecond)
+	in := Input{Now: t0, Availability: av(m), Current: Current{Status: Online}, Policy: DefaultPolicy}
+	d := Decide(in)
+	if d.SetCustom == nil || d.SetStatus == nil {
+		t.Fatalf("first run: %s", show(d))
+	}
+	kept := *d.SetCustom
+	kept.ExpiresAt = kept.ExpiresAt.Truncate(time.Second) // as Mattermost keeps what calstatus sends
+	in.Now, in.State = t0.Add(time.Minute), d.NewState
+	in.Current = Current{Status: DND, Manual: true, DNDEndTime: d.SetStatus.DNDEndTime, Custom: &kept}
+	if d := Decide(in); d.Changes() {
+		t.Fatalf("next run, nothing changed: %s", show(d))
+	}
+}

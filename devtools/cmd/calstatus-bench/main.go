@@ -12,6 +12,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -38,6 +39,7 @@ import (
 	"github.com/calstatus/calstatus/handler/azfunc"
 	"github.com/calstatus/calstatus/internal/azstorage"
 	"github.com/calstatus/calstatus/internal/config"
+	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/shard"
 	"github.com/calstatus/calstatus/internal/store"
 )
@@ -48,6 +50,7 @@ func main() {
 	baselineUsers := flag.String("baseline", "2000,10000", "the cases (of -users) also run like the official plugin, comma-separated; empty for none")
 	waveUsers := flag.String("wave", "10000", "the cases (of -users) that also measure the top-of-the-hour wave, comma-separated; empty for none")
 	period := flag.Duration("period", 5*time.Minute, "the sync's period (production's schedule): cycles start on its slots on the clock; 0 runs them back to back")
+	writeBound := flag.Int("write-bound", 0, "MATTERMOST_WRITE_CONCURRENCY for calstatus (0: its default)")
 	batchSize := flag.Int("batch-size", 0, "overrides host.json's queues.batchSize (0 keeps it)")
 	threshold := flag.Int("new-batch-threshold", -1, "overrides host.json's queues.newBatchThreshold (-1 keeps it)")
 	flag.Parse()
@@ -70,7 +73,7 @@ func main() {
 		fail(err)
 	}
 	opts := options{latency: *latency, baseline: map[int]bool{}, wave: map[int]bool{},
-		queues: &funchost.QueueOverrides{}, period: *period}
+		queues: &funchost.QueueOverrides{}, period: *period, writeBound: *writeBound}
 	for _, n := range base {
 		opts.baseline[n] = true
 	}
@@ -112,6 +115,8 @@ type options struct {
 	queues   *funchost.QueueOverrides
 	// period is the sync's: cycles start on its slots (0: at once, back to back).
 	period time.Duration
+	// writeBound is calstatus's MATTERMOST_WRITE_CONCURRENCY (0: its default).
+	writeBound int
 }
 
 // slot is when a cycle started at or after t starts: the next slot of the period on the clock
@@ -157,6 +162,7 @@ type caseResult struct {
 	Shards      int         `json:"shards"`
 	Concurrency int         `json:"instance_concurrency"`
 	LatencyS    float64     `json:"graph_latency_s"`
+	WriteBound  int         `json:"write_bound,omitempty"` // Mattermost writes in flight at most
 	cycleResult             // the first cycle
 	Second      cycleResult `json:"second"`
 	// Wave is the top-of-the-hour wave (a third of the users starting a meeting at the minute of a
@@ -279,6 +285,9 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 		"SYNC_SCHEDULE":        config.DefaultSchedule, // production's: a shard of a cycle longer than it goes stale
 		"SSL_CERT_FILE":        caFile,
 	}
+	if opts.writeBound > 0 {
+		settings["MATTERMOST_WRITE_CONCURRENCY"] = strconv.Itoa(opts.writeBound)
+	}
 	ready, err := readyTime(ctx, root, bin, settings)
 	if err != nil {
 		return nil, err
@@ -293,7 +302,8 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	tables.take()
 
 	q := host.QueueSettings()
-	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready}
+	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready,
+		WriteBound: cmp.Or(opts.writeBound, mattermost.DefaultWriteBound)}
 	// The cycles run on the schedule, as in production: each starts on a slot of it.
 	slot := opts.slot(time.Now().Add(5 * time.Second))
 	first0 := slot

@@ -52,7 +52,7 @@ var Settings = []Setting{
 		Meaning: "access token with `edit_other_users` (a system admin's personal access token, or a bot given the `system_admin` role); in Azure a Key Vault reference"},
 	{Name: "MATTERMOST_SLASH_TOKEN", Required: "no", Azure: true, Local: true,
 		Meaning: "the `/calstatus` command's token in each team, as `TEAM_ID=TOKEN` entries, comma-separated: a token works only with its own team's id (Mattermost makes one when the command is created; `calstatus register-command` prints the entries); unset or malformed: the command is refused (the sync goes on). In Azure a Key Vault reference"},
-	{Name: "MATTERMOST_WRITE_CONCURRENCY", Required: "no", Default: "`16`",
+	{Name: "MATTERMOST_WRITE_CONCURRENCY", Required: "no", Default: "`8`",
 		Meaning: "Mattermost writes one instance has in flight at most, 1–256 (reads are not held to it): Mattermost sees up to this many times the instances running (see [Load on Mattermost](#load-on-mattermost))"},
 	{Name: "SYNC_SCHEDULE", Required: "yes (host)", Default: "`0 */5 * * * *`", Azure: true, Local: true,
 		Meaning: "six-field NCRONTAB schedule of SyncTimer"},

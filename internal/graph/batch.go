@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,9 @@ type subRequest struct {
 // everything that was fetched, so a caller can act on those users and retry only the rest.
 func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (Result, error) {
 	res := Result{Availability: make(map[string]calendar.Availability, len(emails))}
+	// Sorted, so a shard's sub-requests hold the same users every cycle (Mattermost returns them in
+	// any order) and a mailbox refused in a URL is not named first by a new sub-request again.
+	emails = slices.Sorted(slices.Values(emails))
 	var pending []*subRequest
 	for i := 0; i < len(emails); i += SchedulesPerRequest {
 		chunk := emails[i:min(i+SchedulesPerRequest, len(emails))]

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -387,5 +389,30 @@ func TestRerouteSkipsMailboxesRefusedBefore(t *testing.T) {
 	}
 	if got := sim.Stats().Requests["$batch"]; got != 2 || len(res.Availability) != 18 {
 		t.Fatalf("%d $batch calls and %d users resolved; want 2 and 18", got, len(res.Availability))
+	}
+}
+
+// Mattermost hands a shard's users over in any order: the sub-requests still hold the same users
+// every call, so the mailboxes refused in a URL are met once, not again by new sub-requests.
+func TestAShardInAnotherOrderMeetsNoNewRefusal(t *testing.T) {
+	sc := graphsim.DefaultScenario()
+	list := emails(400)
+	sc.Mailboxes = map[string]*graphsim.Mailbox{}
+	for i := 0; i < len(list); i += 3 { // a third without a mailbox
+		sc.Mailboxes[list[i]] = &graphsim.Mailbox{Missing: true}
+	}
+	sim := startSim(t, sc)
+	c := newClient(t, sim)
+	rng := rand.New(rand.NewPCG(1, 2))
+	for call := 1; call <= 3; call++ {
+		shuffled := slices.Clone(list)
+		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+		sim.ResetStats()
+		if _, err := c.GetSchedules(context.Background(), shuffled, window()); err != nil {
+			t.Fatal(err)
+		}
+		if got := sim.Stats().Requests["$batch"]; call > 1 && got != 1 {
+			t.Fatalf("call %d, the same users in another order: %d $batch calls, want 1", call, got)
+		}
 	}
 }

@@ -47,7 +47,7 @@ type Client struct {
 
 // DefaultWriteBound is how many writes one process has in flight at most unless told otherwise
 // (MATTERMOST_WRITE_CONCURRENCY): past it Mattermost writes no faster (docs/BENCHMARKS.md).
-const DefaultWriteBound = 16
+const DefaultWriteBound = 8
 
 // readHeadroom is how many reads (a shard's two, the timer's listing, checks) the transport keeps
 // connections for besides the writes.

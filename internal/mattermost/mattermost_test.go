@@ -416,3 +416,43 @@ func TestWritesAreBoundedAndAHungOneLetsGo(t *testing.T) {
 		t.Fatalf("hung write: %v; want a timeout that may have landed", err)
 	}
 }
+
+// Where custom statuses are turned off the server refuses DELETE …/status/custom: one calstatus
+// set before is taken out of the user's props instead, the others kept.
+func TestClearCustomStatusWhereTurnedOff(t *testing.T) {
+	var mu sync.Mutex
+	var calls []string
+	var sent model.UserPatch
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		w.Header().Set("X-Version-Id", "10.11.3")
+		switch r.URL.Path {
+		case "/api/v4/config/client":
+			_, _ = w.Write([]byte(`{"EnableCustomUserStatuses":"false"}`))
+			return
+		case "/api/v4/system/ping":
+			_, _ = w.Write([]byte(`{"status":"OK"}`))
+			return
+		}
+		calls = append(calls, r.Method+" "+r.URL.Path)
+		_ = json.NewDecoder(r.Body).Decode(&sent)
+		_, _ = w.Write([]byte(`{"id":"u"}`))
+	}))
+	defer srv.Close()
+	c := New(srv.URL, "token", nil)
+	ctx := context.Background()
+	u := toUser(&model.User{Id: "u", Props: model.StringMap{"last_search_pointer": "3", model.UserPropsKeyCustomStatus: `{"text":"In a meeting"}`}})
+	if s, err := c.Server(ctx); err != nil || !s.CustomOff {
+		t.Fatalf("server %+v, %v", s, err)
+	}
+	if err := c.ClearCustomStatus(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if len(calls) != 1 || calls[0] != "PUT /api/v4/users/u/patch" {
+		t.Fatalf("calls %v: want one patch", calls)
+	}
+	if _, ok := sent.Props[model.UserPropsKeyCustomStatus]; ok || sent.Props["last_search_pointer"] != "3" || len(sent.Props) != 1 {
+		t.Fatalf("props sent %v: want the custom status out, the rest kept", sent.Props)
+	}
+}

@@ -101,27 +101,18 @@ func measureWrites(ctx context.Context, env teststack.Env) (*writesResult, error
 	api := model.NewAPIv4Client(env.MattermostURL)
 	api.SetToken(env.MattermostToken)
 	api.HTTPClient = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, MaxConnsPerHost: 64}, Timeout: 30 * time.Second}
-	users, _, err := api.GetUsers(0, 200, "")
-	if err != nil {
-		return nil, fmt.Errorf("listing users: %w", err)
-	}
 	var targets []*model.User
-	for _, u := range users {
-		if !u.IsBot && u.DeleteAt == 0 && !u.IsSystemAdmin() {
-			targets = append(targets, u)
-		}
-	}
-	for page := 1; len(targets) < 600 && page < 10; page++ {
-		more, _, err := api.GetUsers(page, 200, "")
+	for page := 0; len(targets) < 600 && page < 10; page++ {
+		users, _, err := api.GetUsers(page, 200, "")
 		if err != nil {
 			return nil, fmt.Errorf("listing users: %w", err)
 		}
-		for _, u := range more {
+		for _, u := range users {
 			if !u.IsBot && u.DeleteAt == 0 && !u.IsSystemAdmin() {
 				targets = append(targets, u)
 			}
 		}
-		if len(more) < 200 {
+		if len(users) < 200 {
 			break
 		}
 	}

@@ -22,13 +22,7 @@ func (s *Server) calendarView(req *gReq, rt route, sc *Scenario) *gResp {
 	s.mu.Lock()
 	s.st.calendarViewCalls++
 	s.mu.Unlock()
-	hasCal := false
-	for _, r := range req.roles {
-		if strings.HasPrefix(strings.ToLower(r), "calendars.") {
-			hasCal = true
-		}
-	}
-	if !hasCal {
+	if !hasCalendarRole(req.roles) {
 		return s.errResp(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", req)
 	}
 	bad := func(msg string) *gResp { return s.errResp(http.StatusBadRequest, "ErrorInvalidParameter", msg, req) }

@@ -607,18 +607,22 @@ func scheduleErrorMessage(code, addr string) string {
 	return "The free/busy information for " + addr + " could not be retrieved: " + code + "."
 }
 
+// hasCalendarRole reports whether the token's roles include one of the Calendars.* permissions.
+func hasCalendarRole(roles []string) bool {
+	for _, r := range roles {
+		if strings.HasPrefix(strings.ToLower(r), "calendars.") {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *Server) getSchedule(req *gReq, rt route, sc *Scenario) *gResp {
 	s.mu.Lock()
 	s.st.getScheduleCalls++
 	malformedItems := s.faults.MalformedItemAddresses
 	s.mu.Unlock()
-	hasCal := false
-	for _, r := range req.roles {
-		if strings.HasPrefix(strings.ToLower(r), "calendars.") {
-			hasCal = true
-		}
-	}
-	if !hasCal {
+	if !hasCalendarRole(req.roles) {
 		return s.errResp(http.StatusForbidden, "ErrorAccessDenied", "Access is denied. Check credentials and try again.", req)
 	}
 	var body getScheduleBody

@@ -231,14 +231,18 @@ func (it scheduleItem) event() (calendar.Event, error) {
 }
 
 // time reads a dateTimeTimeZone; the request asked for UTC (Prefer: outlook.timezone="UTC").
-func (d wireDateTime) time() (time.Time, error) {
-	if d.TimeZone != "" && !strings.EqualFold(d.TimeZone, "UTC") {
-		return time.Time{}, fmt.Errorf("time zone %q, asked for UTC", d.TimeZone)
+func (d wireDateTime) time() (time.Time, error) { return ParseDateTime(d.DateTime, d.TimeZone) }
+
+// ParseDateTime reads a Graph dateTimeTimeZone (dateTime "2026-12-03T09:00:00.0000000") asked for
+// in UTC: any other time zone is an error.
+func ParseDateTime(dateTime, timeZone string) (time.Time, error) {
+	if timeZone != "" && !strings.EqualFold(timeZone, "UTC") {
+		return time.Time{}, fmt.Errorf("time zone %q, asked for UTC", timeZone)
 	}
-	if strings.TrimSpace(d.DateTime) == "" {
+	if strings.TrimSpace(dateTime) == "" {
 		return time.Time{}, errors.New("no dateTime")
 	}
-	t, err := time.Parse("2006-01-02T15:04:05.9999999", strings.TrimSuffix(d.DateTime, "Z"))
+	t, err := time.Parse("2006-01-02T15:04:05.9999999", strings.TrimSuffix(dateTime, "Z"))
 	if err != nil {
 		return time.Time{}, fmt.Errorf("dateTime: %w", err)
 	}

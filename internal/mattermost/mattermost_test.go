@@ -212,30 +212,21 @@ func TestThrottlingHoldsEveryCall(t *testing.T) {
 // A custom status for an event that ended while its shard ran is not sent; one that is goes as one
 // patch of the user's props, the others as read kept (a patch replaces them all).
 func TestCustomStatusIsOnePatchOfTheProps(t *testing.T) {
-	var mu sync.Mutex
-	var calls []string
-	var sent model.UserPatch
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
-		calls = append(calls, r.Method+" "+r.URL.Path)
-		_ = json.NewDecoder(r.Body).Decode(&sent)
-		_, _ = w.Write([]byte(`{"id":"u"}`))
-	}))
-	defer srv.Close()
-	c := New(srv.URL, "token", nil)
+	rec := newPatchRecorder(t, nil)
+	c := New(rec.url, "token", nil)
 	ctx := context.Background()
 	u := toUser(&model.User{Id: "u", Props: model.StringMap{"last_search_pointer": "3", model.UserPropsKeyCustomStatus: `{"text":"old"}`}})
 	if err := c.SetCustomStatus(ctx, u, CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: time.Now().Add(time.Second)}); err != nil {
 		t.Fatal(err)
 	}
-	if len(calls) != 0 {
+	if calls, _ := rec.seen(); len(calls) != 0 {
 		t.Fatalf("calls %v for a custom status expiring in a second: want none", calls)
 	}
 	end := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
 	if err := c.SetCustomStatus(ctx, u, CustomStatus{Emoji: "calendar", Text: "In a meeting", ExpiresAt: end}); err != nil {
 		t.Fatal(err)
 	}
+	calls, sent := rec.seen()
 	if len(calls) != 1 || calls[0] != "PUT /api/v4/users/u/patch" {
 		t.Fatalf("calls %v for a custom status expiring in an hour: want one patch", calls)
 	}
@@ -420,27 +411,19 @@ func TestWritesAreBoundedAndAHungOneLetsGo(t *testing.T) {
 // Where custom statuses are turned off the server refuses DELETE …/status/custom: one calstatus
 // set before is taken out of the user's props instead, the others kept.
 func TestClearCustomStatusWhereTurnedOff(t *testing.T) {
-	var mu sync.Mutex
-	var calls []string
-	var sent model.UserPatch
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		mu.Lock()
-		defer mu.Unlock()
+	rec := newPatchRecorder(t, func(w http.ResponseWriter, r *http.Request) bool {
 		w.Header().Set("X-Version-Id", "10.11.3")
 		switch r.URL.Path {
 		case "/api/v4/config/client":
 			_, _ = w.Write([]byte(`{"EnableCustomUserStatuses":"false"}`))
-			return
+			return true
 		case "/api/v4/system/ping":
 			_, _ = w.Write([]byte(`{"status":"OK"}`))
-			return
+			return true
 		}
-		calls = append(calls, r.Method+" "+r.URL.Path)
-		_ = json.NewDecoder(r.Body).Decode(&sent)
-		_, _ = w.Write([]byte(`{"id":"u"}`))
-	}))
-	defer srv.Close()
-	c := New(srv.URL, "token", nil)
+		return false
+	})
+	c := New(rec.url, "token", nil)
 	ctx := context.Background()
 	u := toUser(&model.User{Id: "u", Props: model.StringMap{"last_search_pointer": "3", model.UserPropsKeyCustomStatus: `{"text":"In a meeting"}`}})
 	if s, err := c.Server(ctx); err != nil || !s.CustomOff {
@@ -449,10 +432,44 @@ func TestClearCustomStatusWhereTurnedOff(t *testing.T) {
 	if err := c.ClearCustomStatus(ctx, u); err != nil {
 		t.Fatal(err)
 	}
+	calls, sent := rec.seen()
 	if len(calls) != 1 || calls[0] != "PUT /api/v4/users/u/patch" {
 		t.Fatalf("calls %v: want one patch", calls)
 	}
 	if _, ok := sent.Props[model.UserPropsKeyCustomStatus]; ok || sent.Props["last_search_pointer"] != "3" || len(sent.Props) != 1 {
 		t.Fatalf("props sent %v: want the custom status out, the rest kept", sent.Props)
 	}
+}
+
+// patchRecorder is a Mattermost stand-in that records every call and the last patch sent; answer,
+// when set, answers the calls it takes (returning true) before they are recorded.
+type patchRecorder struct {
+	url   string
+	mu    sync.Mutex
+	calls []string
+	sent  model.UserPatch
+}
+
+func newPatchRecorder(t *testing.T, answer func(w http.ResponseWriter, r *http.Request) bool) *patchRecorder {
+	rec := &patchRecorder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if answer != nil && answer(w, r) {
+			return
+		}
+		rec.mu.Lock()
+		defer rec.mu.Unlock()
+		rec.calls = append(rec.calls, r.Method+" "+r.URL.Path)
+		_ = json.NewDecoder(r.Body).Decode(&rec.sent)
+		_, _ = w.Write([]byte(`{"id":"u"}`))
+	}))
+	t.Cleanup(srv.Close)
+	rec.url = srv.URL
+	return rec
+}
+
+// seen returns the calls recorded and the last patch sent.
+func (rec *patchRecorder) seen() ([]string, model.UserPatch) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return append([]string(nil), rec.calls...), rec.sent
 }

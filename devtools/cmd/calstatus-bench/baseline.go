@@ -18,7 +18,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -255,15 +254,7 @@ type viewDateTime struct {
 	TimeZone string `json:"timeZone"`
 }
 
-func (d viewDateTime) time() (time.Time, error) {
-	if d.TimeZone != "" && !strings.EqualFold(d.TimeZone, "UTC") {
-		return time.Time{}, fmt.Errorf("time zone %q, not UTC", d.TimeZone)
-	}
-	if d.DateTime == "" {
-		return time.Time{}, errors.New("no dateTime")
-	}
-	return time.Parse("2006-01-02T15:04:05.9999999", strings.TrimSuffix(d.DateTime, "Z"))
-}
+func (d viewDateTime) time() (time.Time, error) { return graph.ParseDateTime(d.DateTime, d.TimeZone) }
 
 // apply makes the changes as the plugin does. The status: as decided. The custom status: set
 // again through PUT …/status/custom (which also files it among the user's recent ones) for every

@@ -298,8 +298,6 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 		return nil, err
 	}
 	defer host.Close()
-	mm.take()
-	tables.take()
 
 	q := host.QueueSettings()
 	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready,

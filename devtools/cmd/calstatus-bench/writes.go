@@ -22,23 +22,21 @@ type writeKind struct {
 	call func(api *model.Client4, u *model.User) (*model.Response, error)
 }
 
-// benchCustom is the custom status the write measurements set (and take out of the recents again).
-var benchCustom = &model.CustomStatus{Emoji: "calendar", Text: "In a meeting", Duration: "date_and_time"}
-
-// writeKinds, in the order they run for each user: every kind leaves what the next one needs, and
-// the last ones leave the user as found (online, no custom status, recents as they were).
-func writeKinds() []writeKind {
+// writeKinds, in the order they run for each user, setting cs (and taking it out of the recents
+// again): every kind leaves what the next one needs, and the last ones leave the user as found
+// (online, no custom status, recents as they were).
+func writeKinds(cs *model.CustomStatus) []writeKind {
 	customJSON := func() string {
-		b, _ := json.Marshal(benchCustom)
+		b, _ := json.Marshal(cs)
 		return string(b)
 	}
 	return []writeKind{
 		{"status_dnd", func(api *model.Client4, u *model.User) (*model.Response, error) {
-			_, r, err := api.UpdateUserStatus(u.Id, &model.Status{UserId: u.Id, Status: model.StatusDnd, DNDEndTime: benchCustom.ExpiresAt.Unix()})
+			_, r, err := api.UpdateUserStatus(u.Id, &model.Status{UserId: u.Id, Status: model.StatusDnd, DNDEndTime: cs.ExpiresAt.Unix()})
 			return r, err
 		}},
 		{"custom_status_put", func(api *model.Client4, u *model.User) (*model.Response, error) {
-			_, r, err := api.UpdateUserCustomStatus(u.Id, benchCustom)
+			_, r, err := api.UpdateUserCustomStatus(u.Id, cs)
 			return r, err
 		}},
 		{"recent_custom_delete", func(api *model.Client4, u *model.User) (*model.Response, error) {
@@ -118,10 +116,11 @@ func measureWrites(ctx context.Context, env teststack.Env) (*writesResult, error
 	}
 	targets = targets[:min(len(targets), 600)]
 	res := &writesResult{Case: "mattermost_writes", Users: len(targets), ByConcurrency: map[string]map[string]writeRate{}, ChangesPerS: map[string]float64{}}
-	benchCustom.ExpiresAt = time.Now().Add(time.Hour).UTC().Truncate(time.Minute)
+	cs := &model.CustomStatus{Emoji: "calendar", Text: "In a meeting", Duration: "date_and_time",
+		ExpiresAt: time.Now().Add(time.Hour).UTC().Truncate(time.Minute)}
 	for _, c := range writeConcurrencies {
 		rates := map[string]writeRate{}
-		for _, k := range writeKinds() {
+		for _, k := range writeKinds(cs) {
 			r, err := timeWrites(ctx, api, targets, c, k)
 			if err != nil {
 				return nil, fmt.Errorf("%s at concurrency %d: %w", k.name, c, err)

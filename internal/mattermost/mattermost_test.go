@@ -374,7 +374,7 @@ func TestWritesAreBoundedAndAHungOneLetsGo(t *testing.T) {
 	for i := range 20 {
 		wg.Add(2)
 		go func() { defer wg.Done(); _ = c.SetCustomStatus(ctx, User{ID: fmt.Sprint("u", i)}, cs) }()
-		go func() { defer wg.Done(); _, _ = c.UserUncached(ctx, fmt.Sprint("u", i)) }()
+		go func() { defer wg.Done(); _, _ = c.UsersUncached(ctx, []string{fmt.Sprint("u", i)}) }()
 	}
 	wg.Wait()
 	mu.Lock()

@@ -23,7 +23,7 @@ type Mattermost interface {
 	ListSyncUsers(ctx context.Context) ([]mattermost.User, error)
 	CountUsers(ctx context.Context) (mattermost.UserCounts, error)
 	Users(ctx context.Context, ids []string) ([]mattermost.User, error)
-	UserUncached(ctx context.Context, username string) (mattermost.User, error)
+	UsersUncached(ctx context.Context, usernames []string) ([]mattermost.User, error)
 	Statuses(ctx context.Context, ids []string) (map[string]mattermost.Status, error)
 	SetStatus(ctx context.Context, userID string, ch mattermost.StatusChange) (viaDone bool, err error)
 	SetCustomStatus(ctx context.Context, u mattermost.User, cs mattermost.CustomStatus) error
@@ -31,6 +31,7 @@ type Mattermost interface {
 	Notify(ctx context.Context, userID, message string) error
 	Server(ctx context.Context) (mattermost.Server, error)
 	CustomStatusesOn(ctx context.Context) (bool, error)
+	WriteBound() int
 }
 
 // Graph is what the worker needs of the Graph adapter.

@@ -48,6 +48,8 @@ type fakeMM struct {
 	server mattermost.Server
 	// onSet runs as a status is written (what the user does meanwhile).
 	onSet func(id string)
+	// uncachedReads counts UsersUncached calls; writeBound is what WriteBound reports.
+	uncachedReads, writeBound int
 }
 
 func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
@@ -81,21 +83,24 @@ func (f *fakeMM) Users(_ context.Context, ids []string) ([]mattermost.User, erro
 	}
 	return out, nil
 }
-func (f *fakeMM) UserUncached(_ context.Context, username string) (mattermost.User, error) {
+func (f *fakeMM) UsersUncached(_ context.Context, usernames []string) ([]mattermost.User, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.reads++
+	f.uncachedReads++
+	var out []mattermost.User
 	for _, u := range f.users {
-		if u.Username == username {
+		if slices.Contains(usernames, u.Username) {
 			u.CustomStatus = f.custom[u.ID]
 			if cs, ok := f.dbCustom[u.ID]; ok {
 				u.CustomStatus = cs
 			}
-			return u, nil
+			out = append(out, u)
 		}
 	}
-	return mattermost.User{}, &mattermost.Error{Op: "get user by username", Status: 404, Err: errors.New("not found")}
+	return out, nil
 }
+func (f *fakeMM) WriteBound() int { return f.writeBound }
 func (f *fakeMM) Statuses(context.Context, []string) (map[string]mattermost.Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -772,7 +777,8 @@ func TestWorkerReadsStateBeforeMattermost(t *testing.T) {
 	slow, mm, st, msg := setup(now)
 	st.guarded = true
 	log := slog.New(slog.DiscardHandler)
-	fast := *slow
+	fast := &Worker{Mattermost: slow.Mattermost, Graph: slow.Graph, Store: slow.Store, Transitions: slow.Transitions,
+		Policy: slow.Policy, Lookahead: slow.Lookahead, Now: slow.Now}
 	g := &slowGraph{fakeGraph: slow.Graph.(fakeGraph)}
 	g.before = func() {
 		if _, err := fast.Process(context.Background(), log, msg, 1); err != nil {
@@ -1078,6 +1084,43 @@ func TestWorkerReadsAgainBeforeALateWrite(t *testing.T) {
 	rep, err = w.Process(context.Background(), log, cycleAt(now.Add(time.Minute), msg.UserIDs), 1)
 	if err != nil || rep.Failed != 1 || !slices.Contains(mm.sets, id(0)+"=dnd") || len(mm.customs) != 0 {
 		t.Fatalf("next run: %+v, sets %v, customs %v, %v", rep, mm.sets, mm.customs, err)
+	}
+}
+
+// Users whose read has aged while they waited for a lane (Mattermost's write rate: a meeting hour
+// starting for a whole shard) are read again a chunk at a time, two calls per chunk, not two per
+// user; none is written on a read older than freshFor.
+func TestWorkerReadsAgainALaneAtATime(t *testing.T) {
+	defer func(was time.Duration) { freshFor = was }(freshFor)
+	freshFor = 400 * time.Millisecond // a chunk's writes take 40 ms here
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, _ := setup(now)
+	mm.writeBound = 1 // one lane: the chunks wait for each other
+	av := map[string]calendar.Availability{}
+	var ids []string
+	mm.users = nil
+	const users = 24 * laneChunk
+	for i := range users {
+		email := fmt.Sprintf("u%d@x.test", i)
+		mm.users = append(mm.users, mattermost.User{ID: id(i), Email: email, Username: fmt.Sprintf("u%d", i)})
+		mm.statuses[id(i)] = mattermost.Status{Status: engine.Online}
+		av[email] = calendar.NewAvailability(email, []calendar.Event{{Start: now.Add(-time.Minute), End: now.Add(time.Hour), Status: calendar.Busy}})
+		ids = append(ids, id(i))
+	}
+	w.Graph = fakeGraph{av: av}
+	mm.onSet = func(string) { time.Sleep(5 * time.Millisecond) } // under mm's lock: one write at a time
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), cycleAt(now, ids), 1)
+	if err != nil || rep.Changed != users || rep.Failed != 0 {
+		t.Fatalf("report %+v, %v", rep, err)
+	}
+	for i := range users {
+		if mm.statuses[id(i)].Status != engine.DND || mm.custom[id(i)] == nil || st.states[id(i)].Claim != nil {
+			t.Fatalf("user %d: %+v, custom %+v, state %+v", i, mm.statuses[id(i)], mm.custom[id(i)], st.states[id(i)])
+		}
+	}
+	// 192 status writes of 5 ms one after another: the later chunks' reads have aged. One read past the cache before the claims (refresh), then at most one per chunk.
+	if chunks := users / laneChunk; mm.uncachedReads < 2 || mm.uncachedReads > 1+chunks {
+		t.Fatalf("%d reads past the profile cache for %d chunks: want aged chunks read again in one call each", mm.uncachedReads, chunks)
 	}
 }
 

@@ -42,6 +42,9 @@ type Worker struct {
 	// the status page's switch).
 	Paused func(ctx context.Context) (bool, error)
 	Now    func() time.Time
+
+	lanesOnce sync.Once
+	laneSlots chan struct{} // see lanes
 }
 
 // DefaultBudget leaves a minute of host.json's five-minute functionTimeout.
@@ -110,9 +113,24 @@ func (r *run) customStatusesOn(ctx context.Context) error {
 	return r.customOn
 }
 
-// applyConcurrency is how many users of a shard are applied at once: a meeting hour starts for
-// hundreds of users of a shard together, each a few Mattermost calls.
-const applyConcurrency = 8
+// lanes are the users this process applies at once (each lane writes one user after another), as
+// many as the Mattermost client's write bound: more would only wait for a write slot, their reads
+// ageing meanwhile, and be read again one by one. A shard's claimed users take a lane laneChunk at
+// a time and are read again together (two calls) when their read has aged past freshFor.
+func (w *Worker) lanes() chan struct{} {
+	w.lanesOnce.Do(func() {
+		n := w.Mattermost.WriteBound()
+		if n < 1 {
+			n = mattermost.DefaultWriteBound
+		}
+		w.laneSlots = make(chan struct{}, n)
+	})
+	return w.laneSlots
+}
+
+// laneChunk is how many users a lane takes at once: about a second of writes for one lane on a
+// busy server, inside freshFor.
+const laneChunk = 8
 
 // freshFor is how old the read a user's write goes out on may be. An older one — the claims' save
 // held up by a storage restart, the status write by Mattermost's Retry-After — is read again
@@ -225,6 +243,9 @@ type decided struct {
 	av   calendar.Availability
 	cur  engine.Current // what Mattermost showed the decision
 	read time.Time      // when that was read (wall clock)
+	// stale is why the user is not to be written: read again (readAgain), they had changed
+	// meanwhile (errChangedMeanwhile) or could not be read.
+	stale error
 }
 
 func (r *run) process(ctx context.Context, attempt int) error {
@@ -302,15 +323,15 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 // and decides for them again: the first read came before Graph answered (a second; 30 s when it
 // hangs; minutes under Retry-After), and a change the user made meanwhile must not be overwritten —
 // a DND over their own, ours over their custom status, any status over automatic replies they just
-// turned on (Mattermost turns them off). A custom status of ours about to be cleared or replaced is
-// read past Mattermost's profile cache: Mattermost writes back the user it reads through that
-// cache, so a stale copy would lose the user's newer one. Users that cannot be read again are left
-// to the retry. Quiet users cost nothing more.
+// turned on (Mattermost turns them off). Two calls for the shard: the statuses, and the users past
+// Mattermost's profile cache (Mattermost writes back the user it reads through that cache, and a
+// custom status write sends the props read here back, so a stale copy would lose the user's newer
+// one). Users that cannot be read again are left to the retry. Quiet users cost nothing more.
 func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided) []decided {
-	var ids []string
+	var ids, names []string
 	for _, p := range plan {
 		if p.d.Changes() {
-			ids = append(ids, p.user.ID)
+			ids, names = append(ids, p.user.ID), append(names, p.user.Username)
 		}
 	}
 	if len(ids) == 0 || r.w.DryRun {
@@ -320,7 +341,7 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 	statuses, err := r.w.Mattermost.Statuses(ctx, ids)
 	var users []mattermost.User
 	if err == nil {
-		users, err = r.w.Mattermost.Users(ctx, ids)
+		users, err = r.w.Mattermost.UsersUncached(ctx, names)
 	}
 	if err != nil {
 		r.log.Warn("could not read the users about to change again; the queue retries them", "users", len(ids), "error", err.Error())
@@ -331,12 +352,10 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 	}
 	policy := r.w.Policy
 	policy.Server = server
-	redone := make([]*decided, len(plan))
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, applyConcurrency) // the reads past the cache are one per user
-	for i, p := range plan {
+	out := make([]decided, 0, len(plan))
+	for _, p := range plan {
 		if !p.d.Changes() {
-			redone[i] = &plan[i]
+			out = append(out, p)
 			continue
 		}
 		st, read := statuses[p.user.ID]
@@ -344,63 +363,52 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 		switch {
 		case err != nil:
 			r.fail(p.user.ID, "mattermost", false)
-			continue
-		case !found || u.Deactivated:
+		case !found: // renamed since the first read (they are read by username): theirs to decide next
+			r.fail(p.user.ID, FailChangedMeanwhile, false)
+		case u.Deactivated:
 			r.fail(p.user.ID, FailNoUser, true)
-			continue
 		case !read:
 			r.fail(p.user.ID, "no_status", false)
-			continue
-		}
-		// Past the cache too where the cached read misses ours (as rereadOurCustom did for the
-		// first read): else the stale copy reads as the user's removal.
-		if !(p.base.CustomText != "" && (p.d.ClearCustom || p.d.SetCustom != nil) || missesOurCustom(u, p.old, st)) {
+		default:
 			d := r.decideFor(u, st, p.av, p.old, policy)
 			d.read = readAt
-			redone[i] = &d
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			again, uerr := r.w.Mattermost.UserUncached(ctx, u.Username)
-			if uerr != nil {
-				r.fail(p.user.ID, "mattermost", false)
-				r.userLog(slog.LevelWarn, "could not read user again", uerr.Error(), "user", u.Username, "error", uerr.Error())
-				return
-			}
-			u.CustomStatus = again.CustomStatus
-			d := r.decideFor(u, st, p.av, p.old, policy)
-			d.read = readAt
-			redone[i] = &d
-		}()
-	}
-	wg.Wait()
-	out := make([]decided, 0, len(plan))
-	for _, d := range redone {
-		if d != nil {
-			out = append(out, *d)
+			out = append(out, d)
 		}
 	}
 	return out
 }
 
-// rereadOurCustom reads again, past Mattermost's profile cache, the users it shows without the
-// custom status we hold: the cache can keep a read that raced our own write (see
-// mattermost.Client.UserUncached), and ours, taken for removed by the user, would never be cleared.
-// A user who cannot be read again is left to the next run.
+// rereadOurCustom reads again, past Mattermost's profile cache (one call), the users it shows
+// without the custom status we hold: the cache can keep a read that raced our own write (see
+// mattermost.Client.UsersUncached), and ours, taken for removed by the user, would never be
+// cleared. Users who cannot be read again are left to the next run.
 func (r *run) rereadOurCustom(ctx context.Context, in *loaded) {
+	var names []string
+	for _, u := range in.users {
+		if missesOurCustom(u, in.states[u.ID], in.statuses[u.ID]) {
+			names = append(names, u.Username)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	users, err := r.w.Mattermost.UsersUncached(ctx, names)
+	if err != nil {
+		r.log.Warn("could not read users again; left to the next run", "users", len(names), "error", err.Error())
+	}
+	fresh := make(map[string]mattermost.User, len(users))
+	for _, u := range users {
+		fresh[u.ID] = u
+	}
 	kept := in.users[:0]
 	for _, u := range in.users {
 		if missesOurCustom(u, in.states[u.ID], in.statuses[u.ID]) {
-			fresh, err := r.w.Mattermost.UserUncached(ctx, u.Username)
-			if err != nil {
+			again, ok := fresh[u.ID]
+			if !ok {
 				r.fail(u.ID, "mattermost", false)
-				r.userLog(slog.LevelWarn, "could not read user again", err.Error(), "user", u.Username, "error", err.Error())
 				continue
 			}
-			u.CustomStatus = fresh.CustomStatus
+			u.CustomStatus = again.CustomStatus
 		}
 		kept = append(kept, u)
 	}
@@ -534,22 +542,35 @@ func (r *run) commit(ctx context.Context, plan []decided) error {
 			claimed = append(claimed, p) // the others, not claimed, are left for the retry
 		}
 	}
+	// Applied a lane at a time (see lanes): a chunk of users read again if their read has aged
+	// while the lane was awaited, then written one after another.
 	applied := make([]store.StateChange, len(claimed))
+	lanes := r.w.lanes()
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, applyConcurrency)
-	for i, p := range claimed {
+	for first := 0; first < len(claimed); first += laneChunk {
+		chunk := claimed[first:min(first+laneChunk, len(claimed))]
 		wg.Add(1)
-		sem <- struct{}{}
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			res, unsure := r.apply(ctx, p)
-			applied[i] = store.StateChange{UserID: p.user.ID, New: engine.Applied(p.base, p.d, res)}
-			if unsure {
-				// The failed write may have landed: stored as the claim of a run that is gone, the next
-				// run takes each part as what Mattermost then shows (a custom status set under a lost
-				// answer is still ours to clear), as after a crash.
-				applied[i] = store.StateChange{UserID: p.user.ID, New: p.d.NewState,
-					Claim: &engine.Claim{Owner: r.owner, Until: r.w.Now().Add(UnsureFor), Prev: applied[i].New}}
+			defer wg.Done()
+			lanes <- struct{}{}
+			defer func() { <-lanes }()
+			var aged []*decided
+			for i := range chunk {
+				if time.Since(chunk[i].read) > freshFor {
+					aged = append(aged, &chunk[i])
+				}
+			}
+			r.readAgain(ctx, aged, true)
+			for i, p := range chunk {
+				res, unsure := r.apply(ctx, p)
+				applied[first+i] = store.StateChange{UserID: p.user.ID, New: engine.Applied(p.base, p.d, res)}
+				if unsure {
+					// The failed write may have landed: stored as the claim of a run that is gone, the next
+					// run takes each part as what Mattermost then shows (a custom status set under a lost
+					// answer is still ours to clear), as after a crash.
+					applied[first+i] = store.StateChange{UserID: p.user.ID, New: p.d.NewState,
+						Claim: &engine.Claim{Owner: r.owner, Until: r.w.Now().Add(UnsureFor), Prev: applied[first+i].New}}
+				}
 			}
 		}()
 	}
@@ -679,31 +700,49 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 // errChangedMeanwhile when Mattermost no longer shows what p was decided on: the custom status, and
 // the status too when withStatus (before our own status write; after it, it is ours).
 func (r *run) unchangedSince(ctx context.Context, p *decided, withStatus bool) error {
-	if time.Since(p.read) <= freshFor {
-		return nil
+	if p.stale == nil && time.Since(p.read) > freshFor {
+		r.readAgain(ctx, []*decided{p}, withStatus)
+	}
+	return p.stale
+}
+
+// readAgain reads ps again (two calls: the users past the profile cache, and their statuses when
+// withStatus) and marks as stale those Mattermost no longer shows as they were decided on; the
+// others take the new read (the props a custom status write sends back are these).
+func (r *run) readAgain(ctx context.Context, ps []*decided, withStatus bool) {
+	if len(ps) == 0 {
+		return
 	}
 	readAt := time.Now()
-	u, err := r.w.Mattermost.UserUncached(ctx, p.user.Username)
-	if err != nil {
-		return err
+	names, ids := make([]string, len(ps)), make([]string, len(ps))
+	for i, p := range ps {
+		names[i], ids[i] = p.user.Username, p.user.ID
 	}
-	now := current(mattermost.Status{}, u)
-	if withStatus {
-		sts, err := r.w.Mattermost.Statuses(ctx, []string{p.user.ID})
-		if err != nil {
-			return err
+	users, err := r.w.Mattermost.UsersUncached(ctx, names)
+	var statuses map[string]mattermost.Status
+	if err == nil && withStatus {
+		statuses, err = r.w.Mattermost.Statuses(ctx, ids)
+	}
+	byID := make(map[string]mattermost.User, len(users))
+	for _, u := range users {
+		byID[u.ID] = u
+	}
+	for _, p := range ps {
+		u, found := byID[p.user.ID]
+		st, read := statuses[p.user.ID]
+		switch {
+		case err != nil:
+			p.stale = err
+		case !found: // renamed meanwhile: read by username
+			p.stale = errChangedMeanwhile
+		case withStatus && !read:
+			p.stale = fmt.Errorf("mattermost: no status read for %s", p.user.Username)
+		case !sameShown(p.cur, current(st, u), withStatus):
+			p.stale = errChangedMeanwhile
+		default:
+			p.read, p.user = readAt, u
 		}
-		st, ok := sts[p.user.ID]
-		if !ok {
-			return fmt.Errorf("mattermost: no status read for %s", p.user.Username)
-		}
-		now = current(st, u)
 	}
-	if !sameShown(p.cur, now, withStatus) {
-		return errChangedMeanwhile
-	}
-	p.read, p.user = readAt, u // the props a custom status write sends back are these
-	return nil
 }
 
 // sameShown reports whether Mattermost shows the same custom status, and status when withStatus (a

@@ -52,6 +52,23 @@ type fakeMM struct {
 	uncachedReads, writeBound int
 }
 
+// afterReads returns a change for a Graph call's meanwhile: it waits until f has answered reads
+// reads (Graph is called beside the shard's status read), then makes change under f's lock.
+func (f *fakeMM) afterReads(reads int, change func()) func() {
+	return func() {
+		for {
+			f.mu.Lock()
+			if f.reads >= reads {
+				break
+			}
+			f.mu.Unlock()
+			time.Sleep(time.Millisecond)
+		}
+		defer f.mu.Unlock()
+		change()
+	}
+}
+
 func (f *fakeMM) Server(context.Context) (mattermost.Server, error) { return f.server, nil }
 func (f *fakeMM) CustomStatusesOn(context.Context) (bool, error)    { return !f.server.CustomOff, nil }
 
@@ -920,12 +937,12 @@ func TestWorkerReadsTheUsersAboutToChangeAgainAfterGraph(t *testing.T) {
 	w, mm, st, msg := setup(now)
 	g := w.Graph.(fakeGraph)
 	own := &mattermost.CustomStatus{Emoji: "coffee", Text: "brb"}
-	g.meanwhile = func() {
+	mm.reads = 0
+	g.meanwhile = mm.afterReads(2, func() { // after the users and their statuses were read
 		mm.statuses[id(0)] = mattermost.Status{Status: engine.OutOfOffice, Manual: true} // automatic replies on
 		mm.custom[id(2)] = own                                                           // their own custom status
-	}
+	})
 	w.Graph = g
-	mm.reads = 0
 	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -994,12 +1011,12 @@ func TestWorkerRefreshKeepsOurCustomStatusPastAStaleCache(t *testing.T) {
 	mm.statuses[id(0)] = mattermost.Status{Status: engine.Away, Manual: true}
 	ours := mm.custom[id(0)]
 	g := w.Graph.(fakeGraph)
-	g.meanwhile = func() { // the cache goes stale while Graph answers
+	mm.sets, mm.customs, mm.reads = nil, nil, 0
+	g.meanwhile = mm.afterReads(2, func() { // the cache goes stale while Graph answers
 		mm.dbCustom = map[string]*mattermost.CustomStatus{id(0): ours}
 		mm.custom[id(0)] = nil
-	}
+	})
 	w.Graph = g
-	mm.sets, mm.customs = nil, nil
 	w.Now = func() time.Time { return now.Add(time.Minute) }
 	if _, err := w.Process(context.Background(), log, cycleAt(now.Add(time.Minute), msg.UserIDs), 1); err != nil {
 		t.Fatal(err)

@@ -283,26 +283,39 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 	for _, u := range in.users { // before any user is applied (concurrently): no lock needed
 		r.names[u.ID], byEmail[u.Email] = u.Username, u.Username
 	}
-	if in.statuses, err = w.Mattermost.Statuses(ctx, todo); err != nil {
-		return in, err
-	}
-	in.server = r.server(ctx)
-	known := map[string]bool{}
-	for _, u := range in.users {
-		known[u.ID] = true
-	}
-	for _, id := range todo {
-		if !known[id] { // no longer a user: nothing to do for them
-			r.fail(id, FailNoUser, true)
-		}
-	}
-	r.rereadOurCustom(ctx, &in)
+	// The Graph call (a second or more) goes out now, beside the rest of the Mattermost reads.
 	emails := make([]string, 0, len(in.users))
 	for _, u := range in.users {
 		emails = append(emails, u.Email)
 	}
 	window := graph.Window{Start: r.now.Truncate(time.Minute), End: r.now.Add(w.Lookahead)}
-	in.schedule, in.graphErr = w.Graph.GetSchedules(ctx, emails, window)
+	graphCtx, cancelGraph := context.WithCancel(ctx)
+	defer cancelGraph()
+	graphDone := make(chan struct{})
+	go func() {
+		defer close(graphDone)
+		in.schedule, in.graphErr = w.Graph.GetSchedules(graphCtx, emails, window)
+	}()
+	in.statuses, err = w.Mattermost.Statuses(ctx, todo)
+	if err == nil {
+		in.server = r.server(ctx)
+		known := map[string]bool{}
+		for _, u := range in.users {
+			known[u.ID] = true
+		}
+		for _, id := range todo {
+			if !known[id] { // no longer a user: nothing to do for them
+				r.fail(id, FailNoUser, true)
+			}
+		}
+		r.rereadOurCustom(ctx, &in)
+	} else {
+		cancelGraph() // the queue retries the shard
+	}
+	<-graphDone
+	if err != nil {
+		return in, err
+	}
 	r.rep.GraphCalls, r.rep.Throttled, r.rep.Retries = in.schedule.Calls, in.schedule.Throttled, in.schedule.Retries
 	if in.graphErr != nil && len(in.schedule.Availability) == 0 && len(in.schedule.Failures) == 0 {
 		return in, in.graphErr

@@ -170,6 +170,14 @@ type caseResult struct {
 	Wave      *waveResult `json:"wave,omitempty"`
 	ReadyMS   float64     `json:"ready_ms"`
 	PeakRSSMB float64     `json:"peak_rss_mb"`
+	// FloorS, on calstatus's line, is the first cycle's floor: one Graph wave plus its writes at
+	// Mattermost's write ceiling; OverFloor the first cycle over it. ServerFloorS is one Graph wave
+	// plus its changes at the rate the server takes meeting starts (status PUT + props patch) —
+	// what no client can beat on this server — and OverServerFloor the first cycle over that.
+	FloorS          float64 `json:"floor_s,omitempty"`
+	OverFloor       float64 `json:"cycle_over_floor,omitempty"`
+	ServerFloorS    float64 `json:"server_floor_s,omitempty"`
+	OverServerFloor float64 `json:"cycle_over_server_floor,omitempty"`
 	// Ratios, on the baseline's line: calstatus's figure over the baseline's, for both cycles.
 	Ratios map[string]float64 `json:"calstatus_over_baseline,omitempty"`
 }
@@ -207,6 +215,7 @@ func run(ctx context.Context, cases []int, opts options) error {
 		if err != nil {
 			return fmt.Errorf("%d users: %w", n, err)
 		}
+		res[0].floors(writes)
 		for _, r := range res {
 			b, _ := json.Marshal(r)
 			fmt.Println(string(b))
@@ -218,6 +227,19 @@ func run(ctx context.Context, cases []int, opts options) error {
 		}
 	}
 	return nil
+}
+
+// floors sets the first cycle's floors from Mattermost's measured write rates.
+func (r *caseResult) floors(w *writesResult) {
+	round := func(f float64) float64 { return math.Round(f*100) / 100 }
+	if w.CeilingPerS > 0 {
+		r.FloorS = round(r.LatencyS + float64(r.MMWrites)/w.CeilingPerS)
+		r.OverFloor = round(r.CycleS / r.FloorS)
+	}
+	if rate := w.ChangesPerS["calstatus"]; rate > 0 {
+		r.ServerFloorS = round(r.LatencyS + float64(r.Changed)/rate)
+		r.OverServerFloor = round(r.CycleS / r.ServerFloorS)
+	}
 }
 
 // runCase runs one number of users: calstatus, then, if asked, the baseline on the same users and

@@ -214,8 +214,7 @@ func start(ctx context.Context, log *slog.Logger) (*app, http.Handler, error) {
 	h := handler.New(handler.Deps{
 		Planner: &syncer.Planner{Mattermost: a.mm, Store: a.store, Roster: a.store, Schedule: a.cfg.Schedule, Cycles: a.store, Queue: a.transitions,
 			Paused: a.paused, Now: now},
-		Worker: &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
-			Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused, Budget: budget},
+		Worker:   a.worker(now, budget),
 		Pages:    a.pages(now),
 		LogLevel: level,
 	})
@@ -290,7 +289,16 @@ func (a *app) paused(ctx context.Context) (bool, error) {
 // policy is the organisation's configuration of the rules.
 func (a *app) policy() engine.Policy {
 	return engine.Policy{TentativeAsBusy: a.cfg.TentativeAsBusy, ShowSubject: a.cfg.ShowSubject,
-		Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone}
+		Notify: a.cfg.NotifyUsers, Location: a.cfg.TimeZone, Cadence: syncer.Cadence(a.cfg.Schedule, time.Now())}
+}
+
+func (a *app) worker(now func() time.Time, budget time.Duration) *syncer.Worker {
+	w := &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
+		Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused, Budget: budget}
+	if a.cfg.PresenceSync {
+		w.Presence = a.graph
+	}
+	return w
 }
 
 func credentialConfig(c config.Config) graph.CredentialConfig {

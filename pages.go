@@ -2,11 +2,14 @@ package main
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/calstatus/calstatus/handler"
+	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/consent"
 	"github.com/calstatus/calstatus/internal/graph"
+	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/slash"
 	"github.com/calstatus/calstatus/internal/statuspage"
 	"github.com/calstatus/calstatus/internal/store"
@@ -17,7 +20,7 @@ import (
 func (a *app) pages(now func() time.Time) handler.Pages {
 	cons := &consent.Handler{Store: a.store, TenantID: a.cfg.TenantID, ClientID: a.cfg.ClientID,
 		AuthorityHost: a.cfg.AuthorityHost, Now: now, Origin: web.Origin{Public: a.cfg.PublicURL, TrustForwarded: a.cfg.TrustForwardedHeaders},
-		Prober: consent.GraphProber{Schedules: a.probeSchedule, Email: a.mm.SampleEmail}}
+		Prober: a.prober(), Permissions: a.cfg.GraphPermissions()}
 	status := &statuspage.Page{History: a.store, Queue: a.transitions, Consent: consentRecords{a.store},
 		Settings: a.store, Switch: a.store, SyncPaused: a.cfg.Paused, Now: now, Setup: a.setupCheck()}
 	if a.cfg.Schedule != nil {
@@ -26,7 +29,7 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 	}
 	slashCommand := &slash.Handler{Token: a.cfg.MattermostSlashToken, Store: a.store, Users: a.mm,
 		Schedules: slash.GraphSchedules(a.graph), Policy: a.policy(), Lookahead: a.cfg.Lookahead, Now: now,
-		MattermostURL: a.cfg.MattermostURL}
+		MattermostURL: a.cfg.MattermostURL, Presence: a.cfg.PresenceSync}
 	a.slash = slashCommand
 	return handler.Pages{AdminConsent: cons.Page, AdminConsentCallback: cons.Callback, Status: status.Serve,
 		SlashCommand: slashCommand.Serve}
@@ -34,8 +37,41 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 
 // probeSchedule asks Graph for one user's availability: the failure class if Graph answered for
 // them with an error, the error if the call failed.
-func (a *app) probeSchedule(ctx context.Context, email string) (string, error) {
-	return probeScheduleWith(ctx, a.graph, email)
+// prober checks the Graph permissions the settings need with one user's calendar (and presence,
+// where a setting reads it).
+func (a *app) prober() consent.GraphProber { return graphProber(a.cfg, a.graph, a.mm) }
+
+func graphProber(cfg config.Config, gc *graph.Client, mm *mattermost.Client) consent.GraphProber {
+	p := consent.GraphProber{Schedules: func(ctx context.Context, email string) (string, error) {
+		return probeScheduleWith(ctx, gc, email)
+	}, Email: mm.SampleEmail}
+	if cfg.ReadsPresence() {
+		p.Presence = func(ctx context.Context, email string) (string, error) { return probePresenceWith(ctx, gc, email) }
+	}
+	return p
+}
+
+// probePresenceWith reads one user's presence as the worker does: the object id, then presence.
+func probePresenceWith(ctx context.Context, gc *graph.Client, email string) (string, error) {
+	ids, err := gc.LookupUserIDs(ctx, []string{email})
+	if err != nil {
+		return "", err
+	}
+	if len(ids.Failures) > 0 {
+		return ids.Failures[0].Class, nil
+	}
+	id, ok := ids.IDs[strings.ToLower(email)]
+	if !ok {
+		return "not_found", nil
+	}
+	res, err := gc.GetPresences(ctx, []string{id})
+	if err != nil {
+		return "", err
+	}
+	if len(res.Failures) > 0 {
+		return res.Failures[0].Class, nil
+	}
+	return "", nil
 }
 
 func probeScheduleWith(ctx context.Context, gc *graph.Client, email string) (string, error) {

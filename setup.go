@@ -12,7 +12,6 @@ import (
 
 	"github.com/calstatus/calstatus/handler"
 	"github.com/calstatus/calstatus/internal/config"
-	"github.com/calstatus/calstatus/internal/consent"
 	"github.com/calstatus/calstatus/internal/graph"
 	"github.com/calstatus/calstatus/internal/mattermost"
 	"github.com/calstatus/calstatus/internal/queue"
@@ -65,7 +64,7 @@ func newSetupCheck(log *slog.Logger, p setupParts) *selfcheck.Checker {
 		Warnings: cfg.Warnings, Deprecations: cfg.Deprecations,
 		HostContainer: hostContainer, Queues: []string{handler.ShardQueue, queue.PoisonName(handler.ShardQueue)}, Tables: store.Tables,
 		CredentialMode: credentialConfig(cfg).Mode(), MattermostURL: cfg.MattermostURL, TimerFunction: handler.SyncTimerFunction,
-		InAzure: inAzure(),
+		InAzure: inAzure(), Permissions: cfg.GraphPermissions(),
 	}
 	if p.cfgErr != nil {
 		d.ConfigError = p.cfgErr.Error()
@@ -91,9 +90,7 @@ func newSetupCheck(log *slog.Logger, p setupParts) *selfcheck.Checker {
 		d.Mattermost = p.mm
 		if p.graph != nil {
 			// The consent pages' check: one getSchedule for Mattermost's first user with an email.
-			d.Permission = consent.GraphProber{Schedules: func(ctx context.Context, email string) (string, error) {
-				return probeScheduleWith(ctx, p.graph, email)
-			}, Email: p.mm.SampleEmail}
+			d.Permission = graphProber(cfg, p.graph, p.mm)
 		}
 	}
 	return &selfcheck.Checker{Deps: d, Log: log}

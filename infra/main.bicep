@@ -5,8 +5,9 @@
 // Graph Bicep extension (infra/bicepconfig.json).
 //
 // After the first deployment an administrator opens CONSENT_PAGE_URL to grant the application
-// permission Calendars.ReadBasic.All; until then every calendar read fails with no_access. A
-// deployer who may grant it (Privileged Role Administrator) can instead set grantGraphPermission.
+// permission Calendars.ReadBasic.All (with presenceSync or automaticRepliesSync also
+// Presence.Read.All and User.Read.All); until then every calendar read fails with no_access. A
+// deployer who may grant them (Privileged Role Administrator) can instead set grantGraphPermission.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -36,10 +37,10 @@ param mattermostToken string
 @description('The /calstatus slash command\'s token in each team, as comma-separated TEAM_ID=TOKEN entries (a token works only with its own team\'s id), stored in Key Vault as secret mattermost-slash-token: what `calstatus register-command TEAM... FUNCTION_APP_URL` prints (Mattermost makes each team\'s token). Empty: the command is refused.')
 param mattermostSlashToken string = ''
 
-@description('Client id of an existing app registration to use instead of creating one (then no Microsoft Graph resources are deployed). It needs the application permission Calendars.ReadBasic.All, admin-consented, and either a federated credential trusting the managed identity (output MANAGED_IDENTITY_PRINCIPAL_ID) or a certificate (clientCertificateSecretName).')
+@description('Client id of an existing app registration to use instead of creating one (then no Microsoft Graph resources are deployed). It needs the application permission Calendars.ReadBasic.All (with presenceSync or automaticRepliesSync also Presence.Read.All and User.Read.All), admin-consented, and either a federated credential trusting the managed identity (output MANAGED_IDENTITY_PRINCIPAL_ID) or a certificate (clientCertificateSecretName).')
 param existingAppClientId string = ''
 
-@description('Grant the app registration\'s permission Calendars.ReadBasic.All (admin consent) during the deployment, so no one has to open the consent page. Only for a deployer who is Privileged Role Administrator or Global Administrator (or holds AppRoleAssignment.ReadWrite.All): for anyone else the deployment fails. Only with an app registration this deployment creates (not existingAppClientId).')
+@description('Grant the app registration\'s permissions (Calendars.ReadBasic.All, and Presence.Read.All and User.Read.All with presenceSync or automaticRepliesSync) during the deployment (admin consent), so no one has to open the consent page. Only for a deployer who is Privileged Role Administrator or Global Administrator (or holds AppRoleAssignment.ReadWrite.All): for anyone else the deployment fails. Only with an app registration this deployment creates (not existingAppClientId).')
 param grantGraphPermission bool = false
 
 @description('With existingAppClientId: name of a Key Vault certificate of that app registration, in this deployment\'s vault (output AZURE_KEY_VAULT_NAME). Its secret (base64 PKCS#12) becomes AZURE_CLIENT_CERTIFICATE and the managed identity is not used for Graph. Empty: the managed identity is the credential.')
@@ -71,6 +72,12 @@ param showSubject string = 'false'
 ])
 @description('Send users a direct message when calstatus changes their status.')
 param notifyUsers string = 'false'
+
+@description('PRESENCE_SYNC: Do Not Disturb while Teams shows a call or a presentation. On, the app registration also asks for Presence.Read.All and User.Read.All: consent again (or grantGraphPermission).')
+param presenceSync bool = false
+
+@description('AUTOMATIC_REPLIES_SYNC: Mattermost\'s out of office while Outlook\'s automatic replies are on. On, the app registration also asks for Presence.Read.All and User.Read.All: consent again (or grantGraphPermission).')
+param automaticRepliesSync bool = false
 
 @description('IANA time zone of dates shown to users.')
 param timeZone string = 'UTC'
@@ -196,6 +203,8 @@ module appRegistration 'modules/app-registration.bicep' = if (createAppRegistrat
     redirectUri: 'https://${functionAppHostName}/api/AdminConsentCallback'
     managedIdentityPrincipalId: identity.outputs.principalId
     grantGraphPermission: grantGraphPermission
+    presenceSync: presenceSync
+    automaticRepliesSync: automaticRepliesSync
   }
 }
 
@@ -228,6 +237,8 @@ module functionApp 'modules/function-app.bicep' = {
     tentativeAsBusy: tentativeAsBusy
     showSubject: showSubject
     notifyUsers: notifyUsers
+    presenceSync: presenceSync
+    automaticRepliesSync: automaticRepliesSync
     timeZone: timeZone
     logLevel: logLevel
     dryRun: dryRun

@@ -195,6 +195,12 @@ func declarations(code string) []declaration {
 			for rest < len(code) && code[rest] != '{' && code[rest] != ':' {
 				rest++
 			}
+			if rest < len(code) && code[rest] == ':' { // [for x in y: if (…) {…}]
+				rest++
+				for rest < len(code) && strings.ContainsRune(" \t\r\n", rune(code[rest])) {
+					rest++
+				}
+			}
 		}
 		if strings.HasPrefix(code[rest:], "if") {
 			open := strings.IndexByte(code[rest:], '(')
@@ -612,7 +618,8 @@ func TestREADMESaysHowToCheckTheRuntime(t *testing.T) {
 }
 
 // 6. Consent without the page: an opt-in parameter (off by default) grants the app's service
-// principal the Microsoft Graph app role Calendars.ReadBasic.All during the deployment.
+// principal the Microsoft Graph app roles it asks for during the deployment — one app role
+// assignment per permission, over the same list requiredResourceAccess is built from.
 func TestGraphPermissionOptIn(t *testing.T) {
 	const graphAppID = "00000003-0000-0000-c000-000000000000"
 	const calendarsReadBasicAll = "8ba4a692-bc31-4128-9094-475872af8a53"
@@ -640,13 +647,21 @@ func TestGraphPermissionOptIn(t *testing.T) {
 	}
 	grants := ofType(decls, "Microsoft.Graph/appRoleAssignedTo")
 	if len(grants) != 1 {
-		t.Fatalf("app-registration.bicep: %d Microsoft.Graph/appRoleAssignedTo resources, want 1", len(grants))
+		t.Fatalf("app-registration.bicep: %d Microsoft.Graph/appRoleAssignedTo resources, want 1 (a loop over the permissions)", len(grants))
 	}
 	g := grants[0]
 	if g.condition != param[1] {
 		t.Errorf("the app role assignment's condition is %q, want %q (opt-in)", g.condition, param[1])
 	}
-	for _, want := range []string{`principalId:\s*` + appSP + `\.id\b`, `resourceId:\s*` + graphSP + `\.id\b`, `appRoleId:\s*calendarsReadBasicAllRoleId\b`} {
+	loop := regexp.MustCompile(`=\s*\[\s*for\s+(\w+)\s+in\s+(\w+)\s*:`).FindStringSubmatch(code[strings.Index(code, "resource "+g.name):])
+	if loop == nil {
+		t.Fatal("the app role assignment is not a loop over the permissions")
+	}
+	access := regexp.MustCompile(`resourceAccess:\s*\[\s*for\s+\w+\s+in\s+(\w+)\s*:`).FindStringSubmatch(code)
+	if access == nil || access[1] != loop[2] {
+		t.Errorf("requiredResourceAccess and the grants loop over different lists (%v, %q): a permission would be asked for and not granted, or granted unasked", access, loop[2])
+	}
+	for _, want := range []string{`principalId:\s*` + appSP + `\.id\b`, `resourceId:\s*` + graphSP + `\.id\b`, `appRoleId:\s*` + loop[1] + `\b`} {
 		if !regexp.MustCompile(want).MatchString(g.body) {
 			t.Errorf("the app role assignment lacks %s", want)
 		}

@@ -43,16 +43,24 @@ type world struct {
 	clock     time.Time
 	calendars map[string][]graphsim.Event
 	hidden    map[string]bool // mailboxes that show only their availability view
+	teams     map[string][]graphsim.PresenceWindow
 	cycle     int
 	logs      strings.Builder
 }
 
 func newWorld(t *testing.T, policy engine.Policy) *world {
 	t.Helper()
+	return newWorldWith(t, policy, graphsim.Config{})
+}
+
+// newWorldWith is newWorld with a Graph simulator configured so (its scenario is the world's).
+func newWorldWith(t *testing.T, policy engine.Policy, sim graphsim.Config) *world {
+	t.Helper()
 	env := teststack.Require(t)
-	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}, hidden: map[string]bool{}}
+	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}, hidden: map[string]bool{}, teams: map[string][]graphsim.PresenceWindow{}}
 	var err error
-	w.sim, err = graphsim.Start(graphsim.Config{Scenario: w.scenario()})
+	sim.Scenario = w.scenario()
+	w.sim, err = graphsim.Start(sim)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,6 +112,12 @@ func (w *world) scenario() *graphsim.Scenario {
 	for email, evs := range w.calendars {
 		sc.Mailboxes[email] = &graphsim.Mailbox{Events: append([]graphsim.Event{}, evs...), HideItems: w.hidden[email]}
 	}
+	for email, p := range w.teams {
+		if sc.Mailboxes[email] == nil {
+			sc.Mailboxes[email] = &graphsim.Mailbox{}
+		}
+		sc.Mailboxes[email].Presence = append([]graphsim.PresenceWindow{}, p...)
+	}
 	return sc
 }
 
@@ -111,6 +125,15 @@ func (w *world) scenario() *graphsim.Scenario {
 func (w *world) calendar(u *model.User, events ...graphsim.Event) {
 	w.t.Helper()
 	w.calendars[strings.ToLower(u.Email)] = events
+	if err := w.sim.SetScenario(w.scenario()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// inTeams gives users what Teams shows of them: calls, presentations (replacing earlier ones).
+func (w *world) inTeams(u *model.User, windows ...graphsim.PresenceWindow) {
+	w.t.Helper()
+	w.teams[strings.ToLower(u.Email)] = windows
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		w.t.Fatal(err)
 	}
@@ -140,6 +163,7 @@ func (w *world) seeded(skip, n int) []*model.User {
 	for i, u := range out {
 		ids[i] = u.Id
 		w.calendars[strings.ToLower(u.Email)] = nil
+		delete(w.teams, strings.ToLower(u.Email))
 	}
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		w.t.Fatal(err)
@@ -166,7 +190,9 @@ func (w *world) clearState(ids []string) {
 	}
 	tc := svc.NewClient(store.UsersTable)
 	for _, id := range ids {
-		_, _ = tc.DeleteEntity(context.Background(), store.Partition(id), id, nil)
+		for _, row := range []string{id, id + store.DirectorySuffix, id + store.SettingsSuffix} {
+			_, _ = tc.DeleteEntity(context.Background(), store.Partition(id), row, nil)
+		}
 	}
 }
 

@@ -21,7 +21,13 @@ import (
 //	POST /_sim/throttling/reset
 //	GET  /_sim/status?email=a@b&at=RFC3339 -> {"email","at","status"}
 //	GET  /_sim/events?email=a@b&from=..&to=.. -> [Event]
+//	GET  /_sim/presence?email=a@b&at=RFC3339 (or id=<object id>) -> Presence (404: no such user)
+//	GET  /_sim/roles                      -> ["Calendars.ReadBasic.All", ...]
+//	PUT  /_sim/roles    ["...", ...]      (the roles of the tokens issued from now on)
 //	GET  /_sim/ca.pem
+//
+// A scenario's presence and automatic replies are set with it (PUT /_sim/scenario), as its
+// calendars are.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimSuffix(strings.ToLower(r.URL.Path), "/")
 	bad := func(status int, msg string) {
@@ -107,6 +113,40 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 			ev = []Event{}
 		}
 		writeJSON(w, http.StatusOK, "", ev)
+	case p == "/_sim/presence" && r.Method == http.MethodGet:
+		q := r.URL.Query()
+		at := s.now()
+		if v := q.Get("at"); v != "" {
+			t, err := parseLooseTime(v)
+			if err != nil {
+				bad(http.StatusBadRequest, err.Error())
+				return
+			}
+			at = t
+		}
+		sc := s.Scenario()
+		var u dirUser
+		var ok bool
+		if id := q.Get("id"); id != "" {
+			u, ok = s.userByID(sc, id)
+		} else {
+			u, ok = sc.userAt(q.Get("email"))
+		}
+		if !ok {
+			bad(http.StatusNotFound, "no such user")
+			return
+		}
+		writeJSON(w, http.StatusOK, "", sc.presenceOf(u, at))
+	case p == "/_sim/roles" && r.Method == http.MethodGet:
+		writeJSON(w, http.StatusOK, "", s.Roles())
+	case p == "/_sim/roles" && r.Method == http.MethodPut:
+		var roles []string
+		if err := json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(&roles); err != nil {
+			bad(http.StatusBadRequest, "roles: "+err.Error())
+			return
+		}
+		s.SetRoles(roles)
+		writeJSON(w, http.StatusOK, "", s.Roles())
 	case p == "/_sim/ca.pem":
 		w.Header().Set("Content-Type", "application/x-pem-file")
 		_, _ = w.Write(s.certs.caPEM)

@@ -149,7 +149,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.BatchHangFraction > 0 && draw(f.Seed, "batch-hang", bkey, n) < f.BatchHangFraction {
-		s.hang(w, r, batchID, start)
+		s.hang(w, r, "$batch "+batchID, start)
 		return
 	}
 
@@ -229,6 +229,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 			req.path, req.query = path, query
 			bi.rt = s.parseRoute(req, sc)
 		}
+		req.kind = bi.rt.kind
 		req.key = requestKey(req.method, req.path, req.query, body)
 		items[i] = bi
 	}
@@ -246,6 +247,19 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.batchError(w, r, http.StatusBadRequest, "BadRequest", "The dependsOn references of the batch form a cycle.")
 		return
 	}
+	// A sub-request that hangs holds its whole batch, as Graph's would; the slowest endpoint sets
+	// the batch's extra latency.
+	var extra time.Duration
+	for _, bi := range items {
+		if bi.rt.errResp != nil {
+			continue
+		}
+		if s.drawHang(bi.req) {
+			s.hang(w, r, "$batch "+batchID, start)
+			return
+		}
+		extra = max(extra, time.Duration(f.EndpointLatency[bi.rt.kind]))
+	}
 
 	s.mu.Lock()
 	s.st.subRequests += int64(len(items))
@@ -254,7 +268,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	// Phase 1: every sub-request arrives (early-retry accounting before this batch's own answers).
 	for _, bi := range items {
 		if bi.rt.errResp == nil {
-			bi.early = s.arrive(bi.rt.mailbox, bi.req.key, early) || early
+			bi.early = s.arrive(bi.rt.scope(), bi.req.key, early) || early
 		} else {
 			bi.early = early
 		}
@@ -269,20 +283,20 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 			bi.resp = bi.rt.errResp
 			continue
 		}
-		if rej := s.admit(bi.req, bi.rt.mailbox, bi.early); rej != nil {
+		if rej := s.admit(bi.req, bi.rt.scope(), bi.early); rej != nil {
 			bi.resp = rej
 		} else {
 			admitted[i] = true
 		}
 	}
 	// Phase 3: the batch takes its time while admitted sub-requests hold their slots.
-	if err := s.sleep(r.Context(), time.Duration(f.BatchLatency)); err != nil {
+	if err := s.sleep(r.Context(), time.Duration(f.BatchLatency)+extra); err != nil {
 		for i, bi := range items {
 			if admitted[i] {
-				s.release(bi.rt.mailbox)
+				s.release(bi.rt.scope())
 			}
 			if bi.rt.errResp == nil {
-				s.depart(bi.rt.mailbox)
+				s.depart(bi.rt.scope())
 			}
 		}
 		return
@@ -297,7 +311,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 			if len(bi.deps) == 0 {
 				if admitted[i] {
 					bi.resp = s.execute(bi.req, bi.rt, sc)
-					s.release(bi.rt.mailbox)
+					s.release(bi.rt.scope())
 				}
 				return
 			}
@@ -312,12 +326,12 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 				bi.resp = bi.rt.errResp
 				return
 			}
-			if rej := s.admit(bi.req, bi.rt.mailbox, bi.early); rej != nil {
+			if rej := s.admit(bi.req, bi.rt.scope(), bi.early); rej != nil {
 				bi.resp = rej
 				return
 			}
 			bi.resp = s.execute(bi.req, bi.rt, sc)
-			s.release(bi.rt.mailbox)
+			s.release(bi.rt.scope())
 		}(i, bi)
 	}
 	wg.Wait()
@@ -327,9 +341,9 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	counts := map[int]int{}
 	for i, bi := range items {
 		bi.resp.early = bi.early
-		s.commit(bi.req, bi.rt.mailbox, bi.resp, true)
+		s.commit(bi.req, bi.rt.scope(), bi.resp, true)
 		if bi.rt.errResp == nil {
-			s.depart(bi.rt.mailbox)
+			s.depart(bi.rt.scope())
 		}
 		s.observe(bi.req, bi.rt.mailbox, bi.resp)
 		counts[bi.resp.status]++
@@ -377,13 +391,13 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	s.writeGraph(w, r, &gResp{status: http.StatusOK, header: map[string]string{"Content-Type": odataJSON, "Cache-Control": "private"}, body: b})
 }
 
-// hangLimit bounds how long a hung $batch is held, so that a client without a deadline does not
+// hangLimit bounds how long a hung request is held, so that a client without a deadline does not
 // hold the simulator forever.
 const hangLimit = 10 * time.Minute
 
-// hang holds an accepted $batch unanswered until the client gives up or the server closes; only
-// after hangLimit does it answer (504).
-func (s *Server) hang(w http.ResponseWriter, r *http.Request, batchID string, start time.Time) {
+// hang holds an accepted request ($batch or direct, what names it) unanswered until the client
+// gives up or the server closes; only after hangLimit does it answer (504).
+func (s *Server) hang(w http.ResponseWriter, r *http.Request, what string, start time.Time) {
 	s.mu.Lock()
 	s.st.hung++
 	s.mu.Unlock()
@@ -393,12 +407,12 @@ func (s *Server) hang(w http.ResponseWriter, r *http.Request, batchID string, st
 	case <-r.Context().Done():
 	case <-s.closing.Done():
 	case <-t.C:
-		resp := s.errResp(http.StatusGatewayTimeout, "GatewayTimeout", "The $batch was not answered in time.", &gReq{header: r.Header})
+		resp := s.errResp(http.StatusGatewayTimeout, "GatewayTimeout", "The request was not answered in time.", &gReq{header: r.Header})
 		s.commit(nil, "", resp, false)
 		s.writeGraph(w, r, resp)
 	}
 	if s.cfg.Verbose {
-		s.cfg.Logf("graphsim: $batch %s -> hung, given up after %s", batchID, time.Since(start).Round(time.Millisecond))
+		s.cfg.Logf("graphsim: %s -> hung, given up after %s", what, time.Since(start).Round(time.Millisecond))
 	}
 }
 

@@ -239,14 +239,15 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 
 	now := s.now()
 	exp := now.Add(s.cfg.TokenLifetime)
-	tok := s.makeAccessToken(now, exp)
+	roles := s.Roles()
+	tok := s.makeAccessToken(now, exp, roles)
 	s.mu.Lock()
 	for k, v := range s.tokens { // prune long-expired tokens
 		if now.Sub(v.exp) > time.Hour {
 			delete(s.tokens, k)
 		}
 	}
-	s.tokens[tok] = tokenInfo{exp: exp, roles: append([]string(nil), s.cfg.Roles...)}
+	s.tokens[tok] = tokenInfo{exp: exp, roles: roles}
 	s.st.tokensIssued++
 	s.st.httpStatuses[http.StatusOK]++
 	s.mu.Unlock()
@@ -263,7 +264,7 @@ func (s *Server) serveToken(w http.ResponseWriter, r *http.Request, tenant strin
 
 // makeAccessToken returns a JWT-shaped token (not verifiable; the simulator recognises tokens by
 // value).
-func (s *Server) makeAccessToken(now, exp time.Time) string {
+func (s *Server) makeAccessToken(now, exp time.Time, roles []string) string {
 	enc := base64.RawURLEncoding
 	hdr, _ := json.Marshal(map[string]any{"typ": "JWT", "alg": "RS256", "x5t": "graphsim", "kid": "graphsim"})
 	payload, _ := json.Marshal(map[string]any{
@@ -277,7 +278,7 @@ func (s *Server) makeAccessToken(now, exp time.Time) string {
 		"idtyp":    "app",
 		"oid":      "0f9a8b7c-6d5e-4f3a-9b2c-1d0e9f8a7b6c",
 		"sub":      "0f9a8b7c-6d5e-4f3a-9b2c-1d0e9f8a7b6c",
-		"roles":    s.cfg.Roles,
+		"roles":    roles,
 		"tid":      s.cfg.TenantID,
 		"uti":      randHex(8),
 		"ver":      "1.0",

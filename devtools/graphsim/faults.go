@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"maps"
+	"slices"
 	"strings"
 	"time"
 )
@@ -65,6 +66,17 @@ type Faults struct {
 	// FailMailboxes: every request whose URL names one of these mailboxes fails with 503.
 	FailMailboxes []string `json:"failMailboxes,omitempty"`
 
+	// FaultEndpoints, when set, limits ThrottleFraction, ServerErrorFraction and HangFraction to
+	// the requests (direct or sub-requests) of these endpoints: "getSchedule", "calendarView",
+	// "getPresencesByUserId", "users". Empty: every endpoint, as before they were named.
+	FaultEndpoints []string `json:"faultEndpoints,omitempty"`
+	// HangFraction of the requests of the selected endpoints are accepted and never answered, like
+	// BatchHangFraction: a direct request hangs itself, a sub-request its whole $batch.
+	HangFraction float64 `json:"hangFraction,omitempty"`
+	// EndpointLatency is added to every request of an endpoint (by its FaultEndpoints name): to a
+	// direct one, and to a $batch holding one (the slowest endpoint's).
+	EndpointLatency map[string]Duration `json:"endpointLatency,omitempty"`
+
 	// String bodies: a $batch sub-request whose URL names one of these mailboxes, when it succeeds,
 	// answers with its body as a JSON string instead of an object. TextBodyMailboxes send plain
 	// text (Content-Type text/plain), which no getSchedule reader can use; Base64BodyMailboxes send
@@ -92,7 +104,7 @@ func (f *Faults) validate() error {
 	for name, v := range map[string]float64{
 		"throttleFraction": f.ThrottleFraction, "serverErrorFraction": f.ServerErrorFraction,
 		"batchThrottleFraction": f.BatchThrottleFraction, "batchServerErrorFraction": f.BatchServerErrorFraction,
-		"batchHangFraction": f.BatchHangFraction,
+		"batchHangFraction": f.BatchHangFraction, "hangFraction": f.HangFraction,
 	} {
 		if v < 0 || v > 1 {
 			return fmt.Errorf("graphsim: faults.%s = %v, want [0,1]", name, v)
@@ -106,7 +118,40 @@ func (f *Faults) validate() error {
 	if f.ThrottleRetryAfter < 0 || f.BatchLatency < 0 || f.RequestLatency < 0 {
 		return fmt.Errorf("graphsim: negative fault value")
 	}
+	for _, e := range f.FaultEndpoints {
+		if !slices.Contains(endpoints, e) {
+			return fmt.Errorf("graphsim: faults.faultEndpoints: %q is not one of %s", e, strings.Join(endpoints, ", "))
+		}
+	}
+	for e, d := range f.EndpointLatency {
+		if !slices.Contains(endpoints, e) {
+			return fmt.Errorf("graphsim: faults.endpointLatency: %q is not one of %s", e, strings.Join(endpoints, ", "))
+		}
+		if d < 0 {
+			return fmt.Errorf("graphsim: faults.endpointLatency.%s is negative", e)
+		}
+	}
 	return nil
+}
+
+// selects reports whether the fractions apply to a request of endpoint kind.
+func (f *Faults) selects(kind string) bool {
+	return len(f.FaultEndpoints) == 0 || slices.Contains(f.FaultEndpoints, kind)
+}
+
+// drawHang decides whether a request (direct or sub-request) hangs (HangFraction). Each re-send
+// of the same request gets a fresh draw.
+func (s *Server) drawHang(req *gReq) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := &s.faults
+	if f.HangFraction <= 0 || !f.selects(req.kind) {
+		return false
+	}
+	key := "hang|" + req.key
+	n := s.attempts[key]
+	s.attempts[key] = n + 1
+	return draw(f.Seed, "hang", req.key, n) < f.HangFraction
 }
 
 func (f *Faults) throttleRetryAfter() int {
@@ -195,6 +240,8 @@ func (s *Server) Faults() Faults {
 	f.TextBodyMailboxes = append([]string(nil), f.TextBodyMailboxes...)
 	f.Base64BodyMailboxes = append([]string(nil), f.Base64BodyMailboxes...)
 	f.MalformedItemAddresses = append([]string(nil), f.MalformedItemAddresses...)
+	f.FaultEndpoints = append([]string(nil), f.FaultEndpoints...)
+	f.EndpointLatency = maps.Clone(f.EndpointLatency)
 	return f
 }
 

@@ -31,6 +31,7 @@ type gReq struct {
 	batchID string
 	id      string
 	key     string // identity of the request for fault draws and early-retry detection
+	kind    string // the endpoint (route.kind), for faults selected by endpoint
 }
 
 // gResp is a Graph answer.
@@ -46,10 +47,34 @@ type gResp struct {
 
 // route is a parsed Graph URL.
 type route struct {
-	kind    string // "getSchedule" or "calendarView", or "" when errResp is set
-	mailbox string // canonical lowercased mailbox of the URL (throttling key)
+	kind    string // an endpoint (see endpoints), or "" when errResp is set
+	mailbox string // canonical lowercased mailbox of the URL; "" for endpoints that name none
 	errResp *gResp // answer without throttling (unknown route, bad mailbox, ...)
 }
+
+// The endpoints the simulator serves, as route kinds and as Faults.FaultEndpoints names them.
+const (
+	endpointGetSchedule  = "getSchedule"
+	endpointCalendarView = "calendarView"
+	endpointPresences    = "getPresencesByUserId"
+	endpointUsers        = "users"
+)
+
+var endpoints = []string{endpointGetSchedule, endpointCalendarView, endpointPresences, endpointUsers}
+
+// appScope prefixes the throttling scope of an endpoint limited per app rather than per mailbox.
+const appScope = "app:"
+
+// scope is what the request is throttled on: the mailbox in its URL, or the endpoint itself for
+// those that name no mailbox (presence is limited per app and tenant).
+func (rt route) scope() string {
+	if rt.mailbox != "" || rt.kind == "" {
+		return rt.mailbox
+	}
+	return appScope + rt.kind
+}
+
+func isMailboxScope(scope string) bool { return !strings.HasPrefix(scope, appScope) }
 
 func requestKey(method, path, query string, body []byte) string {
 	h := sha256.Sum256(body)
@@ -86,7 +111,7 @@ func (s *Server) errResp(status int, code, msg string, req *gReq) *gResp {
 
 func (s *Server) throttleResp(req *gReq, secs int, reason, msg string) *gResp {
 	code := "ApplicationThrottled"
-	if reason == "fault" || reason == "batch" {
+	if reason == "fault" || reason == "batch" || reason == "presenceRate" {
 		code = "TooManyRequests"
 	}
 	r := s.errResp(http.StatusTooManyRequests, code, msg, req)
@@ -129,13 +154,24 @@ func (s *Server) parseRoute(req *gReq, sc *Scenario) route {
 		if req.method != http.MethodPost {
 			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
 		}
-		return s.mailboxRoute(req, sc, "getSchedule", segs[1])
+		return s.mailboxRoute(req, sc, endpointGetSchedule, segs[1])
 	case (len(segs) == 3 && strings.EqualFold(segs[0], "users") && strings.EqualFold(segs[2], "calendarView")) ||
 		(len(segs) == 4 && strings.EqualFold(segs[0], "users") && strings.EqualFold(segs[2], "calendar") && strings.EqualFold(segs[3], "calendarView")):
 		if req.method != http.MethodGet {
 			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
 		}
-		return s.mailboxRoute(req, sc, "calendarView", segs[1])
+		return s.mailboxRoute(req, sc, endpointCalendarView, segs[1])
+	case len(segs) == 2 && strings.EqualFold(segs[0], "communications") &&
+		(strings.EqualFold(segs[1], "getPresencesByUserId") || strings.EqualFold(segs[1], "microsoft.graph.getPresencesByUserId")):
+		if req.method != http.MethodPost {
+			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
+		}
+		return route{kind: endpointPresences}
+	case len(segs) == 1 && strings.EqualFold(segs[0], "users"):
+		if req.method != http.MethodGet {
+			return route{errResp: s.errResp(http.StatusMethodNotAllowed, "BadRequest", "Specified HTTP method is not allowed for the request target.", req)}
+		}
+		return route{kind: endpointUsers}
 	case len(segs) == 0:
 		return route{errResp: s.errResp(http.StatusBadRequest, "BadRequest", "Invalid request URL.", req)}
 	default:
@@ -210,6 +246,7 @@ func (s *Server) authenticate(r *http.Request) ([]string, *gResp) {
 
 // ---- throttling ----
 
+// mbState is the throttling state of one scope: a mailbox, or an endpoint limited per app.
 type mbState struct {
 	inflight    int         // admitted and executing
 	outstanding int         // arrived and not yet answered (including rejected ones)
@@ -226,8 +263,8 @@ func (s *Server) mbLocked(mailbox string) *mbState {
 	return m
 }
 
-// arrive registers a request for mailbox and reports whether it came before a Retry-After the
-// simulator had given (for the mailbox, and for this very request).
+// arrive registers a request for mailbox (a scope) and reports whether it came before a
+// Retry-After the simulator had given (for the scope, and for this very request).
 // alreadyEarly (a whole-batch Retry-After was violated) avoids counting the request twice.
 func (s *Server) arrive(mailbox, key string, alreadyEarly bool) (early bool) {
 	s.mu.Lock()
@@ -235,11 +272,13 @@ func (s *Server) arrive(mailbox, key string, alreadyEarly bool) (early bool) {
 	now := s.now()
 	m := s.mbLocked(mailbox)
 	m.outstanding++
-	if m.outstanding > s.st.maxConcurrentPerMailbox[mailbox] {
-		s.st.maxConcurrentPerMailbox[mailbox] = m.outstanding
-	}
-	if m.outstanding > s.st.maxConcurrent {
-		s.st.maxConcurrent = m.outstanding
+	if isMailboxScope(mailbox) { // the stats are about mailboxes
+		if m.outstanding > s.st.maxConcurrentPerMailbox[mailbox] {
+			s.st.maxConcurrentPerMailbox[mailbox] = m.outstanding
+		}
+		if m.outstanding > s.st.maxConcurrent {
+			s.st.maxConcurrent = m.outstanding
+		}
 	}
 	if now.Before(m.retryUntil) {
 		early = true
@@ -272,8 +311,20 @@ func (s *Server) arriveGlobal() bool {
 	return false
 }
 
-// admit decides whether a request for mailbox may run; if so it takes a concurrency slot (to be
-// given back with release), otherwise it returns the rejection.
+// limits are the concurrency and rate limits of a throttling scope (0: none), and the reason a
+// request over the rate is throttled for.
+func (s *Server) limits(scope string) (concurrency, rate int, window time.Duration, reason string) {
+	switch {
+	case isMailboxScope(scope):
+		return s.cfg.MailboxConcurrency, s.cfg.MailboxRateLimit, s.cfg.MailboxRateWindow, "rate"
+	case scope == appScope+endpointPresences:
+		return 0, s.cfg.PresenceRateLimit, s.cfg.PresenceRateWindow, "presenceRate"
+	}
+	return 0, 0, 0, ""
+}
+
+// admit decides whether a request for mailbox (a scope) may run; if so it takes a concurrency slot
+// (to be given back with release), otherwise it returns the rejection.
 func (s *Server) admit(req *gReq, mailbox string, early bool) *gResp {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -282,29 +333,33 @@ func (s *Server) admit(req *gReq, mailbox string, early bool) *gResp {
 	m := s.mbLocked(mailbox)
 	n := s.attempts[req.key]
 	s.attempts[req.key] = n + 1
+	concurrency, rate, window, rateReason := s.limits(mailbox)
 	switch {
 	case f.failsMailbox(mailbox):
 		return s.serverErrorResp(req, http.StatusServiceUnavailable, "failMailbox")
 	case early && f.PunishEarlyRetries:
 		secs := int(math.Ceil(m.retryUntil.Sub(now).Seconds()))
 		return s.throttleResp(req, max(secs, 1), "early", "Application is over its MailboxConcurrency limit.")
-	case m.inflight >= s.cfg.MailboxConcurrency:
+	case concurrency > 0 && m.inflight >= concurrency:
 		return s.throttleResp(req, s.cfg.ConcurrencyRetryAfter, "concurrency", "Application is over its MailboxConcurrency limit.")
 	}
-	cut := now.Add(-s.cfg.MailboxRateWindow)
-	i := 0
-	for i < len(m.accepted) && !m.accepted[i].After(cut) {
-		i++
+	if rate > 0 {
+		cut := now.Add(-window)
+		i := 0
+		for i < len(m.accepted) && !m.accepted[i].After(cut) {
+			i++
+		}
+		m.accepted = m.accepted[i:]
+		if len(m.accepted) >= rate {
+			secs := int(math.Ceil(m.accepted[0].Add(window).Sub(now).Seconds()))
+			return s.throttleResp(req, max(secs, 1), rateReason, "Application is over its RequestRate limit.")
+		}
 	}
-	m.accepted = m.accepted[i:]
-	if len(m.accepted) >= s.cfg.MailboxRateLimit {
-		secs := int(math.Ceil(m.accepted[0].Add(s.cfg.MailboxRateWindow).Sub(now).Seconds()))
-		return s.throttleResp(req, max(secs, 1), "rate", "Application is over its RequestRate limit.")
-	}
-	if f.ThrottleFraction > 0 && draw(f.Seed, "throttle", req.key, n) < f.ThrottleFraction {
+	selected := f.selects(req.kind)
+	if selected && f.ThrottleFraction > 0 && draw(f.Seed, "throttle", req.key, n) < f.ThrottleFraction {
 		return s.throttleResp(req, f.throttleRetryAfter(), "fault", fmt.Sprintf("Too many requests. Please retry after %d seconds.", f.throttleRetryAfter()))
 	}
-	if f.ServerErrorFraction > 0 && draw(f.Seed, "5xx", req.key, n) < f.ServerErrorFraction {
+	if selected && f.ServerErrorFraction > 0 && draw(f.Seed, "5xx", req.key, n) < f.ServerErrorFraction {
 		sts := f.ServerErrorStatuses
 		if len(sts) == 0 {
 			sts = []int{500, 503, 504}
@@ -313,7 +368,9 @@ func (s *Server) admit(req *gReq, mailbox string, early bool) *gResp {
 		return s.serverErrorResp(req, st, "fault")
 	}
 	m.inflight++
-	m.accepted = append(m.accepted, now)
+	if rate > 0 {
+		m.accepted = append(m.accepted, now)
+	}
 	return nil
 }
 
@@ -381,8 +438,9 @@ func (s *Server) serveGraphDirect(w http.ResponseWriter, r *http.Request, path s
 	req := &gReq{method: r.Method, path: path, query: r.URL.RawQuery, header: r.Header}
 	sc := s.Scenario()
 	rt := s.parseRoute(req, sc)
+	req.kind = rt.kind
 	if rt.kind != "" {
-		s.count(rt.kind) // "getSchedule", "calendarView"
+		s.count(rt.kind) // "getSchedule", "calendarView", "getPresencesByUserId", "users"
 	} else {
 		s.count("graph-other")
 	}
@@ -405,30 +463,36 @@ func (s *Server) serveGraphDirect(w http.ResponseWriter, r *http.Request, path s
 	}
 	req.body = body
 	req.key = requestKey(req.method, req.path, req.query, body)
+	if rt.errResp == nil && s.drawHang(req) {
+		s.hang(w, r, req.method+" "+req.path, start)
+		return
+	}
 	early := s.arriveGlobal()
+	scope := rt.scope()
 	var resp *gResp
 	if rt.errResp != nil {
 		resp = rt.errResp
 	} else {
-		if s.arrive(rt.mailbox, req.key, early) {
+		if s.arrive(scope, req.key, early) {
 			early = true
 		}
-		resp = s.admit(req, rt.mailbox, early)
+		resp = s.admit(req, scope, early)
 		if resp == nil {
-			lat := time.Duration(s.Faults().RequestLatency)
+			f := s.Faults()
+			lat := time.Duration(f.RequestLatency) + time.Duration(f.EndpointLatency[rt.kind])
 			if err := s.sleep(r.Context(), lat); err != nil {
-				s.release(rt.mailbox)
-				s.depart(rt.mailbox)
+				s.release(scope)
+				s.depart(scope)
 				return
 			}
 			resp = s.execute(req, rt, sc)
-			s.release(rt.mailbox)
+			s.release(scope)
 		}
 	}
 	resp.early = early
-	s.commit(req, rt.mailbox, resp, false)
+	s.commit(req, scope, resp, false)
 	if rt.errResp == nil {
-		s.depart(rt.mailbox)
+		s.depart(scope)
 	}
 	s.observe(req, rt.mailbox, resp)
 	if s.cfg.Verbose {
@@ -459,10 +523,14 @@ func (s *Server) writeGraph(w http.ResponseWriter, r *http.Request, resp *gResp)
 // execute runs an admitted request.
 func (s *Server) execute(req *gReq, rt route, sc *Scenario) *gResp {
 	switch rt.kind {
-	case "getSchedule":
+	case endpointGetSchedule:
 		return s.getSchedule(req, rt, sc)
-	case "calendarView":
+	case endpointCalendarView:
 		return s.calendarView(req, rt, sc)
+	case endpointPresences:
+		return s.getPresences(req, sc)
+	case endpointUsers:
+		return s.listUsers(req, sc)
 	}
 	return s.errResp(http.StatusBadRequest, "BadRequest", "Invalid request URL.", req)
 }
@@ -747,6 +815,7 @@ func (s *Server) getSchedule(req *gReq, rt route, sc *Scenario) *gResp {
 		s.st.scheduleLookups[strings.ToLower(strings.TrimSpace(a))]++
 	}
 	s.mu.Unlock()
+	s.rememberGenerated(sc, body.Schedules...)
 	out, _ := json.Marshal(orderedContext{
 		Context: "https://graph.microsoft.com/v1.0/$metadata#Collection(microsoft.graph.scheduleInformation)",
 		Value:   values,

@@ -1,6 +1,7 @@
 package graphsim
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -132,10 +133,15 @@ func parseLooseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("cannot parse time %q (want RFC 3339 or 2006-01-02T15:04:05)", s)
 }
 
-// Mailbox describes one mailbox of a scenario.
+// Mailbox describes one mailbox of a scenario, and the directory user who owns it (unless Missing).
 type Mailbox struct {
-	// ID is an optional object id under which the mailbox can also be addressed in URLs (/users/{id}).
+	// ID is the user's object id, under which the mailbox can also be addressed in URLs
+	// (/users/{id}) and presence asked for; optional, default ObjectID of the mailbox's address.
 	ID string `json:"id,omitempty"`
+	// UserPrincipalName and Mail are the user's in the directory (GET /users); each defaults to
+	// the mailbox's address. A user whose mail differs from their UPN sets one of them.
+	UserPrincipalName string `json:"userPrincipalName,omitempty"`
+	Mail              string `json:"mail,omitempty"`
 	// Events replace the generator for this mailbox (an empty list means always free).
 	Events []Event `json:"events,omitempty"`
 	// Generated keeps the generator's events for this mailbox (added to Events).
@@ -156,6 +162,14 @@ type Mailbox struct {
 	// PathError is the error code returned (404) when this mailbox is used in the URL
 	// (e.g. ErrorItemNotFound, MailboxNotEnabledForRESTAPI).
 	PathError string `json:"pathError,omitempty"`
+
+	// Presence are the times Teams shows the user in a state of its own (a call, a presentation);
+	// outside them presence follows the calendar (see presence.go).
+	Presence []PresenceWindow `json:"presence,omitempty"`
+	// AutomaticReplies are the times the user's Outlook automatic replies are on.
+	AutomaticReplies []AutomaticReplies `json:"automaticReplies,omitempty"`
+	// NoTeams: the user has no Teams; presence answers PresenceUnknown.
+	NoTeams bool `json:"noTeams,omitempty"`
 }
 
 // Generator configures the deterministic calendar generator used for mailboxes a scenario
@@ -179,11 +193,17 @@ type Scenario struct {
 
 	once  sync.Once
 	index map[string]*mailboxEntry // lowercased email and id -> entry
+	// The directory of the listed users (not Missing): lowercased UPN and mail -> entry; taken
+	// holds every address a listed mailbox uses, which the generator then has no user for.
+	byUPN, byMail map[string]*mailboxEntry
+	taken         map[string]bool
 }
 
 type mailboxEntry struct {
 	email string // lowercased
 	mb    *Mailbox
+	// The user's directory entry, lowercased.
+	id, upn, mail string
 }
 
 // DefaultScenario returns a scenario with only the generator (seed 1, busy fraction 0.4).
@@ -223,6 +243,7 @@ func (s *Scenario) Validate() error {
 	if g.OOFDayFraction < 0 || g.OOFDayFraction > 1 {
 		return fmt.Errorf("scenario: generator.oofDayFraction %v must be in [0, 1]", g.OOFDayFraction)
 	}
+	upns, mails := map[string]string{}, map[string]string{}
 	for email, mb := range s.Mailboxes {
 		if mb == nil {
 			return fmt.Errorf("scenario: mailbox %q is null", email)
@@ -238,6 +259,29 @@ func (s *Scenario) Validate() error {
 				return fmt.Errorf("scenario: mailbox %q: event %q ends before it starts", email, e.Subject)
 			}
 		}
+		if err := mb.validatePresence(); err != nil {
+			return fmt.Errorf("scenario: mailbox %q: %w", email, err)
+		}
+		for field, v := range map[string]string{"userPrincipalName": mb.UserPrincipalName, "mail": mb.Mail} {
+			if v != "" && !strings.Contains(v, "@") {
+				return fmt.Errorf("scenario: mailbox %q: %s %q is not an address", email, field, v)
+			}
+		}
+		if mb.Missing {
+			continue // no user: nothing of it in the directory
+		}
+		// Two users with one UPN or one mail would make a lookup's answer ambiguous.
+		for _, d := range []struct {
+			seen map[string]string
+			v    string
+			what string
+		}{{upns, cmp.Or(mb.UserPrincipalName, email), "userPrincipalName"}, {mails, cmp.Or(mb.Mail, email), "mail"}} {
+			v := strings.ToLower(strings.TrimSpace(d.v))
+			if other, dup := d.seen[v]; dup {
+				return fmt.Errorf("scenario: mailboxes %q and %q have the same %s %q", other, email, d.what, v)
+			}
+			d.seen[v] = email
+		}
 	}
 	return nil
 }
@@ -245,12 +289,24 @@ func (s *Scenario) Validate() error {
 func (s *Scenario) buildIndex() {
 	s.once.Do(func() {
 		s.index = make(map[string]*mailboxEntry, 2*len(s.Mailboxes))
+		s.byUPN = make(map[string]*mailboxEntry, len(s.Mailboxes))
+		s.byMail = make(map[string]*mailboxEntry, len(s.Mailboxes))
+		s.taken = make(map[string]bool, len(s.Mailboxes))
 		for email, mb := range s.Mailboxes {
-			e := &mailboxEntry{email: strings.ToLower(email), mb: mb}
-			s.index[e.email] = e
-			if mb.ID != "" {
-				s.index[strings.ToLower(mb.ID)] = e
+			email = strings.ToLower(strings.TrimSpace(email))
+			e := &mailboxEntry{email: email, mb: mb,
+				id:   strings.ToLower(cmp.Or(strings.TrimSpace(mb.ID), ObjectID(email))),
+				upn:  strings.ToLower(strings.TrimSpace(cmp.Or(mb.UserPrincipalName, email))),
+				mail: strings.ToLower(strings.TrimSpace(cmp.Or(mb.Mail, email))),
 			}
+			s.index[e.email] = e
+			s.index[e.id] = e
+			s.taken[e.email] = true
+			if mb.Missing {
+				continue
+			}
+			s.byUPN[e.upn], s.byMail[e.mail] = e, e
+			s.taken[e.upn], s.taken[e.mail] = true, true
 		}
 	})
 }

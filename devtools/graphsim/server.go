@@ -2,8 +2,10 @@
 // token flow) and Microsoft Graph (calendar getSchedule, JSON $batch) that calstatus uses,
 // including Outlook's per-mailbox throttling and injectable faults. It also serves a mailbox's
 // calendarView (GET /users/{id|upn}/calendarView?startDateTime&endDateTime, from the same events),
-// which the bench's baseline reads as the official Mattermost calendar plugin does. It is test
-// tooling, kept apart from production code. It serves HTTPS only (MSAL refuses non-https
+// which the bench's baseline reads as the official Mattermost calendar plugin does, and Teams
+// presence: POST /communications/getPresencesByUserId (presence.go) and the directory lookup that
+// turns addresses into the object ids presence is keyed by, GET /users?$filter=… (users.go). It is
+// test tooling, kept apart from production code. It serves HTTPS only (MSAL refuses non-https
 // authorities) with a CA generated at start.
 //
 // In-process:
@@ -28,7 +30,8 @@
 // of a $batch start together, in request order, and hold their slot for the batch's latency), and
 // at most Config.MailboxRateLimit are admitted per Config.MailboxRateWindow. A 429 carries
 // Retry-After; the simulator remembers it and counts requests for that mailbox that arrive before
-// it elapsed (Stats.EarlyRetries).
+// it elapsed (Stats.EarlyRetries). getPresencesByUserId names no mailbox: it is limited per app, at
+// most Config.PresenceRateLimit requests per Config.PresenceRateWindow (Graph's 1,500 per 30 s).
 package graphsim
 
 import (
@@ -76,9 +79,18 @@ type Config struct {
 	MailboxRateWindow     time.Duration // default 10m
 	ConcurrencyRetryAfter int           // Retry-After seconds for MailboxConcurrency 429s; default 1
 
+	// PresenceRateLimit getPresencesByUserId requests (direct or sub-requests) are admitted per
+	// PresenceRateWindow for the app; default 1500 per 30 s, Graph's documented limit.
+	PresenceRateLimit  int
+	PresenceRateWindow time.Duration
+
 	TokenLifetime time.Duration // default 3599s
-	// Roles are the application permissions put in issued tokens; getSchedule needs a
-	// Calendars.* role (else 403 ErrorAccessDenied). Default ["Calendars.ReadBasic.All"].
+	// Roles are the application permissions put in issued tokens (SetRoles changes them for the
+	// tokens issued after). getSchedule and calendarView need a Calendars.* role (else 403
+	// ErrorAccessDenied); getPresencesByUserId Presence.Read.All or Presence.ReadWrite.All (else
+	// 403 Forbidden); GET /users User.ReadBasic.All, User.Read.All or a higher user or directory
+	// role (else 403 Authorization_RequestDenied). Default ["Calendars.ReadBasic.All"], what
+	// calstatus asks for with presence off.
 	Roles []string
 
 	CAFile string // if set, the CA certificate (PEM) is written there
@@ -87,9 +99,12 @@ type Config struct {
 	// above override the latencies in it.
 	Faults Faults
 
-	Now     func() time.Time                 // clock for tokens, rate windows and Retry-After; default time.Now
-	Logf    func(format string, args ...any) // default: no logging
-	Verbose bool                             // log one line per $batch and direct Graph request
+	Now func() time.Time // clock for tokens, rate windows and Retry-After; default time.Now
+	// PresenceNow is the time presence is answered as of (presence has no time in the request):
+	// tests on a simulated clock set it; default Now.
+	PresenceNow func() time.Time
+	Logf        func(format string, args ...any) // default: no logging
+	Verbose     bool                             // log one line per $batch and direct Graph request
 	// Observe, if set, is called (synchronously) after each Graph request or sub-request.
 	Observe func(Record)
 }
@@ -132,6 +147,10 @@ type Server struct {
 	keyRetryUntil    map[string]time.Time
 	batchSeq         int64
 	st               statsData
+	roles            []string
+	// seenIDs are the object ids of generated users (no scenario entry) whose address the
+	// simulator has met, so presence can be asked for them by id: id → address.
+	seenIDs map[string]string
 }
 
 // Start starts a simulator listening on cfg.Addr.
@@ -166,6 +185,12 @@ func Start(cfg Config) (*Server, error) {
 	if cfg.ConcurrencyRetryAfter <= 0 {
 		cfg.ConcurrencyRetryAfter = 1
 	}
+	if cfg.PresenceRateLimit <= 0 {
+		cfg.PresenceRateLimit = 1500
+	}
+	if cfg.PresenceRateWindow <= 0 {
+		cfg.PresenceRateWindow = 30 * time.Second
+	}
 	if cfg.TokenLifetime <= 0 {
 		cfg.TokenLifetime = 3599 * time.Second
 	}
@@ -174,6 +199,9 @@ func Start(cfg Config) (*Server, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.PresenceNow == nil {
+		cfg.PresenceNow = cfg.Now
 	}
 	if cfg.Logf == nil {
 		cfg.Logf = func(string, ...any) {}
@@ -211,6 +239,8 @@ func Start(cfg Config) (*Server, error) {
 		mailboxes:     map[string]*mbState{},
 		keyRetryUntil: map[string]time.Time{},
 		st:            newStatsData(),
+		roles:         append([]string(nil), cfg.Roles...),
+		seenIDs:       map[string]string{},
 	}
 	s.closing, s.stop = context.WithCancel(context.Background())
 	host := ln.Addr().(*net.TCPAddr)
@@ -292,6 +322,22 @@ func (s *Server) SetScenario(sc *Scenario) error {
 	return nil
 }
 
+// Roles returns the application permissions put in the tokens issued now.
+func (s *Server) Roles() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.roles...)
+}
+
+// SetRoles changes the application permissions of the tokens issued from now on, as granting or
+// revoking admin consent does: tokens already issued keep theirs until they expire (a client
+// holding one sees the change only with a new token).
+func (s *Server) SetRoles(roles []string) {
+	s.mu.Lock()
+	s.roles = append([]string(nil), roles...)
+	s.mu.Unlock()
+}
+
 // Close stops the server at once (open connections are closed; HTTP/2's graceful shutdown would
 // otherwise add a second).
 func (s *Server) Close() error {
@@ -364,10 +410,7 @@ func randHex(n int) string {
 func newGUID() string {
 	b := make([]byte, 16)
 	_, _ = rand.Read(b)
-	b[6] = (b[6] & 0x0f) | 0x40
-	b[8] = (b[8] & 0x3f) | 0x80
-	h := hex.EncodeToString(b)
-	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+	return formatGUID(b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, contentType string, v any) {

@@ -8,7 +8,7 @@ import (
 // Stats are the simulator's counters since start or the last ResetStats.
 type Stats struct {
 	// Requests counts HTTP requests by endpoint: "$batch", "getSchedule" (direct), "calendarView"
-	// (direct), "graph-other",
+	// (direct), "getPresencesByUserId" (direct), "users" (direct GET /users), "graph-other",
 	// "token", "openid-configuration", "adminconsent", "sim", "other".
 	Requests map[string]int64 `json:"requests"`
 	// HTTPStatuses counts top-level HTTP responses of Graph and token endpoints by status.
@@ -23,18 +23,27 @@ type Stats struct {
 	ScheduleLookups   map[string]int64 `json:"scheduleLookups"`
 	// CalendarViewCalls counts calendarView calls (direct or batched) that reached the handler.
 	CalendarViewCalls int64 `json:"calendarViewCalls"`
+	// PresenceCalls counts getPresencesByUserId calls (direct or batched) that reached the handler
+	// (not those throttled before it); PresenceIDs the ids they asked for.
+	PresenceCalls int64 `json:"presenceCalls"`
+	PresenceIDs   int64 `json:"presenceIds"`
+	// UserQueries counts GET /users calls (direct or batched) that reached the handler.
+	UserQueries int64 `json:"userQueries"`
 	// Throttled counts 429 answers (direct, sub-request or whole batch); ThrottledByReason splits
-	// them: "concurrency", "rate", "fault", "batch", "early".
+	// them: "concurrency", "rate", "fault", "batch", "early", "presenceRate" (the app's
+	// getPresencesByUserId limit).
 	Throttled         int64            `json:"throttled"`
 	ThrottledByReason map[string]int64 `json:"throttledByReason"`
-	// EarlyRetries counts requests for a mailbox (or, after a whole-batch 429, any request) that
-	// arrived before a Retry-After the simulator had given for it elapsed. EarlyRetriesSameRequest
+	// EarlyRetries counts requests for a mailbox or an endpoint limited per app (or, after a
+	// whole-batch 429, any request) that arrived before a Retry-After the simulator had given for
+	// it elapsed. EarlyRetriesSameRequest
 	// counts those that repeated the very request (method, URL, body) that had been throttled.
 	EarlyRetries            int64 `json:"earlyRetries"`
 	EarlyRetriesSameRequest int64 `json:"earlyRetriesSameRequest"`
 	// ServerErrors counts injected 5xx answers (sub-requests, direct requests and whole batches).
 	ServerErrors int64 `json:"serverErrors"`
-	// Hung counts $batch calls held unanswered (Faults.BatchHangFraction).
+	// Hung counts $batch calls and direct requests held unanswered (Faults.BatchHangFraction,
+	// Faults.HangFraction).
 	Hung          int64 `json:"hung"`
 	TokensIssued  int64 `json:"tokensIssued"`
 	TokenFailures int64 `json:"tokenFailures"`
@@ -55,6 +64,9 @@ type statsData struct {
 	schedulesLookedUp       int64
 	scheduleLookups         map[string]int64
 	calendarViewCalls       int64
+	presenceCalls           int64
+	presenceIDs             int64
+	userQueries             int64
 	throttled               int64
 	throttledByReason       map[string]int64
 	earlyRetries            int64
@@ -93,6 +105,9 @@ func (s *Server) Stats() Stats {
 		SchedulesLookedUp:       d.schedulesLookedUp,
 		ScheduleLookups:         maps.Clone(d.scheduleLookups),
 		CalendarViewCalls:       d.calendarViewCalls,
+		PresenceCalls:           d.presenceCalls,
+		PresenceIDs:             d.presenceIDs,
+		UserQueries:             d.userQueries,
 		Throttled:               d.throttled,
 		ThrottledByReason:       maps.Clone(d.throttledByReason),
 		EarlyRetries:            d.earlyRetries,

@@ -46,6 +46,8 @@ param syncLookahead string
 param tentativeAsBusy string
 param showSubject string
 param notifyUsers string
+param presenceSync bool
+param automaticRepliesSync bool
 param timeZone string
 param logLevel string
 param dryRun string
@@ -173,6 +175,14 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         {
           name: 'NOTIFY_USERS'
           value: notifyUsers
+        }
+        {
+          name: 'PRESENCE_SYNC'
+          value: presenceSync ? 'true' : 'false'
+        }
+        {
+          name: 'AUTOMATIC_REPLIES_SYNC'
+          value: automaticRepliesSync ? 'true' : 'false'
         }
         {
           name: 'TIME_ZONE'

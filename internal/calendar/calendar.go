@@ -17,6 +17,9 @@ const (
 	OutOfOffice      Status = "oof"
 	WorkingElsewhere Status = "workingElsewhere"
 	Unknown          Status = "unknown"
+	// Call is not a free/busy status: Teams presence shows the user in a call or presenting
+	// (Event.FromPresence).
+	Call Status = "call"
 )
 
 // ParseStatus maps Graph's status strings, compared case-insensitively, and availabilityView digits.
@@ -36,12 +39,16 @@ func ParseStatus(s string) Status {
 	return Unknown
 }
 
-// Priority orders overlapping statuses: oof > busy > tentative > workingElsewhere > free.
+// Priority orders overlapping statuses: oof > busy > call > tentative > workingElsewhere > free. A
+// meeting outranks a call during it (the meeting says more, and has an end); a call outranks a
+// tentative meeting, which may not be happening.
 func (s Status) Priority() int {
 	switch s {
 	case OutOfOffice:
-		return 5
+		return 6
 	case Busy:
+		return 5
+	case Call:
 		return 4
 	case Tentative:
 		return 3
@@ -64,6 +71,10 @@ type Event struct {
 	// items: its bounds are those of the view's slots, clipped to the asked window, so a period that
 	// began before the window starts at the window start (its real start is unknown).
 	FromView bool
+	// FromPresence marks a call or presentation Teams presence shows now (Status Call; Subject
+	// "Presenting" for a presentation): presence has no start or end, so Start is when it was read
+	// and End how long calstatus holds it without reading it again.
+	FromPresence bool
 }
 
 // Availability is what calstatus knows of one user for the sync window.
@@ -76,6 +87,11 @@ type Availability struct {
 	// end), as Graph returned them: what calstatus keys "already handled" on, since a merged period
 	// changes shape as items enter the lookahead.
 	Items []Event
+}
+
+// With returns a with e added as one more item.
+func (a Availability) With(e Event) Availability {
+	return NewAvailability(a.Email, append(append([]Event(nil), a.Items...), e))
 }
 
 // ItemsAt returns the items covering t.

@@ -54,6 +54,11 @@ type Config struct {
 	DryRun          bool              // DRY_RUN
 	Paused          bool              // SYNC_PAUSED
 	TimeZone        *time.Location    // TIME_ZONE (dates shown to users)
+	// PresenceSync is PRESENCE_SYNC: Do Not Disturb while Teams shows a call or a presentation.
+	// AutomaticRepliesSync is AUTOMATIC_REPLIES_SYNC: Mattermost's out of office while Outlook's
+	// automatic replies are on. Both read Teams presence: see GraphPermissions.
+	PresenceSync         bool
+	AutomaticRepliesSync bool
 	// Warnings are problems that disable a part (the slash command), not calstatus: logged at
 	// start as errors.
 	Warnings []string
@@ -150,7 +155,8 @@ func Load(getenv func(string) string) (Config, error) {
 		c.Lookahead = d
 	}
 	for name, dst := range map[string]*bool{"TENTATIVE_AS_BUSY": &c.TentativeAsBusy, "SHOW_SUBJECT": &c.ShowSubject,
-		"NOTIFY_USERS": &c.NotifyUsers, "DRY_RUN": &c.DryRun, "SYNC_PAUSED": &c.Paused, "TRUST_FORWARDED_HEADERS": &c.TrustForwardedHeaders} {
+		"NOTIFY_USERS": &c.NotifyUsers, "DRY_RUN": &c.DryRun, "SYNC_PAUSED": &c.Paused, "TRUST_FORWARDED_HEADERS": &c.TrustForwardedHeaders,
+		"PRESENCE_SYNC": &c.PresenceSync, "AUTOMATIC_REPLIES_SYNC": &c.AutomaticRepliesSync} {
 		if v := get(name); v != "" {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -158,6 +164,11 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 			*dst = b
 		}
+	}
+	if c.AutomaticRepliesSync {
+		// Asked for (the permissions, the consent page) ahead of the sync itself.
+		c.Warnings = append(c.Warnings, "AUTOMATIC_REPLIES_SYNC is true, but this version does not sync automatic replies yet: "+
+			"only its Graph permissions are asked for")
 	}
 	if v := get("MATTERMOST_WRITE_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)

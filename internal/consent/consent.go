@@ -18,10 +18,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
+	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/store"
 	"github.com/calstatus/calstatus/internal/web"
 )
@@ -80,6 +82,9 @@ type Handler struct {
 	TTL time.Duration
 	// Origin names the app in the callback URL handed to Microsoft.
 	Origin web.Origin
+	// Permissions are the Graph application permissions the page lists
+	// (config.Config.GraphPermissions); nil: Calendars.ReadBasic.All alone.
+	Permissions []string
 }
 
 func (h *Handler) now() time.Time {
@@ -94,6 +99,13 @@ func (h *Handler) ttl() time.Duration {
 		return h.TTL
 	}
 	return DefaultTTL
+}
+
+func (h *Handler) permissions() []string {
+	if h.Permissions == nil {
+		return config.Config{}.GraphPermissions()
+	}
+	return h.Permissions
 }
 
 func (h *Handler) authority() string {
@@ -151,6 +163,9 @@ type consentView struct {
 	TenantID        string
 	ClientID        string
 	TTLMinutes      int
+	// Permissions are the Graph permissions listed; ReadsPresence: Presence.Read.All is one.
+	Permissions   []string
+	ReadsPresence bool
 }
 
 // Page serves AdminConsent: what calstatus reads and writes, the current consent, and a fresh
@@ -169,7 +184,8 @@ func (h *Handler) Page(ctx context.Context, log *slog.Logger, r web.Request) (we
 		return h.storageFailure(false)
 	}
 	view := consentView{frame: newFrame("Admin consent"), TenantID: h.TenantID, ClientID: h.ClientID,
-		CheckURL: checkLink, TTLMinutes: int((h.ttl() + time.Minute - 1) / time.Minute)}
+		CheckURL: checkLink, TTLMinutes: int((h.ttl() + time.Minute - 1) / time.Minute), Permissions: h.permissions()}
+	view.ReadsPresence = slices.Contains(view.Permissions, config.PermissionPresence)
 	rec, found, err := h.Store.Consent(ctx)
 	if err != nil {
 		log.Warn("admin consent page: reading the consent record", "error", err.Error())
@@ -258,7 +274,12 @@ func (h *Handler) check(ctx context.Context, log *slog.Logger, rec store.Consent
 	if res.Outcome != ProbeOK {
 		level = slog.LevelWarn
 	}
-	log.Log(ctx, level, "admin consent: Graph access checked", "tenant", rec.Tenant, "probe", res.Outcome, "detail", res.Detail)
+	attrs := []any{"tenant", rec.Tenant, "probe", res.Outcome, "detail", res.Detail}
+	if res.Presence != "" {
+		// Not a failure of the check: calendar sync goes on without presence.
+		attrs = append(attrs, "presence", res.Presence, "presence_detail", res.PresenceDetail)
+	}
+	log.Log(ctx, level, "admin consent: Graph access checked", attrs...)
 	if err := h.Store.RecordConsent(ctx, rec); err != nil {
 		log.Error("admin consent: recording the check", "error", err.Error())
 	}

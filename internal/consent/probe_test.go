@@ -113,3 +113,59 @@ func TestProbeResultRecord(t *testing.T) {
 		}
 	}
 }
+
+// With a presence setting on, the check reads one user's presence too and reports it apart: the
+// calendar outcome is the same whatever presence found.
+func TestGraphProberChecksPresenceOnlyWhenAsked(t *testing.T) {
+	email := func(context.Context) (string, error) { return "ada@contoso.example", nil }
+	answered := func(context.Context, string) (string, error) { return "", nil }
+	p := consent.GraphProber{Email: email, Schedules: answered}
+	if res, err := p.Probe(context.Background()); err != nil || res.Presence != "" || res.Outcome != consent.ProbeOK {
+		t.Fatalf("presence off: %+v %v, want no presence outcome", res, err)
+	}
+	for _, c := range []struct {
+		name     string
+		calendar func(context.Context, string) (string, error)
+		class    string
+		err      error
+		outcome  consent.Outcome
+		want     consent.PresenceOutcome
+		detail   string
+		asked    bool
+	}{
+		{name: "granted", calendar: answered, outcome: consent.ProbeOK, want: consent.PresenceGranted, asked: true},
+		{name: "not granted", calendar: answered, class: "no_access", err: errors.New("status 403 Forbidden"),
+			outcome: consent.ProbeOK, want: consent.PresenceNotGranted, detail: "Graph refused to read Teams presence (no_access): status 403", asked: true},
+		{name: "unauthorized", calendar: answered, class: "unauthorized", outcome: consent.ProbeOK, want: consent.PresenceNotGranted, detail: "(unauthorized)", asked: true},
+		{name: "graph down", calendar: answered, err: errors.New("status 503"), outcome: consent.ProbeOK, want: consent.PresenceError, detail: "status 503", asked: true},
+		{name: "user not found", calendar: answered, class: "not_found", outcome: consent.ProbeOK, want: consent.PresenceError, detail: "(not_found)", asked: true},
+		{name: "calendars refused, presence granted", calendar: func(context.Context, string) (string, error) { return "no_access", nil },
+			outcome: consent.ProbeNoPermission, want: consent.PresenceGranted, asked: true},
+		{name: "no token", calendar: func(context.Context, string) (string, error) {
+			return "", credentialError(t, "AADSTS65001: The user or administrator has not consented to use the application with ID 'x'.")
+		}, outcome: consent.ProbeNotPropagated, want: consent.PresenceNotChecked},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			asked := false
+			p := consent.GraphProber{Email: email, Schedules: c.calendar, Presence: func(_ context.Context, e string) (string, error) {
+				asked = e == "ada@contoso.example"
+				return c.class, c.err
+			}}
+			res, err := p.Probe(context.Background())
+			if err != nil || res.Outcome != c.outcome || res.Presence != c.want || !strings.Contains(res.PresenceDetail, c.detail) || asked != c.asked {
+				t.Fatalf("%+v %v (presence asked %v), want calendar %s, presence %s with %q", res, err, asked, c.outcome, c.want, c.detail)
+			}
+			if pub := res.Public(); pub.Presence != c.want || pub.PresenceDetail != "" {
+				t.Errorf("public %+v: want the presence outcome without its detail", pub)
+			}
+			if res.Record() != string(c.outcome) {
+				t.Errorf("record %q: presence must not change what the Status page reads", res.Record())
+			}
+		})
+	}
+	// No user to check with: neither is checked.
+	p = consent.GraphProber{Schedules: answered, Presence: answered, Email: func(context.Context) (string, error) { return "", nil }}
+	if res, err := p.Probe(context.Background()); err != nil || res.Outcome != consent.ProbeError || res.Presence != consent.PresenceNotChecked {
+		t.Fatalf("no user: %+v %v", res, err)
+	}
+}

@@ -43,9 +43,11 @@ const (
 
 // Emojis of the custom statuses calstatus sets.
 const (
-	MeetingEmoji   = "calendar"
-	OOFEmoji       = "palm_tree"
-	ElsewhereEmoji = "house"
+	MeetingEmoji    = "calendar"
+	OOFEmoji        = "palm_tree"
+	ElsewhereEmoji  = "house"
+	CallEmoji       = "telephone_receiver"
+	PresentingEmoji = "desktop_computer"
 )
 
 // UnknownEndBound is how long past now a DND of ours whose end Mattermost reads as unknown is left
@@ -156,6 +158,9 @@ type Settings struct {
 	// ShowSubject and Notify ("/calstatus settings subject|notify on|off") replace the
 	// organisation's Policy.ShowSubject and Policy.Notify for the user; nil keeps them.
 	ShowSubject, Notify *bool
+	// CallsOff ("/calstatus settings calls off"): Teams calls and presentations are left alone for
+	// the user; what calstatus holds for one is given back.
+	CallsOff bool
 }
 
 // Only is the part of calstatus a user keeps.
@@ -185,8 +190,12 @@ type Policy struct {
 	// Location is the time zone of dates shown to users (default UTC) who have none of their own
 	// (Settings.Location).
 	Location *time.Location
-	// Only is the user's Settings.Only (Settings.policy sets it).
-	Only Only
+	// Only and CallsOff are the user's Settings.Only and Settings.CallsOff (Settings.policy sets them).
+	Only     Only
+	CallsOff bool
+	// Cadence is how often the sync runs (SYNC_SCHEDULE's period; zero means five minutes): how long
+	// a call seen in Teams presence is held without being seen again (see PresenceItem).
+	Cadence time.Duration
 	// Server is how the Mattermost server keeps statuses.
 	Server Server
 }
@@ -242,7 +251,7 @@ func Decide(in Input) Decision {
 	if cur.Custom != nil && !cur.Custom.ExpiresAt.IsZero() && !cur.Custom.ExpiresAt.After(now) && !ownsCustom(st, cur) {
 		cur.Custom = nil // clients hide an expired one (Mattermost keeps it); ours is cleared below
 	}
-	marks := parseMarks(st.Handled).pruned(in.Availability, now)
+	marks := parseMarks(st.Handled).pruned(in.Availability, now, p)
 	var why []string
 	var d0 *StatusUpdate
 
@@ -303,14 +312,14 @@ func Decide(in Input) Decision {
 	wantDND := t.dnd && marks.mayImpose(covering, p, true)
 	switch {
 	case wantDND && (held == holdDND || held == holdPinned):
-		end := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
+		end, last := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		switch {
 		case held == holdPinned:
 			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		case cur.DNDEndTime.IsZero():
 			// Unknown end (a status read past Mattermost's cache): never write over a DND that may
 			// be the user's; ours ends at its time and the next item sets it again.
-		case dndEndChanged(cur.DNDEndTime, end, ev.FromView):
+		case dndEndChanged(cur.DNDEndTime, end, last, now, p):
 			d.SetStatus = &StatusUpdate{Via: st.PrevStatus, Status: DND, DNDEndTime: end}
 		}
 		if d.SetStatus != nil {
@@ -324,7 +333,7 @@ func Decide(in Input) Decision {
 			why = append(why, "left alone: "+cur.Status+" already")
 			break
 		}
-		end := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
+		end, _ := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
 		did = append(did, "Do Not Disturb until "+When(end, now, p.loc()))
@@ -347,7 +356,7 @@ func Decide(in Input) Decision {
 		}
 		want := customFor(period, p)
 		switch {
-		case mine && sameCustom(*cur.Custom, want, period.FromView):
+		case mine && sameCustom(*cur.Custom, want, period, now, p):
 		case mine || cur.Custom == nil:
 			d.SetCustom = &want
 			next.CustomEmoji, next.CustomText, next.CustomUntil = want.Emoji, want.Text, want.ExpiresAt
@@ -601,40 +610,47 @@ func dndPeriod(ev calendar.Event, covering []calendar.Event, ms marks, p Policy)
 
 // dndEnd is the end of the run of DND-worthy periods that starts with ev, so back-to-back meetings
 // get one DND that Mattermost ends at the right time; on the whole minute, rounded up (Mattermost
-// from about v10.6 would cut it down).
-func dndEnd(a calendar.Availability, ev calendar.Event, p Policy) time.Time {
-	end := ev.End
+// from about v10.6 would cut it down). last is the run's last period: its kind says how the end is
+// renewed (endChanged).
+func dndEnd(a calendar.Availability, ev calendar.Event, p Policy) (time.Time, calendar.Event) {
+	last := ev
 	for _, e := range a.Events {
-		if e.Start.Equal(end) && p.treat(e.Status).dnd {
-			end = e.End
+		if e.Start.Equal(last.End) && p.treat(e.Status).dnd {
+			last = e
 		}
 	}
-	if ev.FromView {
+	end := last.End
+	if last.FromView {
 		end = end.Add(ViewMargin)
 	}
-	return DNDEndFor(end)
+	return DNDEndFor(end), last
 }
 
-// endChanged reports whether a DND or custom status ending at have must be renewed to end at want:
-// a view period's end only ever moves later with the window, so it is renewed once past.
-func endChanged(have, want time.Time, fromView bool) bool {
-	if fromView {
+// endChanged reports whether a DND or custom status ending at have must be renewed to end at want,
+// for the period ev: a view period's end only ever moves later with the window, so it is renewed
+// once past; a call's (presence) moves with every read, so it is renewed once it would no longer
+// reach PresenceMargin past the next cycle (see PresenceItem).
+func endChanged(have, want time.Time, ev calendar.Event, now time.Time, p Policy) bool {
+	switch {
+	case ev.FromView:
 		return have.Before(want.Add(-ViewMargin))
+	case ev.FromPresence:
+		return have.Before(want.Add(-p.cadence())) || !have.After(now)
 	}
 	// To the second, as calstatus sends a custom status's expiry (an item's end may carry less).
 	return !have.Truncate(time.Second).Equal(want.Truncate(time.Second))
 }
 
 // dndEndChanged is endChanged for a DND end, compared as Mattermost keeps it.
-func dndEndChanged(have, want time.Time, fromView bool) bool {
-	if fromView {
-		return endChanged(have, want, true)
+func dndEndChanged(have, want time.Time, ev calendar.Event, now time.Time, p Policy) bool {
+	if ev.FromView || ev.FromPresence {
+		return endChanged(have, want, ev, now, p)
 	}
 	return !SameDNDEnd(have, want)
 }
 
-func sameCustom(have, want CustomStatus, fromView bool) bool {
-	return have.Emoji == want.Emoji && have.Text == want.Text && !endChanged(have.ExpiresAt, want.ExpiresAt, fromView)
+func sameCustom(have, want CustomStatus, ev calendar.Event, now time.Time, p Policy) bool {
+	return have.Emoji == want.Emoji && have.Text == want.Text && !endChanged(have.ExpiresAt, want.ExpiresAt, ev, now, p)
 }
 
 func reason(ev calendar.Event, did, why []string) string {
@@ -653,7 +669,7 @@ func (s Settings) policy(p Policy) Policy {
 	if s.Notify != nil {
 		p.Notify = *s.Notify
 	}
-	p.Only = s.Only
+	p.Only, p.CallsOff = s.Only, s.CallsOff
 	return p
 }
 
@@ -684,7 +700,7 @@ func Transitions(a calendar.Availability, p Policy, from, to time.Time) []time.T
 		}
 	}
 	for _, e := range a.Items {
-		if p.Handled(e) {
+		if p.Handled(e) && !e.FromPresence { // a call's bounds are only when it was read
 			add(e.Start)
 			add(e.End)
 		}

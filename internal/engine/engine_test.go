@@ -31,6 +31,9 @@ func mustLoad(name string) *time.Location {
 func av(evs ...calendar.Event) calendar.Availability { return calendar.NewAvailability("u@x", evs) }
 
 func ev(s calendar.Status) calendar.Event {
+	if s == calendar.Call { // as Teams presence read at the meeting's start shows it
+		return calendar.Event{Start: meeting.Start, End: meeting.End, Status: s, FromPresence: true}
+	}
 	return calendar.Event{Start: meeting.Start, End: meeting.End, Status: s, Subject: "Planning"}
 }
 
@@ -280,7 +283,7 @@ func TestViewOnlyPeriodsAreStable(t *testing.T) {
 // state, time and policy, applies each decision the way Mattermost v6.7.2 would, and checks the
 // rules that must hold whatever the case.
 func TestInvariants(t *testing.T) {
-	statuses := []calendar.Status{calendar.Free, calendar.Busy, calendar.Tentative, calendar.OutOfOffice, calendar.WorkingElsewhere}
+	statuses := []calendar.Status{calendar.Free, calendar.Busy, calendar.Tentative, calendar.OutOfOffice, calendar.WorkingElsewhere, calendar.Call}
 	type row struct {
 		name string
 		cur  Current
@@ -298,13 +301,19 @@ func TestInvariants(t *testing.T) {
 	overridden.PrevStatus, overridden.SetStatus, overridden.DNDEnd = "", "", time.Time{}
 	overridden.Handled = marks(nil).add([]calendar.Event{meeting}, DefaultPolicy, true, true).String()
 	states := map[string]State{"none": {}, "ours": ours, "ours, prev online": func() State { s := ours; s.PrevStatus = Online; return s }(),
-		"ours, prev manual": func() State { s := ours; s.PrevManual = true; return s }(), "pinned": pinned, "overridden": overridden}
+		"ours, prev manual": func() State { s := ours; s.PrevManual = true; return s }(), "pinned": pinned, "overridden": overridden,
+		"ours for a call": func() State {
+			s := ours
+			s.CustomEmoji, s.CustomText, s.Handled = CallEmoji, "In a call", handled(ev(calendar.Call))
+			return s
+		}()}
 	nows := map[string]time.Time{"mid": t0, "end": meeting.End, "late": meeting.End.Add(Server{}.Grace())}
 	settings := map[string]Settings{"none": {}, "off": {Disabled: true}, "paused": {PausedUntil: meeting.End.Add(time.Hour)},
 		"pause over": {PausedUntil: t0.Add(-time.Minute)}, "pause ends at the meeting's end": {PausedUntil: meeting.End},
 		"in Berlin": {Location: berlin}, "in Berlin, paused": {Location: berlin, PausedUntil: meeting.End.Add(time.Hour)},
 		"off and paused": {Disabled: true, PausedUntil: meeting.End.Add(time.Hour)},
-		"dnd only":       {Only: OnlyDND}, "custom only": {Only: OnlyCustom}, "custom only, in Berlin": {Only: OnlyCustom, Location: berlin}}
+		"dnd only":       {Only: OnlyDND}, "custom only": {Only: OnlyCustom}, "custom only, in Berlin": {Only: OnlyCustom, Location: berlin},
+		"calls off": {CallsOff: true}}
 	// Each server profile (see Server), and meetings ending on the minute or not (Graph keeps the
 	// seconds of an event's end; Mattermost from about v10.6 cuts a DND end to the minute).
 	servers := map[string]Server{"v6": {}, "v10": v10, "v10, custom statuses off": {ExpiryEvery: time.Minute, EndsKnown: true, CustomOff: true}}
@@ -394,7 +403,7 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	}
 	// What the user overrode (or decided for themselves) is never imposed again.
 	if st.SetStatus == "" && d.SetStatus != nil &&
-		!parseMarks(st.Handled).pruned(in.Availability, in.Now).mayImpose(in.Availability.ItemsAt(in.Now), in.Policy, true) {
+		!parseMarks(st.Handled).pruned(in.Availability, in.Now, in.Settings.policy(in.Policy)).mayImpose(in.Availability.ItemsAt(in.Now), in.Policy, true) {
 		fail("imposed a status the user overrode")
 	}
 	// A user's own custom status is never overwritten or cleared.
@@ -425,6 +434,16 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	// A user who keeps only one part of calstatus gets nothing of the other imposed.
 	if in.Settings.Only == OnlyDND && d.SetCustom != nil {
 		fail("set a custom status for a user who keeps only DND")
+	}
+	// A user who turned calls off gets nothing imposed for one.
+	if e := in.Availability.At(in.Now); in.Settings.CallsOff && e.Status == calendar.Call &&
+		(d.SetCustom != nil || d.SetStatus != nil && d.SetStatus.Status == DND && d.SetStatus.DNDEndTime.After(in.Now)) {
+		fail("imposed a call's status or custom status on a user who turned calls off")
+	}
+	// A call's DND reaches no further than its item (two cycles and the margin past the read): if
+	// calstatus stops, Mattermost's expiry ends it.
+	if e := in.Availability.At(in.Now); e.FromPresence && d.SetStatus != nil && d.SetStatus.DNDEndTime.After(DNDEndFor(e.End)) {
+		fail("set a call's DND past its item")
 	}
 	if s := d.SetStatus; in.Settings.Only == OnlyCustom && s != nil && s.Status == DND && s.DNDEndTime.After(in.Now) {
 		fail("set a DND for a user who keeps only the custom status")
@@ -937,5 +956,162 @@ func TestAnEndWithAFractionOfASecondIsNotSetAgain(t *testing.T) {
 	in.Current = Current{Status: DND, Manual: true, DNDEndTime: d.SetStatus.DNDEndTime, Custom: &kept}
 	if d := Decide(in); d.Changes() {
 		t.Fatalf("next run, nothing changed: %s", show(d))
+	}
+}
+
+// call is what Teams presence read at now shows for a user in a call (or presenting).
+func call(activity string, now time.Time) calendar.Event {
+	e, ok := PresenceItem(activity, now, DefaultPolicy)
+	if !ok {
+		panic("not a call: " + activity)
+	}
+	return e
+}
+
+// A Teams call with nothing on the calendar, seen by cycles every five minutes: DND and "In a call"
+// while Teams shows it, renewed every other cycle so they never reach more than two cycles and the
+// margin past the last read, and given back exactly at the first cycle that no longer sees it.
+func TestACallIsHeldWhileTeamsShowsIt(t *testing.T) {
+	sim := &mmSim{status: Away, manual: true}
+	var st State
+	writes := 0
+	inCall := map[int]bool{1: true, 2: true, 3: true, 4: true, 5: true}
+	for i := 0; i < 8; i++ {
+		now := t0.Add(time.Duration(i)*5*time.Minute + 10*time.Second)
+		sim.expire(now)
+		a := av()
+		if inCall[i] {
+			a = a.With(call("InAConferenceCall", now))
+		}
+		d := Decide(Input{Now: now, Availability: a, Current: sim.current(), State: st, Policy: DefaultPolicy})
+		if d.SetStatus != nil {
+			writes++
+			if d.SetStatus.Via != "" {
+				writes++
+			}
+		}
+		if d.SetCustom != nil || d.ClearCustom {
+			writes++
+		}
+		sim.apply(d, now)
+		st = d.NewState
+		switch {
+		case inCall[i]:
+			if sim.status != DND || sim.custom == nil || sim.custom.Text != "In a call" {
+				t.Fatalf("cycle %d, in a call: status %s, custom %+v", i, sim.status, sim.custom)
+			}
+			if limit := DNDEndFor(now.Add(10*time.Minute + PresenceMargin)); sim.end.After(limit) || !sim.end.After(now.Add(5*time.Minute)) {
+				t.Fatalf("cycle %d: DND ends %s: want past the next cycle, by %s", i, sim.end, limit)
+			}
+		default:
+			if sim.status != Away || !sim.manual || sim.custom != nil || st.Held() && i > 5 {
+				t.Fatalf("cycle %d, no call: status %s manual %v custom %+v state %+v", i, sim.status, sim.manual, sim.custom, st)
+			}
+		}
+	}
+	// Set (DND + custom), renewed twice (via + DND + custom each), given back (status + clear).
+	if writes != 2+3+3+2 {
+		t.Errorf("%d writes for a 25-minute call: want 10 (set 2, renewed twice 3 each, given back 2)", writes)
+	}
+}
+
+// A call outlasting a meeting keeps the DND past the meeting's end; a user who leaves the DND
+// during the call is left alone until the call ends, and the next call is a new one.
+func TestACallAcrossAMeetingAndTheUsersOverride(t *testing.T) {
+	sim := &mmSim{status: Online}
+	var st State
+	decide := func(now time.Time, a calendar.Availability) Decision {
+		sim.expire(now)
+		d := Decide(Input{Now: now, Availability: a, Current: sim.current(), State: st, Policy: DefaultPolicy})
+		sim.apply(d, now)
+		st = d.NewState
+		return d
+	}
+	// In the meeting's last minutes, on a call that goes on: the DND reaches past the meeting.
+	now := meeting.End.Add(-2 * time.Minute)
+	decide(now, av(meeting).With(call("InACall", now)))
+	if sim.status != DND || !sim.end.After(meeting.End) || sim.custom == nil || sim.custom.Text != "In a meeting" {
+		t.Fatalf("call through the meeting's end: status %s until %s (meeting ends %s), custom %+v", sim.status, sim.end, meeting.End, sim.custom)
+	}
+	now = meeting.End.Add(time.Minute)
+	decide(now, av(meeting).With(call("Presenting", now)))
+	if sim.status != DND || sim.custom == nil || sim.custom.Text != "Presenting" {
+		t.Fatalf("after the meeting, presenting: status %s, custom %+v", sim.status, sim.custom)
+	}
+	// The user sets themselves online: left so while the call lasts.
+	sim.set(Online)
+	for i := 1; i <= 3; i++ {
+		now = now.Add(5 * time.Minute)
+		if d := decide(now, av(meeting).With(call("InACall", now))); d.SetStatus != nil {
+			t.Fatalf("%d cycles after the user left the DND of a call: %s", i, show(d))
+		}
+	}
+	// The call ends; a new one later is decided afresh.
+	now = now.Add(5 * time.Minute)
+	decide(now, av(meeting))
+	now = now.Add(5 * time.Minute)
+	decide(now, av(meeting).With(call("InACall", now)))
+	if sim.status != DND {
+		t.Fatalf("a new call after the overridden one: status %s", sim.status)
+	}
+}
+
+// Only Teams calls and presentations ask for anything; a user who turned calls off gets nothing
+// for them, and what calstatus held for one is given back.
+func TestCallsAndTheUsersSetting(t *testing.T) {
+	for _, activity := range []string{"Available", "Busy", "InAMeeting", "Away", "Focusing", ""} {
+		if _, ok := PresenceItem(activity, t0, DefaultPolicy); ok {
+			t.Errorf("PresenceItem(%q) asks for something", activity)
+		}
+	}
+	c := call("inacall", t0)
+	if d := Decide(Input{Now: t0, Availability: av(c), Current: Current{Status: Online}, Settings: Settings{CallsOff: true}, Policy: DefaultPolicy}); d.Changes() {
+		t.Fatalf("calls off: %s", show(d))
+	}
+	held := Decide(Input{Now: t0, Availability: av(c), Current: Current{Status: Online}, Policy: DefaultPolicy})
+	sim := &mmSim{status: Online}
+	sim.apply(held, t0)
+	now := t0.Add(5 * time.Minute)
+	d := Decide(Input{Now: now, Availability: av(call("InACall", now)), Current: sim.current(), State: held.NewState, Settings: Settings{CallsOff: true}, Policy: DefaultPolicy})
+	sim.apply(d, now)
+	if sim.status != Online || sim.custom != nil || d.NewState.Held() {
+		t.Fatalf("calls turned off during one: status %s, custom %+v, state %+v", sim.status, sim.custom, d.NewState)
+	}
+	// No transition is scheduled at a call's bounds: they are only when it was read.
+	if ts := Transitions(av(c), DefaultPolicy, t0.Add(-time.Hour), t0.Add(time.Hour)); len(ts) != 0 {
+		t.Errorf("transitions at a call's bounds: %v", ts)
+	}
+}
+
+// Presence unreadable for a cycle: the call held stays as it is (no write, nothing given back),
+// and Mattermost's expiry ends it if presence stays unreadable.
+func TestACallHeldWhilePresenceIsUnreadable(t *testing.T) {
+	sim := &mmSim{status: Online}
+	d := Decide(Input{Now: t0, Availability: av(call("Presenting", t0)), Current: sim.current(), Policy: DefaultPolicy})
+	sim.apply(d, t0)
+	st := d.NewState
+	for i := 1; i <= 4; i++ {
+		now := t0.Add(time.Duration(i) * 5 * time.Minute)
+		sim.expire(now)
+		a := av()
+		if e, ok := HeldCall(st, now); ok {
+			a = a.With(e)
+		}
+		d := Decide(Input{Now: now, Availability: a, Current: sim.current(), State: st, Policy: DefaultPolicy})
+		sim.apply(d, now)
+		st = d.NewState
+		switch {
+		case now.Before(DNDEndFor(t0.Add(10*time.Minute + PresenceMargin))):
+			if d.Changes() || sim.status != DND || sim.custom == nil || sim.custom.Text != "Presenting" {
+				t.Fatalf("cycle %d, presence unreadable: %s; status %s custom %+v", i, show(d), sim.status, sim.custom)
+			}
+		default:
+			if sim.status != Online || sim.custom != nil || st.Held() {
+				t.Fatalf("cycle %d, past the held end: status %s custom %+v state %+v", i, sim.status, sim.custom, st)
+			}
+		}
+	}
+	if _, ok := HeldCall(ours, t0); ok {
+		t.Error("a meeting's state taken for a held call")
 	}
 }

@@ -193,6 +193,8 @@ func what(s calendar.Status) string {
 		return "out of office"
 	case calendar.WorkingElsewhere:
 		return "working elsewhere"
+	case calendar.Call:
+		return "a Teams call"
 	}
 	return string(s)
 }
@@ -283,6 +285,14 @@ func (e *explainer) calendar(a calendar.Availability, p Policy) {
 		}
 	case calendar.WorkingElsewhere:
 		s = "your calendar shows you working elsewhere" + until() + "; calstatus does not change your status for that"
+	case calendar.Call:
+		s = "Teams shows you in a call"
+		if ev.Subject == Presenting {
+			s = "Teams shows you presenting"
+		}
+		if p.CallsOff {
+			s += "; you turned calls off in calstatus"
+		}
 	default:
 		s = "your calendar shows you free now"
 		for _, n := range a.Events {

@@ -14,7 +14,8 @@ import (
 // merged period changing shape (another meeting entering the lookahead) is not a new event.
 //
 // Periods read from the availability view have no stable start (the view starts at the asked
-// window), so they are keyed by status alone and kept while the view shows that status now.
+// window), so they are keyed by status alone and kept while the view shows that status now; so are
+// calls seen in Teams presence, which have no start or end at all.
 type mark struct {
 	status             calendar.Status
 	start, end         time.Time
@@ -25,7 +26,7 @@ type mark struct {
 type marks []mark
 
 func markFor(e calendar.Event) mark {
-	m := mark{status: e.Status, start: e.Start, end: e.End, view: e.FromView}
+	m := mark{status: e.Status, start: e.Start, end: e.End, view: e.FromView || e.FromPresence}
 	if m.view {
 		m.start = time.Time{}
 	}
@@ -89,14 +90,15 @@ func parseMarks(s string) marks {
 	return out
 }
 
-// pruned keeps the marks of items still covering now: an item that ended, or that Graph no longer
-// shows (cancelled, moved), is done with.
-func (ms marks) pruned(a calendar.Availability, now time.Time) marks {
+// pruned keeps the marks of items still covering now that calstatus handles: an item that ended, or
+// that Graph no longer shows (cancelled, moved), is done with, and so is one the policy no longer
+// handles (a user who turned calls off).
+func (ms marks) pruned(a calendar.Availability, now time.Time, p Policy) marks {
 	covering := a.ItemsAt(now)
 	var out marks
 	for _, m := range ms {
 		for _, e := range covering {
-			if m.same(markFor(e)) {
+			if p.Handled(e) && m.same(markFor(e)) {
 				out = append(out, m)
 				break
 			}

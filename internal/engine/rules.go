@@ -15,13 +15,14 @@ var rules = map[calendar.Status]treatment{
 	calendar.Busy:             {dnd: true, custom: true},
 	calendar.OutOfOffice:      {dnd: true, custom: true},
 	calendar.Tentative:        {dnd: true, custom: true},
+	calendar.Call:             {dnd: true, custom: true}, // Teams presence (PresenceItem)
 	calendar.WorkingElsewhere: {custom: true},
 	calendar.Free:             {},
 	calendar.Unknown:          {},
 }
 
 func (p Policy) treat(s calendar.Status) treatment {
-	if s == calendar.Tentative && !p.TentativeAsBusy {
+	if s == calendar.Tentative && !p.TentativeAsBusy || s == calendar.Call && p.CallsOff {
 		return treatment{}
 	}
 	t := rules[s]
@@ -49,6 +50,11 @@ func customFor(ev calendar.Event, p Policy) CustomStatus {
 		cs.Emoji, cs.Text = OOFEmoji, "Out of office until "+until
 	case calendar.WorkingElsewhere:
 		cs.Emoji, cs.Text = ElsewhereEmoji, "Working elsewhere"
+	case calendar.Call:
+		cs.Emoji, cs.Text = CallEmoji, "In a call"
+		if ev.Subject == Presenting {
+			cs.Emoji, cs.Text = PresentingEmoji, "Presenting"
+		}
 	default:
 		if p.ShowSubject && !ev.Private && ev.Subject != "" {
 			cs.Text += ": " + ev.Subject

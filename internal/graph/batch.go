@@ -2,15 +2,12 @@ package graph
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"slices"
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/calstatus/calstatus/internal/calendar"
 	"github.com/calstatus/calstatus/internal/logctx"
@@ -22,12 +19,7 @@ type subRequest struct {
 	// mailbox is the user named in the URL; tried are those already refused as such.
 	mailbox string
 	tried   map[string]bool
-	// attempts counts sends; throttles those answered 429, which are retried while the invocation's
-	// time allows (up to maxThrottles) rather than MaxAttempts.
-	attempts, throttles int
-	// sent counts every send, for Result.Retries.
-	sent      int
-	notBefore time.Time
+	tries
 }
 
 // GetSchedules fetches availability for emails over w, in as few $batch calls as Graph allows, and
@@ -106,14 +98,12 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 		return reqs, time.Time{}, err
 	}
 	for _, sr := range reqs {
-		sr.attempts++
-		if sr.sent > 0 {
+		if sr.send() {
 			res.Retries++
 		}
-		sr.sent++
 	}
 	res.Calls++
-	subs, err := c.exchange(ctx, batch)
+	subs, err := c.exchange(ctx, func(ctx context.Context) (httpAnswer, error) { return c.postBatch(ctx, batch.sdk) })
 	if err != nil {
 		return c.batchFailed(ctx, reqs, err, res)
 	}
@@ -135,7 +125,7 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 				res.Throttled++
 				c.throttle.holdMailbox(sr.mailbox, time.Now().Add(delay))
 			}
-			if c.retryLater(sr, sub.status, delay) {
+			if c.retryLater(&sr.tries, sub.status, delay) {
 				retry = append(retry, sr)
 			} else if sub.status == http.StatusTooManyRequests {
 				failAll(sr, errorFailure(sub, "throttled"), res)
@@ -161,27 +151,19 @@ func (c *Client) sendBatch(ctx context.Context, reqs []*subRequest, w Window, re
 	// A sub-request the batch did not answer is retried like a 5xx.
 	for _, sr := range batch.byID {
 		retry = append(retry, sr)
-		if !c.retryLater(sr, 0, c.backoff(sr.attempts, 0, 0)) && fatal == nil {
+		if !c.retryLater(&sr.tries, 0, c.backoff(sr.attempts, 0, 0)) && fatal == nil {
 			fatal = fmt.Errorf("no answer for the sub-request through %s after %d attempts", sr.mailbox, sr.attempts)
 		}
 	}
 	return retry, time.Time{}, fatal
 }
 
-// exchange posts the $batch and reads its sub-responses, within AttemptTimeout. An error is about
-// the whole call.
-func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subResponse, error) {
-	attemptCtx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
-	defer cancel()
-	ans, err := c.postBatch(attemptCtx, batch)
+// exchange posts a $batch (post sends it) and reads its sub-responses, within AttemptTimeout. An
+// error is about the whole call.
+func (c *Client) exchange(ctx context.Context, post func(context.Context) (httpAnswer, error)) ([]subResponse, error) {
+	ans, err := c.attempt(ctx, "the $batch", post)
 	if err != nil {
-		if ctx.Err() == nil && attemptCtx.Err() != nil {
-			return nil, fmt.Errorf("no answer to the $batch within %v: %w", c.cfg.AttemptTimeout, err)
-		}
 		return nil, err
-	}
-	if ans.status < 200 || ans.status > 299 {
-		return nil, batchStatusError(ans)
 	}
 	subs, err := parseBatch(ans.body)
 	if err != nil {
@@ -194,9 +176,8 @@ func (c *Client) exchange(ctx context.Context, batch *scheduleBatch) ([]subRespo
 // for the whole batch, an unreadable answer): every sub-request goes back after the batch's
 // Retry-After or a backoff, bounded by its attempts.
 func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error, res *Result) (retry []*subRequest, pause time.Time, fatal error) {
-	var authErr *azidentity.AuthenticationFailedError
-	if errors.As(err, &authErr) {
-		return reqs, time.Time{}, &credentialError{err}
+	if cerr := credentialFailure(err); cerr != nil {
+		return reqs, time.Time{}, cerr
 	}
 	if ctx.Err() != nil {
 		return reqs, time.Time{}, ctx.Err()
@@ -212,7 +193,7 @@ func (c *Client) batchFailed(ctx context.Context, reqs []*subRequest, err error,
 		c.throttle.holdApp(pause)
 	}
 	for _, sr := range reqs {
-		if !c.retryLater(sr, status, delay) {
+		if !c.retryLater(&sr.tries, status, delay) {
 			if status == http.StatusTooManyRequests {
 				return reqs, time.Time{}, fmt.Errorf("$batch throttled %d times: %w", sr.throttles, err)
 			}

@@ -25,8 +25,8 @@ import (
 
 const scope = "https://graph.microsoft.com/.default"
 
-// maxBatchBody bounds what is read of one $batch answer (400 users' schedules are well below).
-const maxBatchBody = 64 << 20
+// maxBody bounds what is read of one answer (400 users' schedules are well below).
+const maxBody = 64 << 20
 
 // Config configures a Client.
 type Config struct {
@@ -188,25 +188,31 @@ func dateTime(t time.Time) models.DateTimeTimeZoneable {
 	return d
 }
 
-// httpAnswer is the raw answer to a $batch call.
+// httpAnswer is the raw answer to a call.
 type httpAnswer struct {
 	status int
 	header http.Header
 	body   []byte
 }
 
-// postBatch sends the $batch through the SDK's request adapter (token, CAE, telemetry,
-// compression middleware stay in the path) but takes the raw HTTP answer through a response
-// handler: msgraph-sdk-go-core v1.4.0 parses every sub-response body as a JSON object and fails
-// the whole batch on any other body (Graph sends a string, base64 or text, for non-JSON content),
-// which would throw away the other 19 answers. parseBatch reads the answer instead.
-func (c *Client) postBatch(ctx context.Context, b *scheduleBatch) (httpAnswer, error) {
+// postBatch sends a $batch the SDK built: msgraph-sdk-go-core v1.4.0 parses every sub-response
+// body as a JSON object and fails the whole batch on any other body (Graph sends a string, base64
+// or text, for non-JSON content), which would throw away the other 19 answers, so parseBatch reads
+// the raw answer instead.
+func (c *Client) postBatch(ctx context.Context, b core.BatchRequest) (httpAnswer, error) {
 	info := abstractions.NewRequestInformation()
 	info.Method = abstractions.POST
 	info.UrlTemplate = "{+baseurl}/$batch"
-	if err := info.SetContentFromParsable(ctx, c.adapter, "application/json", b.sdk); err != nil {
+	if err := info.SetContentFromParsable(ctx, c.adapter, "application/json", b); err != nil {
 		return httpAnswer{}, fmt.Errorf("serializing $batch: %w", err)
 	}
+	return c.send(ctx, info)
+}
+
+// send sends a request the SDK built through its request adapter (token, CAE, telemetry,
+// compression middleware stay in the path) but takes the raw HTTP answer through a response
+// handler, so that the status, Retry-After and body are read here, alike for every call.
+func (c *Client) send(ctx context.Context, info *abstractions.RequestInformation) (httpAnswer, error) {
 	var ans httpAnswer
 	handler := abstractions.NewRequestHandlerOption()
 	handler.SetResponseHandler(func(native any, _ abstractions.ErrorMappings) (any, error) {
@@ -215,9 +221,9 @@ func (c *Client) postBatch(ctx context.Context, b *scheduleBatch) (httpAnswer, e
 			return nil, fmt.Errorf("unexpected native response %T", native)
 		}
 		defer resp.Body.Close()
-		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBatchBody))
+		body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 		if err != nil {
-			return nil, fmt.Errorf("reading $batch answer: %w", err)
+			return nil, fmt.Errorf("reading the answer: %w", err)
 		}
 		ans = httpAnswer{status: resp.StatusCode, header: resp.Header, body: body}
 		return nil, nil

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 )
 
-// statusError is an error status Graph answered, to a whole $batch or to one sub-request.
+// statusError is an error status Graph answered, to a whole call or to one sub-request.
 type statusError struct {
 	status        int
 	code, message string
@@ -27,8 +29,8 @@ func (e *statusError) Error() string {
 	return s
 }
 
-// batchStatusError describes a $batch call answered with an error status as a whole.
-func batchStatusError(ans httpAnswer) error {
+// answerStatusError describes a call ($batch, presence) answered with an error status as a whole.
+func answerStatusError(ans httpAnswer) error {
 	code, msg := errorCodeMessage(ans.body)
 	return &statusError{status: ans.status, code: code, message: msg, retryAfter: parseRetryAfter(ans.header.Get("Retry-After"))}
 }
@@ -51,6 +53,36 @@ func (e *credentialError) Error() string {
 }
 
 func (e *credentialError) Unwrap() error { return e.err }
+
+// credentialFailure is err as a credentialError when it is Entra ID refusing the app's credential,
+// else nil.
+func credentialFailure(err error) error {
+	var authErr *azidentity.AuthenticationFailedError
+	if errors.As(err, &authErr) {
+		return &credentialError{err}
+	}
+	return nil
+}
+
+// callFailure describes a call (or sub-request) that failed as a whole: its error answer, or
+// class "graph" when Graph did not answer (network, AttemptTimeout).
+func callFailure(err error) Failure {
+	var se *statusError
+	if !errors.As(err, &se) {
+		return Failure{Class: "graph", Message: err.Error()}
+	}
+	return Failure{Class: permissionClass(se.status, se.code), Code: se.code, Message: se.message, Status: se.status}
+}
+
+// permissionClass names the kind of an error answer to a presence or directory call: a 403 there
+// is the app lacking the permission (Presence.Read.All, User.ReadBasic.All), "forbidden", where
+// classify, made for mailboxes, would say "unauthorized".
+func permissionClass(status int, code string) string {
+	if status == http.StatusForbidden {
+		return "forbidden"
+	}
+	return classify(status, code)
+}
 
 // failAll records f against each of the sub-request's users.
 func failAll(sr *subRequest, f Failure, res *Result) {

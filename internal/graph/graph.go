@@ -1,8 +1,11 @@
 // Package graph fetches free/busy availability from Microsoft Graph: one JSON $batch of up to 20
 // calendar/getSchedule sub-requests of up to 20 schedules each, i.e. 400 users in one HTTP call.
-// Requests are built and sent through msgraph-sdk-go and msgraph-sdk-go-core (client.go, the only
-// file that knows the SDK's types); the $batch answer and each sub-response are read here
-// (parse.go), so that one unreadable sub-response costs only its own users.
+// With presence on, it also reads Teams presence (presence.go: getPresencesByUserId, 650 users a
+// call) and the Entra object ids presence is keyed by (userids.go: GET /users $filter lookups,
+// batched). Requests are built and sent through msgraph-sdk-go and msgraph-sdk-go-core: client.go,
+// presence.go and userids.go are the files that know the SDK's types. The answers are read here
+// (parse.go, and each operation's file), so that one unreadable sub-response or presence costs
+// only its own users.
 //
 // Every error this package returns starts with "graph: " and wraps its cause.
 package graph

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -15,19 +16,56 @@ const (
 	coalesce = 250 * time.Millisecond
 )
 
-// retryLater puts a sub-request back after delay, unless it has had all its attempts.
-func (c *Client) retryLater(sr *subRequest, status int, delay time.Duration) bool {
+// tries is how often one request (a sub-request, a presence call) was sent and when it may go
+// again.
+type tries struct {
+	// attempts counts sends; throttles those answered 429, which are retried while the invocation's
+	// time allows (up to maxThrottles) rather than MaxAttempts.
+	attempts, throttles int
+	// sent counts every send, for the results' Retries.
+	sent      int
+	notBefore time.Time
+}
+
+// send counts one more send, and reports whether it is a retry.
+func (t *tries) send() (retry bool) {
+	t.attempts++
+	t.sent++
+	return t.sent > 1
+}
+
+// retryLater puts a request back after delay, unless it has had all its attempts.
+func (c *Client) retryLater(t *tries, status int, delay time.Duration) bool {
 	if status == http.StatusTooManyRequests {
-		sr.attempts-- // throttling is waited out, not counted as a failure
-		sr.throttles++
-		if sr.throttles > maxThrottles {
+		t.attempts-- // throttling is waited out, not counted as a failure
+		t.throttles++
+		if t.throttles > maxThrottles {
 			return false
 		}
-	} else if sr.attempts >= c.cfg.MaxAttempts {
+	} else if t.attempts >= c.cfg.MaxAttempts {
 		return false
 	}
-	sr.notBefore = time.Now().Add(delay)
+	t.notBefore = time.Now().Add(delay)
 	return true
+}
+
+// attempt makes one call (send makes it) within AttemptTimeout: a call still unanswered then has
+// failed like a network error. An answer with an error status is a *statusError; what names the
+// call in errors.
+func (c *Client) attempt(ctx context.Context, what string, send func(context.Context) (httpAnswer, error)) (httpAnswer, error) {
+	attemptCtx, cancel := context.WithTimeout(ctx, c.cfg.AttemptTimeout)
+	defer cancel()
+	ans, err := send(attemptCtx)
+	if err != nil {
+		if ctx.Err() == nil && attemptCtx.Err() != nil {
+			return httpAnswer{}, fmt.Errorf("no answer to %s within %v: %w", what, c.cfg.AttemptTimeout, err)
+		}
+		return httpAnswer{}, err
+	}
+	if ans.status < 200 || ans.status > 299 {
+		return ans, answerStatusError(ans)
+	}
+	return ans, nil
 }
 
 // backoff waits at least Retry-After when Graph gave one, else a jittered exponential delay.

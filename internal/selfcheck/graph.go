@@ -7,11 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 
+	"github.com/calstatus/calstatus/internal/config"
 	"github.com/calstatus/calstatus/internal/consent"
 	"github.com/calstatus/calstatus/internal/graph"
 )
@@ -20,7 +22,7 @@ import (
 const graphScope = "https://graph.microsoft.com/.default"
 
 // readPermission is the application permission getSchedule needs.
-const readPermission = "Calendars.ReadBasic.All"
+const readPermission = config.PermissionCalendars
 
 var aadstsCode = regexp.MustCompile(`AADSTS(\d{4,8})`)
 
@@ -41,13 +43,41 @@ func (r *run) credentialName() string {
 	return "the configured credential"
 }
 
-// graph checks the token, then the permission with it.
+// graph checks the token, then the permissions with it.
 func (r *run) graph(ctx context.Context) {
 	if !r.graphToken(ctx) {
 		r.skip(CheckGraphPermission, "needs a Graph token (see Microsoft Graph: token)")
+		r.skip(CheckGraphPresence, "needs a Graph token (see Microsoft Graph: token)")
 		return
 	}
 	r.graphPermission(ctx)
+}
+
+// readsPresence: a setting reads Teams presence, so its permissions are checked too.
+func (r *run) readsPresence() bool {
+	return slices.Contains(r.d.Permissions, config.PermissionPresence)
+}
+
+// graphPresence reports the probe's check of Teams presence. Calendar sync does not need it: a
+// missing permission is a problem of the presence settings alone.
+func (r *run) graphPresence(res consent.ProbeResult) {
+	perms := config.PermissionPresence + " and " + config.PermissionUserLookup
+	switch res.Presence {
+	case consent.PresenceGranted:
+		r.ok(CheckGraphPresence, "Graph answered one user's Teams presence ("+perms+")")
+	case consent.PresenceNotGranted:
+		r.problem(CheckGraphPresence, "not granted — calendar sync carries on: "+res.PresenceDetail,
+			"PRESENCE_SYNC or AUTOMATIC_REPLIES_SYNC needs the application permissions "+perms+" with admin consent: the deployment adds them to the app registration "+
+				"(an app registration of your own needs them added under API permissions); then an administrator grants admin consent again on the consent page (AdminConsent). "+
+				"Consent takes a few minutes to reach Graph.")
+	case consent.PresenceError:
+		r.problem(CheckGraphPresence, "the check failed — calendar sync carries on: "+res.PresenceDetail,
+			"The consent page (AdminConsent?check=1) runs the same check; the function's log has the details.")
+	case consent.PresenceNotChecked:
+		r.skip(CheckGraphPresence, "the check of calendars stopped first (see Microsoft Graph: permission)")
+	default:
+		r.skip(CheckGraphPresence, "calstatus does not check Teams presence in this build")
+	}
 }
 
 func (r *run) graphToken(ctx context.Context) bool {
@@ -171,6 +201,7 @@ func (r *run) tokenFailure(err error) (detail, fix string) {
 func (r *run) graphPermission(ctx context.Context) {
 	if r.d.Permission == nil {
 		r.skip(CheckGraphPermission, "not configured")
+		r.skip(CheckGraphPresence, "not configured")
 		return
 	}
 	var res consent.ProbeResult
@@ -181,8 +212,10 @@ func (r *run) graphPermission(ctx context.Context) {
 	})
 	if err != nil {
 		r.skip(CheckGraphPermission, "could not run: "+brief(err)+" (the check asks Graph for the calendar of Mattermost's first user with an email: see the Mattermost lines)")
+		r.skip(CheckGraphPresence, "could not run: "+brief(err))
 		return
 	}
+	r.graphPresence(res)
 	const consentFix = "An administrator grants admin consent on calstatus's consent page (AdminConsent), or the deployment grants the application permission " +
 		readPermission + " itself; consent takes a few minutes to reach Graph."
 	switch {

@@ -35,7 +35,8 @@ const (
 	StateNotChecked = "not_checked"
 )
 
-// The lines, in the order the report lists them.
+// The lines, in the order the report lists them. CheckGraphPresence is listed only while a
+// setting reads Teams presence (Deps.Permissions).
 const (
 	CheckKeyVault         = "key_vault"
 	CheckSettings         = "settings"
@@ -44,6 +45,7 @@ const (
 	CheckTables           = "storage_tables"
 	CheckGraphToken       = "graph_token"
 	CheckGraphPermission  = "graph_permission"
+	CheckGraphPresence    = "graph_presence"
 	CheckMattermostToken  = "mattermost_token"
 	CheckMattermostRead   = "mattermost_read"
 	CheckMattermostWrite  = "mattermost_write"
@@ -52,7 +54,7 @@ const (
 	CheckSchedule         = "schedule"
 )
 
-var order = []string{CheckKeyVault, CheckSettings, CheckBlob, CheckQueues, CheckTables, CheckGraphToken, CheckGraphPermission,
+var order = []string{CheckKeyVault, CheckSettings, CheckBlob, CheckQueues, CheckTables, CheckGraphToken, CheckGraphPermission, CheckGraphPresence,
 	CheckMattermostToken, CheckMattermostRead, CheckMattermostWrite, CheckMattermostCounts, CheckAppInsights, CheckSchedule}
 
 var titles = map[string]string{
@@ -63,6 +65,7 @@ var titles = map[string]string{
 	CheckTables:           "Storage: tables",
 	CheckGraphToken:       "Microsoft Graph: token",
 	CheckGraphPermission:  "Microsoft Graph: permission",
+	CheckGraphPresence:    "Microsoft Graph: Teams presence",
 	CheckMattermostToken:  "Mattermost: token",
 	CheckMattermostRead:   "Mattermost: read statuses",
 	CheckMattermostWrite:  "Mattermost: set statuses",
@@ -154,8 +157,12 @@ type Deps struct {
 	Credential      azcore.TokenCredential
 	CredentialError error
 	CredentialMode  string
-	// Permission checks the Graph permission with one getSchedule (consent.GraphProber).
+	// Permission checks the Graph permission with one getSchedule (consent.GraphProber), and
+	// Teams presence when Permissions include Presence.Read.All.
 	Permission consent.Prober
+	// Permissions are the Graph application permissions the settings need
+	// (config.Config.GraphPermissions); nil: Calendars.ReadBasic.All alone.
+	Permissions []string
 
 	// Mattermost is the server calstatus writes statuses to (nil: not configured), at
 	// MattermostURL.
@@ -269,6 +276,9 @@ func (c *Checker) Run(ctx context.Context) Report {
 		log = slog.New(slog.DiscardHandler)
 	}
 	for _, id := range order {
+		if id == CheckGraphPresence && !r.readsPresence() {
+			continue // with no presence setting on, nothing changes
+		}
 		l, ok := r.lines[id]
 		if !ok {
 			l = Line{ID: id, State: StateNotChecked, Detail: "not run"}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -223,11 +224,13 @@ func want(t *testing.T, rep Report, id, state string, says ...string) Line {
 func TestHealthyDeployment(t *testing.T) {
 	w := healthy()
 	rep := w.check(t)
-	if !rep.OK || rep.Problems != 0 || len(rep.Lines) != len(order) || !rep.CheckedAt.Equal(now) {
+	// No presence setting: no presence line, nothing else changes.
+	lines := slices.DeleteFunc(slices.Clone(order), func(id string) bool { return id == CheckGraphPresence })
+	if !rep.OK || rep.Problems != 0 || len(rep.Lines) != len(lines) || !rep.CheckedAt.Equal(now) {
 		t.Fatalf("healthy: %+v", rep)
 	}
 	for i, l := range rep.Lines {
-		if l.ID != order[i] || l.Title == "" || l.Fix != "" || l.Detail == "" {
+		if l.ID != lines[i] || l.Title == "" || l.Fix != "" || l.Detail == "" {
 			t.Errorf("line %d: %+v", i, l)
 		}
 	}
@@ -568,5 +571,59 @@ func TestCachedAndShared(t *testing.T) {
 	}
 	if rep := c.Check(context.Background()); rep.OK || rep.Line(CheckBlob).State != StateProblem {
 		t.Fatalf("after the hang: %+v", rep.Line(CheckBlob))
+	}
+}
+
+// With a presence setting on, Teams presence has its own line, after the calendar permission's:
+// not granted is a problem of that line alone (calendar sync carries on).
+func TestGraphPresenceLine(t *testing.T) {
+	presence := []string{"Calendars.ReadBasic.All", "Presence.Read.All", "User.Read.All"}
+	for _, c := range []struct {
+		name   string
+		res    consent.ProbeResult
+		state  string
+		says   []string
+		permOK bool
+	}{
+		{"granted", consent.ProbeResult{Outcome: consent.ProbeOK, Presence: consent.PresenceGranted}, StateOK,
+			[]string{"Teams presence", "Presence.Read.All and User.Read.All"}, true},
+		{"not granted", consent.ProbeResult{Outcome: consent.ProbeOK, Presence: consent.PresenceNotGranted, PresenceDetail: "Graph refused to read Teams presence (no_access)"},
+			StateProblem, []string{"not granted — calendar sync carries on", "(no_access)", "Presence.Read.All and User.Read.All", "PRESENCE_SYNC or AUTOMATIC_REPLIES_SYNC", "consent page"}, true},
+		{"failed", consent.ProbeResult{Outcome: consent.ProbeOK, Presence: consent.PresenceError, PresenceDetail: "status 503"},
+			StateProblem, []string{"the check failed — calendar sync carries on: status 503"}, true},
+		{"calendars first", consent.ProbeResult{Outcome: consent.ProbeWrongTenant, Presence: consent.PresenceNotChecked},
+			StateNotChecked, []string{"stopped first"}, false},
+		{"prober without presence", consent.ProbeResult{Outcome: consent.ProbeOK}, StateNotChecked, []string{"does not check Teams presence"}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			w := healthy()
+			w.deps.Permissions = presence
+			w.prober.res = c.res
+			rep := w.check(t)
+			want(t, rep, CheckGraphPresence, c.state, c.says...)
+			if rep.Line(CheckGraphPermission).OK() != c.permOK {
+				t.Errorf("the calendar permission's line: %+v", rep.Line(CheckGraphPermission))
+			}
+			ids := []string{}
+			for _, l := range rep.Lines {
+				ids = append(ids, l.ID)
+			}
+			if !slices.Equal(ids, order) || w.prober.calls.Load() != 1 {
+				t.Errorf("lines %v (want %v), probes %d", ids, order, w.prober.calls.Load())
+			}
+		})
+	}
+	// No token: neither Graph line runs.
+	w := healthy()
+	w.deps.Permissions = presence
+	w.cred.err = errors.New("boom")
+	rep := w.check(t)
+	want(t, rep, CheckGraphPresence, StateNotChecked, "needs a Graph token")
+	// Settings without presence: no line, even from a prober that checked it.
+	w = healthy()
+	w.deps.Permissions = presence[:1]
+	w.prober.res = consent.ProbeResult{Outcome: consent.ProbeOK, Presence: consent.PresenceNotGranted}
+	if rep := w.check(t); rep.Line(CheckGraphPresence).ID != "" || !rep.OK {
+		t.Errorf("presence off: %+v", rep.Line(CheckGraphPresence))
 	}
 }

@@ -11,14 +11,15 @@ import (
 
 // settingsUsage is the grammar of "/calstatus settings …".
 const settingsUsage = "`settings only dnd|custom|both`, `settings subject on|off|default`, `settings notify on|off|default`, " +
-	"`settings reset` (those three back to the defaults)"
+	"`settings calls on|off`, `settings reset` (all of them back to the defaults)"
 
 // ChangeSettings applies what the user typed after "/calstatus settings" to u:
 //
 //	only dnd | only custom | only both   what calstatus sets: only Do Not Disturb, only the custom status, or both
 //	subject on | off | default           the meeting's subject in the custom status (never a private meeting's)
 //	notify on | off | default            a direct message when calstatus changes the status
-//	reset                                the three above back to the organisation's defaults
+//	calls on | off                       Do Not Disturb during Teams calls and presentations (PRESENCE_SYNC)
+//	reset                                the four above back to the organisation's defaults
 //
 // "default" is the organisation's SHOW_SUBJECT or NOTIFY_USERS. Off, on and pause are left as they
 // are. It returns the new settings and, in words, what changes; an error (and u) for anything else.
@@ -46,7 +47,7 @@ func ChangeSettings(u store.UserSettings, args []string) (store.UserSettings, st
 	}
 	switch {
 	case len(words) == 1 && words[0] == "reset":
-		u.Only, u.ShowSubject, u.Notify = "", nil, nil
+		u.Only, u.ShowSubject, u.Notify, u.CallsOff = "", nil, nil, false
 		return u, from + "calstatus sets Do Not Disturb and a custom status for your meetings, and shows meeting subjects and sends direct messages as your organisation chose.", nil
 	case len(words) > 0 && words[0] == "only":
 		if len(words) != 2 {
@@ -91,6 +92,16 @@ func ChangeSettings(u store.UserSettings, args []string) (store.UserSettings, st
 			return u, from + "calstatus sends you a direct message when it sets your status or custom status from your calendar.", nil
 		}
 		return u, from + "calstatus sends you no direct messages about your status.", nil
+	case len(words) > 0 && words[0] == "calls":
+		if len(words) != 2 || words[1] != "on" && words[1] != "off" && words[1] != "default" {
+			return u, "", errors.New("say calls on or calls off")
+		}
+		u.CallsOff = words[1] == "off"
+		if u.CallsOff {
+			return u, from + "calstatus leaves your status alone during Teams calls and presentations; if it has set Do Not Disturb for one, " +
+				"you get your previous status back then.", nil
+		}
+		return u, from + "calstatus sets Do Not Disturb during your Teams calls and presentations, as for a meeting (where your organisation has turned this on).", nil
 	}
 	return u, "", errors.New("not a setting")
 }
@@ -155,6 +166,15 @@ func (c *call) describe(ctx context.Context, u store.UserSettings) string {
 		notify = "**yes**"
 	}
 	b.WriteString("* A direct message when calstatus changes your status: " + notify + " (" + whose(e.Notify) + ").\n")
+	switch {
+	case !c.h.Presence && e.CallsOff:
+		b.WriteString("* Teams calls and presentations: **left alone** (your choice; your organisation has not turned them on).\n")
+	case !c.h.Presence:
+	case e.CallsOff:
+		b.WriteString("* Teams calls and presentations: **left alone** (your choice).\n")
+	default:
+		b.WriteString("* Teams calls and presentations: **Do Not Disturb**, as for a meeting (the default).\n")
+	}
 	b.WriteString("\nChange them with " + c.settingsUsage() + ".")
 	return b.String()
 }
@@ -187,6 +207,9 @@ func (c *call) ownChoices(s engine.Settings) string {
 		} else {
 			parts = append(parts, "no direct messages")
 		}
+	}
+	if s.CallsOff && c.h.Presence {
+		parts = append(parts, "Teams calls left alone")
 	}
 	if len(parts) == 0 {
 		return ""

@@ -17,7 +17,7 @@ func sameBool(a, b *bool) bool { return a == nil && b == nil || a != nil && b !=
 
 func sameSettings(a, b store.UserSettings) bool {
 	return a.Disabled == b.Disabled && a.PausedUntil.Equal(b.PausedUntil) && a.Only == b.Only &&
-		sameBool(a.ShowSubject, b.ShowSubject) && sameBool(a.Notify, b.Notify)
+		sameBool(a.ShowSubject, b.ShowSubject) && sameBool(a.Notify, b.Notify) && a.CallsOff == b.CallsOff
 }
 
 // The grammar of "/calstatus settings …": each change touches its own setting and nothing else
@@ -40,6 +40,10 @@ func TestChangeSettings(t *testing.T) {
 		{store.UserSettings{Notify: yes()}, "notify off", store.UserSettings{Notify: no()}},
 		{store.UserSettings{Notify: no()}, "notify default", store.UserSettings{}},
 		{paused, "reset", store.UserSettings{PausedUntil: paused.PausedUntil}},
+		{store.UserSettings{}, "calls off", store.UserSettings{CallsOff: true}},
+		{store.UserSettings{CallsOff: true, Notify: yes()}, "Calls On", store.UserSettings{Notify: yes()}},
+		{store.UserSettings{CallsOff: true}, "calls default", store.UserSettings{}},
+		{store.UserSettings{CallsOff: true, Only: engine.OnlyDND}, "reset", store.UserSettings{}},
 		{store.UserSettings{Disabled: true}, "only custom", store.UserSettings{Disabled: true, Only: engine.OnlyCustom}},
 		{paused, "subject on", store.UserSettings{PausedUntil: paused.PausedUntil, Only: engine.OnlyDND, ShowSubject: yes(), Notify: yes()}},
 	} {
@@ -49,7 +53,7 @@ func TestChangeSettings(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "only", "only status", "only dnd custom", "subject", "subject maybe", "subject on now", "notify yes",
-		"reset now", "off", "colour red"} {
+		"reset now", "off", "colour red", "calls", "calls maybe", "calls off now"} {
 		if got, _, err := ChangeSettings(paused, strings.Fields(bad)); err == nil || !sameSettings(got, paused) {
 			t.Errorf("%q: %+v %v, want an error and nothing changed", bad, got, err)
 		}
@@ -270,5 +274,26 @@ func TestPauseUntilTomorrowAfterMidnight(t *testing.T) {
 	e.serve(t, "on")
 	if got := e.serve(t, "pause until tomorrow"); !strings.Contains(got, "until Tue 09:00 UTC") {
 		t.Fatalf("in UTC: %q", got)
+	}
+}
+
+// "settings calls" is shown where the organisation syncs Teams calls (PRESENCE_SYNC), and a user's
+// choice is kept and said either way.
+func TestCallsSetting(t *testing.T) {
+	e := newEnv()
+	if got := e.serve(t, "settings"); strings.Contains(got, "Teams calls and presentations:") {
+		t.Fatalf("calls shown where the organisation does not sync them:\n%s", got)
+	}
+	e.h.Presence = true
+	if got := e.serve(t, "settings"); !strings.Contains(got, "Teams calls and presentations: **Do Not Disturb**, as for a meeting (the default)") {
+		t.Fatalf("calls on by default:\n%s", got)
+	}
+	got := e.serve(t, "settings calls off")
+	if !strings.Contains(got, "Teams calls and presentations: **left alone** (your choice).") || !e.store.settings[me].CallsOff {
+		t.Fatalf("calls off: %+v\n%s", e.store.settings[me], got)
+	}
+	e.h.Presence = false
+	if got := e.serve(t, "settings"); !strings.Contains(got, "**left alone** (your choice; your organisation has not turned them on)") {
+		t.Fatalf("calls off, organisation off:\n%s", got)
 	}
 }

@@ -70,7 +70,9 @@ type Handler struct {
 	// Schedules reads one user's availability for a window (GraphSchedules adapts the Graph client).
 	Schedules func(ctx context.Context, email string, w graph.Window) (calendar.Availability, error)
 	// Policy and Lookahead are the worker's, so that "status" explains the decision the worker makes.
-	Policy    engine.Policy
+	Policy engine.Policy
+	// Presence is PRESENCE_SYNC: Teams calls and presentations are synced ("settings calls").
+	Presence  bool
 	Lookahead time.Duration
 	Now       func() time.Time
 

@@ -62,8 +62,13 @@ type ShardReport struct {
 	GraphCalls  int
 	// Throttled counts Graph sub-requests answered 429; Retries those sent again.
 	Throttled, Retries int
-	Outcome            string // ok | stale | failed
-	Error              string
+	// PresenceCalls counts the Graph calls for Teams presence (the Entra lookups included);
+	// PresenceFailures the users it could not be read for, by class ("forbidden": the permission is
+	// not granted). Their calendar is synced all the same.
+	PresenceCalls    int
+	PresenceFailures map[string]int
+	Outcome          string // ok | stale | failed
+	Error            string
 	// ErrorClass names what failed the shard: graph_auth, mattermost_auth, graph, mattermost,
 	// storage ("" when it did not fail).
 	ErrorClass string
@@ -126,7 +131,9 @@ func (s *Store) LastCycle(ctx context.Context) (r CycleReport, found bool, err e
 func (s *Store) RecordShard(ctx context.Context, r ShardReport) error {
 	failures, _ := json.Marshal(r.Failures)
 	failed, _ := json.Marshal(r.FailedUsers)
+	presenceFailures, _ := json.Marshal(r.PresenceFailures)
 	return s.upsertCycleRow(ctx, r.CycleID, shardRowKey(r.Shard), map[string]any{
+		"PresenceCalls": int32(r.PresenceCalls), "PresenceFailures": string(presenceFailures),
 		"Users": int32(r.Users), "Changed": int32(r.Changed), "Unchanged": int32(r.Unchanged), "Failed": int32(r.Failed),
 		"Failures": string(failures), "FailedUsers": string(failed), "GraphCalls": int32(r.GraphCalls), "Throttled": int32(r.Throttled), "Retries": int32(r.Retries),
 		"Outcome": r.Outcome, "Error": truncate(r.Error, 1000), "ErrorClass": r.ErrorClass,
@@ -206,7 +213,8 @@ func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
 	num := func(k string) int { v, _ := e.Properties[k].(int32); return int(v) }
 	r := ShardReport{CycleID: cycleID, Users: num("Users"), Changed: num("Changed"), Unchanged: num("Unchanged"),
 		Failed: num("Failed"), GraphCalls: num("GraphCalls"), Throttled: num("Throttled"), Retries: num("Retries"), Attempt: num("Attempt"),
-		Duration: time.Duration(num("DurationMs")) * time.Millisecond}
+		PresenceCalls: num("PresenceCalls"),
+		Duration:      time.Duration(num("DurationMs")) * time.Millisecond}
 	r.Outcome, _ = e.Properties["Outcome"].(string)
 	r.Error, _ = e.Properties["Error"].(string)
 	r.ErrorClass, _ = e.Properties["ErrorClass"].(string)
@@ -218,6 +226,9 @@ func shardFromEntity(cycleID string, e aztables.EDMEntity) ShardReport {
 	}
 	if f, ok := e.Properties["FailedUsers"].(string); ok {
 		_ = json.Unmarshal([]byte(f), &r.FailedUsers)
+	}
+	if f, ok := e.Properties["PresenceFailures"].(string); ok {
+		_ = json.Unmarshal([]byte(f), &r.PresenceFailures)
 	}
 	if d, ok := e.Properties["Done"].(string); ok {
 		r.Done = unpackBits(d)

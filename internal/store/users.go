@@ -18,12 +18,14 @@ import (
 // UserState is one user's stored state with the ETag it was read at. Claim, when set, says the
 // state is a decision stored before being applied in Mattermost (see engine.Claim). Settings are
 // the user's own settings, read by the same query (their own row, never written with the state);
-// without a time zone, which Mattermost has.
+// without a time zone, which Mattermost has. Directory is what calstatus learned of the user in
+// Microsoft Entra (its own row too, see SaveDirectory), nil when nothing is stored.
 type UserState struct {
 	engine.State
-	Claim    *engine.Claim
-	Settings engine.Settings
-	etag     azcore.ETag
+	Claim     *engine.Claim
+	Settings  engine.Settings
+	Directory *Directory
+	etag      azcore.ETag
 }
 
 // Partition is the partition key of a user's state.
@@ -37,9 +39,10 @@ func Partition(userID string) string {
 // odataQuote quotes a string for an OData filter.
 func odataQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-// LoadStates reads the state and settings of the given users (sorted or not) with one range query
-// per partition: from the first user's state row to the last user's settings row. A user with
-// neither is absent from the map.
+// LoadStates reads the state, directory and settings rows of the given users (sorted or not) with
+// one range query per partition: from the first user's state row to the last user's settings row.
+// A user with none is absent from the map; one with only settings or a directory row is present
+// with a zero State, no Claim and no ETag, so a first state is inserted, as for a user absent.
 func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]UserState, error) {
 	want := make(map[string]bool, len(userIDs))
 	ranges := map[string][2]string{}
@@ -73,9 +76,15 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 						us.Settings = settingsFromEntity(e).Engine()
 						out[id] = us
 					}
+				} else if id, ok := isDirectoryRow(e.RowKey); ok {
+					if want[id] {
+						us := out[id]
+						us.Directory = directoryFromEntity(e)
+						out[id] = us
+					}
 				} else if want[e.RowKey] {
 					us := fromEntity(e)
-					us.Settings = out[e.RowKey].Settings
+					us.Settings, us.Directory = out[e.RowKey].Settings, out[e.RowKey].Directory
 					out[e.RowKey] = us
 				}
 			}
@@ -267,9 +276,9 @@ func isConflict(err error) bool {
 // PurgeEnded deletes the state of events that ended before cutoff, in per-partition transactions.
 // Normally a user's state is deleted when their event is over; this catches users who left (or whose
 // calendar stopped answering) meanwhile. Nothing is lost: by then Mattermost has ended the DND we
-// set by itself (dnd_end_time), and clients no longer show our expired custom status. Users'
-// settings rows have no Until, and are skipped even if one had.
+// set by itself (dnd_end_time), and clients no longer show our expired custom status. A user's
+// other rows (settings, directory: userID + "~…") have no Until, and are skipped even if one had.
 func (s *Store) PurgeEnded(ctx context.Context, cutoff time.Time) (int, error) {
 	return deleteWhere(ctx, s.users, fmt.Sprintf("Until lt %dL", cutoff.Unix()), "ended state",
-		func(rowKey string) bool { _, settings := isSettingsRow(rowKey); return !settings })
+		func(rowKey string) bool { return !strings.Contains(rowKey, "~") })
 }

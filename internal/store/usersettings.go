@@ -12,8 +12,9 @@ import (
 )
 
 // SettingsSuffix ends the row key of a user's settings: userID + SettingsSuffix, in the user's
-// state partition, sorting right after the state row (user ids are [a-z0-9], "~" sorts after them),
-// so LoadStates' range query reads both. A settings row has no Until: PurgeEnded never selects it.
+// state partition, sorting after the state row and the directory row (user ids are [a-z0-9], "~"
+// sorts after them), so LoadStates' range query reads all three. A settings row has no Until:
+// PurgeEnded never selects it.
 const SettingsSuffix = "~settings"
 
 // UserSettings are a user's own choices (the /calstatus slash command). The zero value is the
@@ -29,17 +30,19 @@ type UserSettings struct {
 	// ShowSubject and Notify: "/calstatus settings subject|notify on|off"; nil is the
 	// organisation's SHOW_SUBJECT and NOTIFY_USERS ("… default").
 	ShowSubject, Notify *bool
+	// CallsOff: "/calstatus settings calls off" (Teams calls and presentations left alone).
+	CallsOff bool
 }
 
 // IsDefault reports whether u is the default (no settings row).
 func (u UserSettings) IsDefault() bool {
-	return !u.Disabled && u.PausedUntil.IsZero() && u.Only == "" && u.ShowSubject == nil && u.Notify == nil
+	return !u.Disabled && u.PausedUntil.IsZero() && u.Only == "" && u.ShowSubject == nil && u.Notify == nil && !u.CallsOff
 }
 
 // Engine is the settings as the engine takes them, without a time zone (Mattermost has it).
 func (u UserSettings) Engine() engine.Settings {
 	return engine.Settings{Disabled: u.Disabled, PausedUntil: u.PausedUntil, Only: u.Only,
-		ShowSubject: copyBool(u.ShowSubject), Notify: copyBool(u.Notify)}
+		ShowSubject: copyBool(u.ShowSubject), Notify: copyBool(u.Notify), CallsOff: u.CallsOff}
 }
 
 func copyBool(b *bool) *bool {
@@ -77,6 +80,9 @@ func (s *Store) SaveSettings(ctx context.Context, userID string, u UserSettings)
 	}
 	if u.Notify != nil {
 		props["Notify"] = *u.Notify
+	}
+	if u.CallsOff {
+		props["CallsOff"] = true
 	}
 	entity, err := json.Marshal(aztables.EDMEntity{Entity: key, Properties: props})
 	if err != nil {
@@ -118,6 +124,7 @@ func settingsFromEntity(e aztables.EDMEntity) UserSettings {
 	if v, ok := e.Properties["Notify"].(bool); ok {
 		u.Notify = &v
 	}
+	u.CallsOff, _ = e.Properties["CallsOff"].(bool)
 	return u
 }
 

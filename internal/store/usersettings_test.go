@@ -22,6 +22,7 @@ func TestSettingsChoicesRoundTrip(t *testing.T) {
 		"b0000000000000000000000000": {Only: engine.OnlyDND, ShowSubject: &on, Notify: &off},
 		"c0000000000000000000000000": {Disabled: true, ShowSubject: &off},
 		"d0000000000000000000000000": {PausedUntil: now.Add(time.Hour), Notify: &on},
+		"e0000000000000000000000000": {CallsOff: true},
 	}
 	for id, u := range users {
 		if err := s.SaveSettings(ctx, id, u); err != nil {
@@ -39,11 +40,12 @@ func TestSettingsChoicesRoundTrip(t *testing.T) {
 	for id, want := range users {
 		got, err := s.LoadSettings(ctx, id)
 		if err != nil || got.Disabled != want.Disabled || !got.PausedUntil.Equal(want.PausedUntil) || got.Only != want.Only ||
-			!same(got.ShowSubject, want.ShowSubject) || !same(got.Notify, want.Notify) {
+			!same(got.ShowSubject, want.ShowSubject) || !same(got.Notify, want.Notify) || got.CallsOff != want.CallsOff {
 			t.Fatalf("%s: read %+v (%v), want %+v", id, got, err, want)
 		}
 		e := states[id].Settings
-		if e.Only != want.Only || !same(e.ShowSubject, want.ShowSubject) || !same(e.Notify, want.Notify) || e.Disabled != want.Disabled {
+		if e.Only != want.Only || !same(e.ShowSubject, want.ShowSubject) || !same(e.Notify, want.Notify) || e.Disabled != want.Disabled ||
+			e.CallsOff != want.CallsOff {
 			t.Fatalf("%s: LoadStates gives the engine %+v, want %+v", id, e, want)
 		}
 	}

@@ -49,6 +49,7 @@ func logShard(log *slog.Logger, kind string, r store.ShardReport) {
 	log.Log(context.Background(), level, MsgShardDone, "kind", kind, "outcome", r.Outcome, "users", r.Users,
 		"changed", r.Changed, "unchanged", r.Unchanged, "failed", r.Failed, "failures", r.Failures,
 		"graph_calls", r.GraphCalls, "throttled", r.Throttled, "retries", r.Retries,
+		"presence_calls", r.PresenceCalls, "presence_failures", r.PresenceFailures,
 		"duration_ms", r.Duration.Milliseconds(), "attempt", r.Attempt, "error", r.Error, "error_class", r.ErrorClass)
 }
 

@@ -44,6 +44,7 @@ type Store interface {
 	LoadStates(ctx context.Context, userIDs []string) (map[string]store.UserState, error)
 	SaveStates(ctx context.Context, changes []store.StateChange) (saved map[string]bool, err error)
 	CompleteStates(ctx context.Context, changes []store.StateChange) (saved map[string]bool, err error)
+	SaveDirectory(ctx context.Context, entries map[string]store.Directory) error
 	RecordCycle(ctx context.Context, r store.CycleReport) error
 	DueForPurge(ctx context.Context, now time.Time) (bool, error)
 	PurgeEnded(ctx context.Context, cutoff time.Time) (int, error)
@@ -231,4 +232,29 @@ func newCycleID(now time.Time) string {
 	b := make([]byte, 3)
 	_, _ = rand.Read(b)
 	return now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b)
+}
+
+// Cadence is the sync's usual period under schedule s: the shortest gap between its next few
+// occurrences after now (a schedule with quiet hours has longer gaps, not a slower cadence);
+// DefaultInterval when s is nil or has no occurrences.
+func Cadence(s ncrontab.Schedule, now time.Time) time.Duration {
+	if s == nil {
+		return DefaultInterval
+	}
+	var best time.Duration
+	t := s.Next(now)
+	for i := 0; i < 4 && !t.IsZero(); i++ {
+		n := s.Next(t)
+		if n.IsZero() {
+			break
+		}
+		if gap := n.Sub(t); best == 0 || gap < best {
+			best = gap
+		}
+		t = n
+	}
+	if best <= 0 {
+		return DefaultInterval
+	}
+	return best
 }

@@ -1,9 +1,11 @@
 package syncer
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"log/slog"
 	"maps"
 	"reflect"
@@ -214,6 +216,8 @@ type fakeStore struct {
 	// purgeDue is what DueForPurge says; purged lists the purges run.
 	purgeDue bool
 	purged   []string
+	// directoryWrites counts the directory entries saved.
+	directoryWrites int
 }
 
 func (s *fakeStore) LoadStates(_ context.Context, ids []string) (map[string]store.UserState, error) {
@@ -236,7 +240,9 @@ func (s *fakeStore) SaveStates(ctx context.Context, cs []store.StateChange) (map
 			err = errors.New("storage down")
 			continue
 		}
-		if s.guarded && !reflect.DeepEqual(s.states[c.UserID], c.Old) {
+		have, old := s.states[c.UserID], c.Old
+		have.Directory, old.Directory = nil, nil // a row of its own: its writes change no state ETag
+		if s.guarded && !reflect.DeepEqual(have, old) {
 			err = store.ErrConflict
 			continue
 		}
@@ -250,18 +256,28 @@ func (s *fakeStore) CompleteStates(_ context.Context, cs []store.StateChange) (m
 	for _, c := range cs {
 		s.writes++
 		saved[c.UserID] = true
-		// As in Table Storage, the user's settings are a row of their own that state writes leave.
-		settings := s.states[c.UserID].Settings
+		// As in Table Storage, the user's settings and directory entry are rows of their own that
+		// state writes leave.
+		settings, dir := s.states[c.UserID].Settings, s.states[c.UserID].Directory
 		switch {
 		case c.New.Held() || c.Claim != nil:
-			s.states[c.UserID] = store.UserState{State: c.New, Claim: c.Claim, Settings: settings}
-		case settings != (engine.Settings{}):
-			s.states[c.UserID] = store.UserState{Settings: settings}
+			s.states[c.UserID] = store.UserState{State: c.New, Claim: c.Claim, Settings: settings, Directory: dir}
+		case settings != (engine.Settings{}) || dir != nil:
+			s.states[c.UserID] = store.UserState{Settings: settings, Directory: dir}
 		default:
 			delete(s.states, c.UserID)
 		}
 	}
 	return saved, nil
+}
+func (s *fakeStore) SaveDirectory(_ context.Context, entries map[string]store.Directory) error {
+	for id, d := range entries {
+		us := s.states[id]
+		us.Directory = &d
+		s.states[id] = us
+		s.directoryWrites++
+	}
+	return nil
 }
 func (s *fakeStore) RecordCycle(context.Context, store.CycleReport) error { return nil }
 func (s *fakeStore) DueForPurge(context.Context, time.Time) (bool, error) { return s.purgeDue, nil }
@@ -1167,5 +1183,141 @@ func TestWorkerReportNamesFailingUsers(t *testing.T) {
 	}
 	if len(rep.FailedUsers) != maxFailedUsers || rep.Failures[FailNoUser] != maxFailedUsers+10 || rep.FailedUsers[0] != (store.FailedUser{User: id(100), Class: FailNoUser}) {
 		t.Fatalf("%d named (first %+v), %d counted", len(rep.FailedUsers), rep.FailedUsers[0], rep.Failures[FailNoUser])
+	}
+}
+
+// fakePresence is Teams presence by email, and the Entra directory.
+type fakePresence struct {
+	mu       sync.Mutex
+	activity map[string]string // by email
+	missing  map[string]bool   // emails Entra has no user for
+	// forbidden: the permission is not granted; down: presence calls fail (5xx).
+	forbidden, down bool
+	lookups         []string // the emails looked up
+	presenceCalls   int
+}
+
+func objectID(email string) string {
+	return fmt.Sprintf("%08x-0000-4000-8000-000000000000", crc32.ChecksumIEEE([]byte(email)))
+}
+
+func (f *fakePresence) LookupUserIDs(_ context.Context, emails []string) (graph.UserIDsResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.lookups = append(f.lookups, emails...)
+	res := graph.UserIDsResult{IDs: map[string]string{}, Calls: 1}
+	for _, e := range emails {
+		switch {
+		case f.forbidden:
+			res.Failures = append(res.Failures, graph.Failure{Email: e, Class: "forbidden"})
+		case f.missing[e]:
+			res.NotFound = append(res.NotFound, e)
+		default:
+			res.IDs[e] = objectID(e)
+		}
+	}
+	return res, nil
+}
+
+func (f *fakePresence) GetPresences(_ context.Context, ids []string) (graph.PresenceResult, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.presenceCalls++
+	res := graph.PresenceResult{Presence: map[string]graph.Presence{}, Calls: 1}
+	if f.down {
+		return res, errors.New("graph: presence: 503 after 4 attempts")
+	}
+	byID := map[string]string{}
+	for e, a := range f.activity {
+		byID[objectID(e)] = a
+	}
+	for _, id := range ids {
+		res.Presence[id] = graph.Presence{Availability: "Available", Activity: cmp.Or(byID[id], "Available")}
+	}
+	return res, nil
+}
+
+// Teams presence on: a user in a call with nothing on the calendar is put in DND and given back
+// when it ends; object ids are looked up once (a user Entra does not know is not looked up again
+// every cycle); presence Graph cannot read leaves a held call as it is; without the permission
+// the calendar is synced all the same and the report says what is missing.
+func TestWorkerTeamsCalls(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	pr := &fakePresence{activity: map[string]string{"u1@x.test": "InACall"}, missing: map[string]bool{"u2@x.test": true}}
+	w.Presence = pr
+	log := slog.New(slog.DiscardHandler)
+	cycle := func(at time.Time) store.ShardReport {
+		t.Helper()
+		w.Now = func() time.Time { return at }
+		rep, err := w.Process(context.Background(), log, cycleAt(at, msg.UserIDs), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := cycle(now)
+	if s := mm.statuses[id(1)]; s.Status != engine.DND || mm.custom[id(1)] == nil || mm.custom[id(1)].Text != "In a call" {
+		t.Fatalf("in a call, nothing on the calendar: status %+v custom %+v", s, mm.custom[id(1)])
+	}
+	if rep.Changed != 3 || rep.PresenceCalls != 2 || len(pr.lookups) != 4 || st.directoryWrites != 4 {
+		t.Fatalf("first cycle: %+v; lookups %v, directory writes %d", rep, pr.lookups, st.directoryWrites)
+	}
+	// Next cycle: no lookup (u2, unknown to Entra, waits a day), one presence call, nothing written.
+	pr.lookups, st.writes, mm.sets = nil, 0, nil
+	rep = cycle(now.Add(5 * time.Minute))
+	if len(pr.lookups) != 0 || rep.PresenceCalls != 1 || st.writes != 0 || len(mm.sets) != 0 {
+		t.Fatalf("second cycle: %+v; lookups %v, state writes %d, sets %v", rep, pr.lookups, st.writes, mm.sets)
+	}
+	// Presence unreadable: the call held stays, nothing is written.
+	pr.down = true
+	rep = cycle(now.Add(10 * time.Minute))
+	if s := mm.statuses[id(1)]; s.Status != engine.DND || len(mm.sets) != 0 {
+		t.Fatalf("presence down: status %+v, sets %v, report %+v", s, mm.sets, rep)
+	}
+	// The call is over: given back.
+	pr.down = false
+	delete(pr.activity, "u1@x.test")
+	cycle(now.Add(15 * time.Minute))
+	if s := mm.statuses[id(1)]; s.Status != engine.Online || mm.custom[id(1)] != nil {
+		t.Fatalf("call over: status %+v custom %+v", s, mm.custom[id(1)])
+	}
+	// A day later Entra is asked about u2 again.
+	pr.lookups = nil
+	cycle(now.Add(LookUpAgainAfter + time.Minute))
+	if len(pr.lookups) != 1 || pr.lookups[0] != "u2@x.test" {
+		t.Fatalf("a day later, looked up %v: want u2@x.test again", pr.lookups)
+	}
+}
+
+func TestWorkerWithoutThePresencePermission(t *testing.T) {
+	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
+	w, mm, st, msg := setup(now)
+	pr := &fakePresence{forbidden: true, activity: map[string]string{"u1@x.test": "InACall"}}
+	w.Presence = pr
+	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The calendar is synced (the two in a meeting), the call not; nothing stored for the lookups.
+	if rep.Changed != 2 || mm.statuses[id(1)].Status != engine.Online || rep.PresenceFailures["forbidden"] != 4 || st.directoryWrites != 0 || pr.presenceCalls != 0 {
+		t.Fatalf("forbidden: %+v; u1 %+v; directory writes %d; presence calls %d", rep, mm.statuses[id(1)], st.directoryWrites, pr.presenceCalls)
+	}
+}
+
+func TestCadence(t *testing.T) {
+	now := time.Date(2026, 11, 23, 17, 52, 0, 0, time.UTC)
+	for expr, want := range map[string]time.Duration{"0 */5 * * * *": 5 * time.Minute, "0 */2 8-17 * * *": 2 * time.Minute,
+		"*/30 * * * * *": 30 * time.Second, "0 0 0 30 2 *": DefaultInterval} {
+		s, err := ncrontab.Parse(expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Cadence(s, now); got != want {
+			t.Errorf("Cadence(%q) = %s, want %s", expr, got, want)
+		}
+	}
+	if got := Cadence(nil, now); got != DefaultInterval {
+		t.Errorf("Cadence(nil) = %s", got)
 	}
 }

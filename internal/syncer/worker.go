@@ -25,7 +25,10 @@ import (
 type Worker struct {
 	Mattermost Mattermost
 	Graph      Graph
-	Store      Store
+	// Presence, when set (PRESENCE_SYNC), reads Teams presence beside the calendars: calls and
+	// presentations are items like meetings (engine.PresenceItem).
+	Presence Presence
+	Store    Store
 	// Transitions receives the delayed messages that apply meeting starts and ends on time; nil
 	// leaves them to the next cycle.
 	Transitions Scheduler
@@ -229,6 +232,7 @@ type loaded struct {
 	statuses map[string]mattermost.Status
 	schedule graph.Result
 	graphErr error
+	presence presences
 	states   map[string]store.UserState
 	server   engine.Server // how the Mattermost server keeps statuses
 }
@@ -296,6 +300,13 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		defer close(graphDone)
 		in.schedule, in.graphErr = w.Graph.GetSchedules(graphCtx, emails, window)
 	}()
+	presenceDone := make(chan struct{})
+	go func() {
+		defer close(presenceDone)
+		if w.Presence != nil {
+			in.presence = r.readPresence(graphCtx, in.users, in.states)
+		}
+	}()
 	in.statuses, err = w.Mattermost.Statuses(ctx, todo)
 	if err == nil {
 		in.server = r.server(ctx)
@@ -313,10 +324,12 @@ func (r *run) load(ctx context.Context, todo []string) (loaded, error) {
 		cancelGraph() // the queue retries the shard
 	}
 	<-graphDone
+	<-presenceDone
 	if err != nil {
 		return in, err
 	}
 	r.rep.GraphCalls, r.rep.Throttled, r.rep.Retries = in.schedule.Calls, in.schedule.Throttled, in.schedule.Retries
+	r.rep.PresenceCalls, r.rep.PresenceFailures = in.presence.calls, in.presence.failures
 	if in.graphErr != nil && len(in.schedule.Availability) == 0 && len(in.schedule.Failures) == 0 {
 		return in, in.graphErr
 	}
@@ -475,6 +488,7 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 			continue
 		}
 		old := in.states[u.ID]
+		av = r.withPresence(av, u.ID, old.State, in.presence)
 		// The user's own settings, read with their state, in their own time zone.
 		settings := old.Settings
 		settings.Location = u.TimeZone

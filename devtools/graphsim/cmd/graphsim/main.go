@@ -5,7 +5,8 @@
 //
 // Clients trust the generated CA through SSL_CERT_FILE=<ca-out>, take tokens from
 // AZURE_AUTHORITY_HOST=<url> (with instance discovery disabled) and call GRAPH_BASE_URL=<url>/v1.0.
-// Faults and counters: GET/PUT/PATCH <url>/_sim/faults, GET <url>/_sim/stats.
+// Faults and counters: GET/PUT/PATCH <url>/_sim/faults, GET <url>/_sim/stats; the token's roles:
+// GET/PUT <url>/_sim/roles.
 package main
 
 import (
@@ -16,6 +17,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,6 +40,7 @@ func main() {
 		faultsPath     = flag.String("faults", "", "initial faults JSON file (same format as PUT /_sim/faults)")
 		shuffle        = flag.Bool("shuffle", true, "answer $batch sub-responses in random order")
 		verbose        = flag.Bool("v", false, "log one line per $batch and per direct Graph request")
+		roles          = flag.String("roles", "Calendars.ReadBasic.All", "application permissions in issued tokens, comma-separated (presence: add Presence.Read.All,User.ReadBasic.All)")
 	)
 	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
@@ -84,6 +87,7 @@ func main() {
 		MailboxRateLimit:   *rateLimit,
 		MailboxRateWindow:  *rateWindow,
 		CAFile:             *caOut,
+		Roles:              strings.FieldsFunc(*roles, func(r rune) bool { return r == ',' || r == ' ' }),
 		Logf:               log.Printf,
 		Verbose:            *verbose,
 	})

@@ -43,18 +43,25 @@ var (
 	}
 	// dayOurEmojis are calstatus's custom statuses, with the calendar statuses each stands for.
 	dayOurEmojis = map[string][]string{
-		engine.MeetingEmoji:   {graphsim.StatusBusy, graphsim.StatusTentative},
-		engine.OOFEmoji:       {graphsim.StatusOOF},
-		engine.ElsewhereEmoji: {graphsim.StatusWorkingElsewhere},
+		engine.MeetingEmoji:    {graphsim.StatusBusy, graphsim.StatusTentative},
+		engine.OOFEmoji:        {graphsim.StatusOOF},
+		engine.ElsewhereEmoji:  {graphsim.StatusWorkingElsewhere},
+		engine.CallEmoji:       {dayCall},
+		engine.PresentingEmoji: {dayCall},
 	}
-	// dayDNDStatuses are the calendar statuses that mean DND under the default policy.
-	dayDNDStatuses = []string{graphsim.StatusBusy, graphsim.StatusTentative, graphsim.StatusOOF}
+	// dayDNDStatuses are the calendar statuses (and Teams calls) that mean DND under the default policy.
+	dayDNDStatuses = []string{graphsim.StatusBusy, graphsim.StatusTentative, graphsim.StatusOOF, dayCall}
 )
+
+// dayCall is the status of a Teams call among a user's items (dayUser.items).
+const dayCall = "call"
 
 // dayUser is the test's model of one user: their calendar and their own choices.
 type dayUser struct {
 	u      *model.User
 	events []graphsim.Event
+	// calls are the user's Teams calls and presentations (PRESENCE_SYNC), on no calendar.
+	calls []graphsim.PresenceWindow
 	// own is the status the user last chose (or started with); ownCustom the custom status they
 	// set themselves (nil for none). calstatus must give these back / never touch them.
 	own       string
@@ -77,6 +84,19 @@ type dayUser struct {
 	hist []string
 }
 
+// items are the user's calendar events and their Teams calls (as events of status dayCall): what
+// calstatus acts on.
+func (du *dayUser) items() []graphsim.Event {
+	if len(du.calls) == 0 {
+		return du.events
+	}
+	out := append([]graphsim.Event{}, du.events...)
+	for _, c := range du.calls {
+		out = append(out, graphsim.Event{Status: dayCall, Start: c.Start, End: c.End, Subject: c.Activity})
+	}
+	return out
+}
+
 func (du *dayUser) note(format string, args ...any) {
 	du.hist = append(du.hist, fmt.Sprintf(format, args...))
 	if len(du.hist) > 30 {
@@ -86,7 +106,7 @@ func (du *dayUser) note(format string, args ...any) {
 
 // story is the user's calendar and recent history, for messages.
 func (du *dayUser) story() string {
-	return "\n      calendar: " + dayEvents(du.events) + "\n      history: " + strings.Join(du.hist, "; ")
+	return "\n      calendar: " + dayEvents(du.items()) + "\n      history: " + strings.Join(du.hist, "; ")
 }
 
 type dayGuard struct {
@@ -141,8 +161,9 @@ func (d *dayTally) add(n *int, ex *[]string, format string, args ...any) {
 // status, and no manual change may have been overridden; the counts are printed.
 func TestSimulatedDay(t *testing.T) {
 	started := time.Now()
-	w := newWorld(t, engine.DefaultPolicy)
+	w := presenceWorld(t, presenceRoles) // Teams calls synced too (PRESENCE_SYNC)
 	rng := rand.New(rand.NewPCG(daySeed, daySeed*31+7))
+	callRng := rand.New(rand.NewPCG(daySeed+1, daySeed*37+11)) // its own: the calendars stay as they were
 	t.Logf("simulated day: seed %d", daySeed)
 
 	seeded := w.seeded(daySkip, dayUsers)
@@ -153,7 +174,7 @@ func TestSimulatedDay(t *testing.T) {
 	}
 
 	// Calendars: set once for everybody (w.calendar would rebuild the scenario per user).
-	oof, elsewhere, meetings := 0, 0, 0
+	oof, elsewhere, meetings, calls := 0, 0, 0, 0
 	for _, du := range users {
 		du.events = dayCalendar(rng, day)
 		for _, e := range du.events {
@@ -167,6 +188,9 @@ func TestSimulatedDay(t *testing.T) {
 			}
 		}
 		w.calendars[strings.ToLower(du.u.Email)] = du.events
+		du.calls = dayCalls(callRng, day)
+		calls += len(du.calls)
+		w.teams[strings.ToLower(du.u.Email)] = du.calls
 	}
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		t.Fatal(err)
@@ -179,8 +203,8 @@ func TestSimulatedDay(t *testing.T) {
 	for i, du := range users {
 		ids[i] = du.u.Id
 	}
-	t.Logf("simulated day: %d users (%d automatically away or offline, %d on automatic replies), %d meetings, %d out-of-office days, %d working-elsewhere blocks; setup %s",
-		len(users), automatic, autoReplies, meetings, oof, elsewhere, time.Since(started).Round(time.Millisecond))
+	t.Logf("simulated day: %d users (%d automatically away or offline, %d on automatic replies), %d meetings, %d out-of-office days, %d working-elsewhere blocks, %d Teams calls; setup %s",
+		len(users), automatic, autoReplies, meetings, oof, elsewhere, calls, time.Since(started).Round(time.Millisecond))
 
 	var tally dayTally
 	var runTime, readTime time.Duration
@@ -217,7 +241,7 @@ func TestSimulatedDay(t *testing.T) {
 
 		keys := make([]string, len(users))
 		for i, du := range users {
-			keys[i] = dayKey(du.events, now)
+			keys[i] = dayKey(du.items(), now)
 			if cur := state[du.u.Id]; step == 0 || cur.String() != du.last.String() {
 				du.note("%s run: %s", now.Format("15:04"), cur)
 				du.last = cur
@@ -315,13 +339,13 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 			d.leftEnd++
 		}
 	case s.ours():
-		if lag, ok := daySinceEnded(du.events, dayOurEmojis[s.custom.Emoji], now); ok && late(now.Add(-lag), now) {
+		if lag, ok := daySinceEnded(du.items(), dayOurEmojis[s.custom.Emoji], now); ok && late(now.Add(-lag), now) {
 			d.add(&d.left, &d.leftEx, "%s at %s: custom status %s %q %s after the last %v event ended%s",
 				who, at, s.custom.Emoji, s.custom.Text, lag, dayOurEmojis[s.custom.Emoji], du.story())
 		}
 	}
 	if !final && s.status == model.StatusDnd && du.own != model.StatusDnd { // a DND calstatus set
-		if lag, ok := daySinceEnded(du.events, dayDNDStatuses, now); ok && late(now.Add(-lag), now) {
+		if lag, ok := daySinceEnded(du.items(), dayDNDStatuses, now); ok && late(now.Add(-lag), now) {
 			d.add(&d.left, &d.leftEx, "%s at %s: dnd (own status %s) %s after the last meeting ended%s",
 				who, at, du.own, lag, du.story())
 		}
@@ -350,7 +374,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// Free for more than the grace: the status is exactly the user's, manual flag included (a
 	// manual away or offline the user did not set is pinned: activity never moves it).
 	if key == "" && s.status == du.own && s.manual && !du.ownManual {
-		if lag, ok := daySinceEnded(du.events, append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || late(now.Add(-lag), now) {
+		if lag, ok := daySinceEnded(du.items(), append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || late(now.Add(-lag), now) {
 			d.add(&d.pinned, &d.pinnedEx, "%s at %s: shows %s, own status %s automatic%s", who, at, s, du.own, du.story())
 		}
 	}
@@ -553,6 +577,26 @@ func dayRead(t *testing.T, w *world, users []*dayUser, ids []string) map[string]
 // decline), ~6% work elsewhere for a block of hours (with meetings in it), everyone has 0–8
 // meetings — mostly busy, some tentative, some working elsewhere; some back to back, some
 // overlapping.
+// dayCalls draws a user's Teams calls on the step grid: a third of the users have one, one in six
+// two, of 10 to 45 minutes between 08:00 and 18:00; a third of them a presentation.
+func dayCalls(rng *rand.Rand, day time.Time) []graphsim.PresenceWindow {
+	n := 0
+	switch r := rng.IntN(6); {
+	case r < 2:
+		n = 1
+	case r < 3:
+		n = 2
+	}
+	steps := []int{2, 3, 4, 6, 9}
+	activities := []string{"InACall", "InAConferenceCall", "Presenting"}
+	var out []graphsim.PresenceWindow
+	for i := 0; i < n; i++ {
+		start := day.Add(8*time.Hour + time.Duration(rng.IntN(10*12))*dayStep)
+		out = append(out, call(activities[rng.IntN(len(activities))], start, start.Add(time.Duration(steps[rng.IntN(len(steps))])*dayStep)))
+	}
+	return out
+}
+
 func dayCalendar(rng *rand.Rand, day time.Time) []graphsim.Event {
 	slot := func(n int) time.Time { return day.Add(time.Duration(n) * dayStep) }
 	const (
@@ -604,6 +648,9 @@ func dayKey(evs []graphsim.Event, now time.Time) string {
 	var keys []string
 	for _, e := range evs {
 		st := calendar.ParseStatus(e.Status)
+		if e.Status == dayCall {
+			st = calendar.Call
+		}
 		if !now.Before(e.Start) && now.Before(e.End) && engine.DefaultPolicy.Handled(calendar.Event{Status: st}) {
 			keys = append(keys, fmt.Sprintf("%s@%d-%d", st, e.Start.Unix(), e.End.Unix()))
 		}

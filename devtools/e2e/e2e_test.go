@@ -89,6 +89,10 @@ func TestSyncEndToEnd(t *testing.T) {
 	if got := h.sim.Stats().Requests["$batch"]; int(got) != wantShards || totalCalls != wantShards {
 		t.Fatalf("Graph $batch calls: simulator saw %d, shards report %d, want one per shard (%d)", got, totalCalls, wantShards)
 	}
+	// Teams presence off (the default): no presence call, no user lookup.
+	if st := h.sim.Stats(); st.PresenceCalls != 0 || st.UserQueries != 0 {
+		t.Fatalf("PRESENCE_SYNC off, yet %d presence calls and %d user lookups", st.PresenceCalls, st.UserQueries)
+	}
 
 	// Statuses follow the calendars.
 	sts := h.statuses(users)

@@ -127,10 +127,12 @@ func (s *soak) mattermostRestart(ctx context.Context) {
 	}
 	// Starting, Mattermost sets every status that is not manual to offline (SqlStatusStore.ResetAll):
 	// users whose own status was automatic are offline now, their own status from here on — unless
-	// calstatus's DND (manual) stood then, which gives back what it kept.
+	// calstatus's DND (manual) stood through the restart, which gives back what it kept. A DND of
+	// calstatus's read before the restart but automatic after it was given back as the server
+	// stopped (the give-back landed, then the reset): offline is theirs then too.
 	for _, du := range s.users {
 		b, a := before[du.u.Id], after[du.u.Id]
-		if du.ownManual || du.autoReply || b.Manual {
+		if du.ownManual || du.autoReply || b.Manual && a.Manual {
 			continue
 		}
 		if !a.Manual || (a.Status == model.StatusDnd && a.PrevStatus == model.StatusOffline) {

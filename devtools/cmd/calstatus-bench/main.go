@@ -51,6 +51,7 @@ func main() {
 	waveUsers := flag.String("wave", "10000", "the cases (of -users) that also measure the top-of-the-hour wave, comma-separated; empty for none")
 	period := flag.Duration("period", 5*time.Minute, "the sync's period (production's schedule): cycles start on its slots on the clock; 0 runs them back to back")
 	writeBound := flag.Int("write-bound", 0, "MATTERMOST_WRITE_CONCURRENCY for calstatus (0: its default)")
+	presence := flag.Bool("presence", false, "run calstatus with PRESENCE_SYNC=true (Teams presence read beside the calendars; its permissions granted)")
 	batchSize := flag.Int("batch-size", 0, "overrides host.json's queues.batchSize (0 keeps it)")
 	threshold := flag.Int("new-batch-threshold", -1, "overrides host.json's queues.newBatchThreshold (-1 keeps it)")
 	flag.Parse()
@@ -73,7 +74,7 @@ func main() {
 		fail(err)
 	}
 	opts := options{latency: *latency, baseline: map[int]bool{}, wave: map[int]bool{},
-		queues: &funchost.QueueOverrides{}, period: *period, writeBound: *writeBound}
+		queues: &funchost.QueueOverrides{}, period: *period, writeBound: *writeBound, presence: *presence}
 	for _, n := range base {
 		opts.baseline[n] = true
 	}
@@ -117,6 +118,8 @@ type options struct {
 	period time.Duration
 	// writeBound is calstatus's MATTERMOST_WRITE_CONCURRENCY (0: its default).
 	writeBound int
+	// presence runs calstatus with PRESENCE_SYNC=true.
+	presence bool
 }
 
 // slot is when a cycle started at or after t starts: the next slot of the period on the clock
@@ -136,17 +139,21 @@ func say(format string, args ...any) { fmt.Fprintf(os.Stderr, "bench: "+format+"
 
 // cycleResult is what one cycle cost.
 type cycleResult struct {
-	Changed     int     `json:"changed"`
-	Failed      int     `json:"failed"` // users not synced: no mailbox (1% of bench users), a Mattermost error
-	GraphCalls  int64   `json:"graph_calls"`
-	SubRequests int64   `json:"sub_requests"`
-	Retries     int     `json:"retries"`
-	Throttled   int64   `json:"throttled"`
-	MMReads     int     `json:"mm_reads"`
-	MMWrites    int     `json:"mm_writes"`
-	TableOps    int     `json:"table_ops"`
-	StateWrites int     `json:"state_writes"` // of table_ops: writes to the user state table
-	ListUsersS  float64 `json:"list_users_s"`
+	Changed     int   `json:"changed"`
+	Failed      int   `json:"failed"` // users not synced: no mailbox (1% of bench users), a Mattermost error
+	GraphCalls  int64 `json:"graph_calls"`
+	SubRequests int64 `json:"sub_requests"`
+	Retries     int   `json:"retries"`
+	Throttled   int64 `json:"throttled"`
+	MMReads     int   `json:"mm_reads"`
+	MMWrites    int   `json:"mm_writes"`
+	// PresenceCalls counts getPresencesByUserId calls, UserLookups the GET /users filters (sent in
+	// the $batch calls graph_calls counts): both 0 without PRESENCE_SYNC.
+	PresenceCalls int64   `json:"presence_calls"`
+	UserLookups   int64   `json:"user_lookups"`
+	TableOps      int     `json:"table_ops"`
+	StateWrites   int     `json:"state_writes"` // of table_ops: writes to the user state table
+	ListUsersS    float64 `json:"list_users_s"`
 	// CycleS runs from the timer's start to the last shard finished or the last write landed,
 	// whichever is later.
 	CycleS float64 `json:"cycle_s"`
@@ -163,6 +170,7 @@ type caseResult struct {
 	Concurrency int         `json:"instance_concurrency"`
 	LatencyS    float64     `json:"graph_latency_s"`
 	WriteBound  int         `json:"write_bound,omitempty"` // Mattermost writes in flight at most
+	Presence    bool        `json:"presence_sync,omitempty"`
 	cycleResult             // the first cycle
 	Second      cycleResult `json:"second"`
 	// Wave is the top-of-the-hour wave (a third of the users starting a meeting at the minute of a
@@ -275,8 +283,13 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	}
 	scenario := &graphsim.Scenario{Generator: graphsim.Generator{Disabled: true}}
 	caFile := filepath.Join(root, ".stack", "bench-ca.pem")
-	sim, err := graphsim.Start(graphsim.Config{Scenario: scenario, CAFile: caFile, BatchLatency: latency,
-		Faults: graphsim.Faults{PunishEarlyRetries: true}})
+	simCfg := graphsim.Config{Scenario: scenario, CAFile: caFile, BatchLatency: latency,
+		Faults: graphsim.Faults{PunishEarlyRetries: true}}
+	if opts.presence { // granted, and as slow as a $batch
+		simCfg.Roles = []string{"Calendars.ReadBasic.All", "Presence.Read.All", "User.Read.All"}
+		simCfg.Faults.EndpointLatency = map[string]graphsim.Duration{"getPresencesByUserId": graphsim.Duration(latency)}
+	}
+	sim, err := graphsim.Start(simCfg)
 	if err != nil {
 		return nil, err
 	}
@@ -310,6 +323,9 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 	if opts.writeBound > 0 {
 		settings["MATTERMOST_WRITE_CONCURRENCY"] = strconv.Itoa(opts.writeBound)
 	}
+	if opts.presence {
+		settings["PRESENCE_SYNC"] = "true"
+	}
 	ready, err := readyTime(ctx, root, bin, settings)
 	if err != nil {
 		return nil, err
@@ -323,7 +339,7 @@ func runCase(ctx context.Context, root, bin string, env teststack.Env, db *sql.D
 
 	q := host.QueueSettings()
 	res := &caseResult{Case: "calstatus", Users: n, Concurrency: q.BatchSize + q.NewBatchThreshold, LatencyS: latency.Seconds(), ReadyMS: ready,
-		WriteBound: cmp.Or(opts.writeBound, mattermost.DefaultWriteBound)}
+		WriteBound: cmp.Or(opts.writeBound, mattermost.DefaultWriteBound), Presence: opts.presence}
 	// The cycles run on the schedule, as in production: each starts on a slot of it.
 	slot := opts.slot(time.Now().Add(5 * time.Second))
 	first0 := slot
@@ -480,6 +496,7 @@ func cycle(ctx context.Context, at time.Time, host *funchost.Host, sim *graphsim
 	}
 	s := sim.Stats()
 	res.GraphCalls, res.SubRequests, res.Throttled = s.Requests["$batch"], s.SubRequests, s.Throttled
+	res.PresenceCalls, res.UserLookups = s.PresenceCalls, s.UserQueries
 	var lastWrite time.Time
 	res.MMReads, res.MMWrites, _, lastWrite = mm.take()
 	reads, writes, stateWrites, _ := tables.take()

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	core "github.com/microsoftgraph/msgraph-sdk-go-core"
@@ -45,8 +46,9 @@ type userQuery struct {
 	last Failure // why it was last sent in vain
 }
 
-// lookup is what a LookupUserIDs learned so far, by address.
+// lookup is what a LookupUserIDs learned so far, by address (mu: its $batch calls answer at once).
 type lookup struct {
+	mu       sync.Mutex
 	found    map[string]map[string]string // prop → email → object id
 	answered map[string]int               // how many of the email's two queries Graph answered
 	failed   map[string]Failure           // why a query of the email failed
@@ -73,7 +75,7 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 		seen[e] = true
 	}
 	slices.Sort(valid)
-	st := lookup{
+	st := &lookup{
 		found:    map[string]map[string]string{byUPN: {}, byMail: {}},
 		answered: make(map[string]int, len(valid)),
 		failed:   map[string]Failure{},
@@ -90,7 +92,7 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 			if held := c.throttle.until(usersHold); held.After(q.notBefore) {
 				q.notBefore = held // this or another shard was told to wait
 			}
-			if !q.notBefore.After(now) && len(ready) < RequestsPerBatch {
+			if !q.notBefore.After(now) && len(ready) < lookupBatchesAtOnce*RequestsPerBatch {
 				ready = append(ready, q)
 				continue
 			}
@@ -112,7 +114,7 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 			}
 			continue
 		}
-		retry, pause, err := c.sendLookups(ctx, ready, &st, &res)
+		retry, pause, err := c.sendLookupBatches(ctx, ready, st, &res)
 		if err != nil {
 			st.collect(valid, &res, false)
 			return res, fmt.Errorf("graph: %d users not looked up: %w", len(valid)-len(res.IDs), err)
@@ -127,6 +129,45 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 	}
 	st.collect(valid, &res, true)
 	return res, nil
+}
+
+// lookupBatchesAtOnce is how many $batch calls of lookups go out at once: a shard's 400 users are
+// 54 queries, three $batch calls, which one after another would hold its presence call for three
+// Graph round trips in the first cycle.
+const lookupBatchesAtOnce = 4
+
+// sendLookupBatches sends the queries in $batch calls of RequestsPerBatch, at once, and merges what
+// they return as sendLookups does for one: the queries to try again, the latest Retry-After given
+// to a whole batch, the first error.
+func (c *Client) sendLookupBatches(ctx context.Context, qs []*userQuery, st *lookup, res *UserIDsResult) (retry []*userQuery, pause time.Time, fatal error) {
+	type sent struct {
+		retry  []*userQuery
+		pause  time.Time
+		err    error
+		counts UserIDsResult
+	}
+	batches := slices.Collect(slices.Chunk(qs, RequestsPerBatch))
+	out := make([]sent, len(batches))
+	var wg sync.WaitGroup
+	for i, b := range batches {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			out[i].retry, out[i].pause, out[i].err = c.sendLookups(ctx, b, st, &out[i].counts)
+		}()
+	}
+	wg.Wait()
+	for _, o := range out {
+		retry = append(retry, o.retry...)
+		if o.pause.After(pause) {
+			pause = o.pause
+		}
+		if fatal == nil {
+			fatal = o.err
+		}
+		res.Calls, res.Retries, res.Throttled = res.Calls+o.counts.Calls, res.Retries+o.counts.Retries, res.Throttled+o.counts.Throttled
+	}
+	return retry, pause, fatal
 }
 
 // looksLikeAddress keeps what cannot be anyone's UPN or mail out of the filters.
@@ -302,6 +343,8 @@ func (st *lookup) read(q *userQuery, body []byte) (problem string) {
 		}
 		found[addr] = id
 	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	for addr, id := range found {
 		st.found[q.prop][addr] = id
 	}
@@ -313,6 +356,8 @@ func (st *lookup) read(q *userQuery, body []byte) (problem string) {
 
 // fail records why the query's emails could not be looked up (the first reason an email met).
 func (st *lookup) fail(q *userQuery, f Failure) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	for _, e := range q.emails {
 		if _, ok := st.failed[e]; !ok {
 			st.failed[e] = f

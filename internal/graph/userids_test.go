@@ -3,8 +3,10 @@ package graph_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -163,5 +165,43 @@ func TestLookupHungBatchIsRetried(t *testing.T) {
 	}
 	if st := sim.Stats(); len(res.IDs)+len(res.NotFound) != 20 || res.Calls != 2 || res.Retries != 4 || st.Hung != 1 {
 		t.Fatalf("%d found, %d not found, %d calls, %d retries; %d hung", len(res.IDs), len(res.NotFound), res.Calls, res.Retries, st.Hung)
+	}
+}
+
+// inFlight counts the $batch calls a client has open at once.
+type inFlight struct {
+	next      http.RoundTripper
+	mu        sync.Mutex
+	now, most int
+}
+
+func (f *inFlight) RoundTrip(r *http.Request) (*http.Response, error) {
+	batch := strings.HasSuffix(r.URL.Path, "/$batch")
+	if batch {
+		f.mu.Lock()
+		f.now++
+		f.most = max(f.most, f.now)
+		f.mu.Unlock()
+		defer func() { f.mu.Lock(); f.now--; f.mu.Unlock() }()
+	}
+	return f.next.RoundTrip(r)
+}
+
+// A shard's 400 users are 54 lookups, three $batch calls: sent at once, so a first cycle's
+// presence call waits for one Graph round trip, not three.
+func TestLookup400UsersSendsItsBatchesAtOnce(t *testing.T) {
+	list := emails(400)
+	sim := startSimWith(t, graphsim.Config{Scenario: directory(list), Roles: presenceRoles, BatchLatency: time.Second})
+	tr := &inFlight{next: sim.Client().Transport}
+	c := newClientWith(t, sim, func(cfg *graph.Config) { cfg.Transport = tr })
+	res, err := c.LookupUserIDs(context.Background(), list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Calls != 3 || len(res.IDs)+len(res.NotFound) != 400 || len(res.Failures) != 0 {
+		t.Fatalf("%d calls, %d found, %d not found, %d failures", res.Calls, len(res.IDs), len(res.NotFound), len(res.Failures))
+	}
+	if tr.most != 3 {
+		t.Fatalf("at most %d $batch calls at once, want the 3 together", tr.most)
 	}
 }

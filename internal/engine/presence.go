@@ -56,7 +56,7 @@ func HeldCall(st State, now time.Time) (calendar.Event, bool) {
 		return calendar.Event{}, false
 	}
 	e := calendar.Event{Status: calendar.Call, Start: now, End: end, FromPresence: true}
-	if st.CustomText == "Presenting" {
+	if st.CustomEmoji == PresentingEmoji { // the custom status customFor sets for a presentation
 		e.Subject = Presenting
 	}
 	return e, true

@@ -95,8 +95,8 @@ func (s *soak) verify() {
 	report(t, "soak: previous statuses lost: %d", s.tally.lost)
 	report(t, "soak: manual changes overridden: %d", s.tally.overridden)
 	report(t, "soak: shards silently skipped: %d", len(skipped))
-	report(t, "soak: Retry-After violations: %d (Graph %d, of which the very request throttled %d; Mattermost %d)",
-		st.EarlyRetries+int64(mmEarly), st.EarlyRetries, st.EarlyRetriesSameRequest, mmEarly)
+	report(t, "soak: Retry-After violations: %d (Graph %d, of which the very request throttled %d; Mattermost %d); Graph requests in flight when another was told to wait: %d",
+		st.EarlyRetries+int64(mmEarly), st.EarlyRetries, st.EarlyRetriesSameRequest, mmEarly, st.RetriesInFlight)
 	report(t, "soak: secrets seen: %d (%s; %d table entities)", s.secrets.total(), s.secrets.summary(), entities)
 	report(t, "soak: manual flags the user did not set: %d; automatic replies turned off: %d", s.tally.pinned, s.tally.autoReplyOff)
 

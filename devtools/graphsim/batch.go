@@ -136,10 +136,8 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		s.commit(nil, "", whole, false)
 		if whole.status == http.StatusTooManyRequests {
 			s.mu.Lock()
-			until := s.now().Add(time.Duration(whole.retryAfter) * time.Second)
-			if until.After(s.globalRetryUntil) {
-				s.globalRetryUntil = until
-			}
+			now := s.now()
+			hold(&s.globalRetryUntil, &s.globalToldAt, now.Add(time.Duration(whole.retryAfter)*time.Second), now)
 			s.mu.Unlock()
 		}
 		if s.cfg.Verbose {

@@ -124,10 +124,17 @@ func TestBatchMailboxConcurrencyAndEarlyRetries(t *testing.T) {
 	if st.Throttled != 2 || st.ThrottledByReason["concurrency"] != 2 || st.MaxConcurrentPerMailbox["alice@contoso.example"] != 6 || st.EarlyRetries != 0 {
 		t.Fatalf("stats %+v", st)
 	}
-	// Re-sent at once: every request for alice is early; the two throttled ones are the same requests.
+	// Sent the moment the answer went out: on its way before the client could read it, not early.
+	postBatch(t, s, tok, batch)
+	if st = s.Stats(); st.EarlyRetries != 0 || st.RetriesInFlight != 6 {
+		t.Fatalf("stats %+v", st)
+	}
+	// Re-sent later within the Retry-After: every request for alice is early; the two throttled
+	// ones are the same requests.
+	clock.Advance(inFlight)
 	_, br = postBatch(t, s, tok, batch)
 	st = s.Stats()
-	if st.EarlyRetries != 6 || st.EarlyRetriesSameRequest != 2 || br.statuses()[429] != 2 {
+	if st.EarlyRetries != 6 || st.EarlyRetriesSameRequest != 2 || st.RetriesInFlight != 6 || br.statuses()[429] != 2 {
 		t.Fatalf("stats %+v", st)
 	}
 	// Other mailboxes are not affected.
@@ -142,6 +149,7 @@ func TestBatchMailboxConcurrencyAndEarlyRetries(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 	// Punishing early retries.
+	clock.Advance(inFlight)
 	s.UpdateFaults(func(f *Faults) { f.PunishEarlyRetries = true })
 	_, br = postBatch(t, s, tok, batch)
 	if br.statuses()[429] != 6 || s.Stats().ThrottledByReason["early"] != 6 {

@@ -252,6 +252,34 @@ type mbState struct {
 	outstanding int         // arrived and not yet answered (including rejected ones)
 	accepted    []time.Time // admission times within the rate window
 	retryUntil  time.Time
+	toldAt      time.Time // when the Retry-After in force was first answered
+}
+
+// inFlight is how long after a Retry-After answer a request is taken as already on its way — sent
+// (by a concurrent shard, or a duplicate copy of one) before its client could have read the answer
+// — and counted as in flight, not early.
+const inFlight = 100 * time.Millisecond
+
+// heldAt tells a request arriving at now, during a Retry-After answered at told and in force until
+// until, early (its client could have known) or in flight (it could not).
+func heldAt(now, told, until time.Time) (early, inflight bool) {
+	if !now.Before(until) {
+		return false, false
+	}
+	if now.Sub(told) < inFlight {
+		return false, true
+	}
+	return true, false
+}
+
+// hold extends a Retry-After in force until *until to u, answered now; a new one starts at now.
+func hold(until, told *time.Time, u, now time.Time) {
+	if !now.Before(*until) {
+		*told = now
+	}
+	if u.After(*until) {
+		*until = u
+	}
 }
 
 func (s *Server) mbLocked(mailbox string) *mbState {
@@ -280,8 +308,11 @@ func (s *Server) arrive(mailbox, key string, alreadyEarly bool) (early bool) {
 			s.st.maxConcurrent = m.outstanding
 		}
 	}
-	if now.Before(m.retryUntil) {
-		early = true
+	early, inflight := heldAt(now, m.toldAt, m.retryUntil)
+	if inflight && !alreadyEarly {
+		s.st.retriesInFlight++
+	}
+	if early {
 		if !alreadyEarly {
 			s.st.earlyRetries++
 		}
@@ -304,11 +335,14 @@ func (s *Server) depart(mailbox string) {
 func (s *Server) arriveGlobal() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.now().Before(s.globalRetryUntil) {
+	early, inflight := heldAt(s.now(), s.globalToldAt, s.globalRetryUntil)
+	switch {
+	case early:
 		s.st.earlyRetries++
-		return true
+	case inflight:
+		s.st.retriesInFlight++
 	}
-	return false
+	return early
 }
 
 // limits are the concurrency and rate limits of a throttling scope (0: none), and the reason a
@@ -399,9 +433,7 @@ func (s *Server) commit(req *gReq, mailbox string, resp *gResp, inBatch bool) {
 			until := now.Add(time.Duration(resp.retryAfter) * time.Second)
 			if mailbox != "" {
 				m := s.mbLocked(mailbox)
-				if until.After(m.retryUntil) {
-					m.retryUntil = until
-				}
+				hold(&m.retryUntil, &m.toldAt, until, now)
 			}
 			if req != nil {
 				if len(s.keyRetryUntil) > 20000 {

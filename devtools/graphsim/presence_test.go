@@ -238,6 +238,7 @@ func TestPresenceAppRateLimit(t *testing.T) {
 	if st := br.statuses(); st[200] != 1 || st[429] != 1 {
 		t.Fatalf("batch: %v", st)
 	}
+	clock.Advance(inFlight)
 	r, _ := postPresences(t, s, tok, id)
 	if r.status != 429 || r.header.Get("Retry-After") != "10" || r.json(t)["error"].(map[string]any)["code"] != "TooManyRequests" {
 		t.Fatalf("over the limit: %d %v %s", r.status, r.header, r.body)

@@ -144,6 +144,7 @@ type Server struct {
 	mailboxes map[string]*mbState
 	// retry bookkeeping
 	globalRetryUntil time.Time
+	globalToldAt     time.Time
 	keyRetryUntil    map[string]time.Time
 	batchSeq         int64
 	st               statsData

@@ -40,6 +40,9 @@ type Stats struct {
 	// counts those that repeated the very request (method, URL, body) that had been throttled.
 	EarlyRetries            int64 `json:"earlyRetries"`
 	EarlyRetriesSameRequest int64 `json:"earlyRetriesSameRequest"`
+	// RetriesInFlight counts the requests that arrived during a Retry-After but within 100 ms of
+	// its answer: sent before their client could have read it, so not early.
+	RetriesInFlight int64 `json:"retriesInFlight"`
 	// ServerErrors counts injected 5xx answers (sub-requests, direct requests and whole batches).
 	ServerErrors int64 `json:"serverErrors"`
 	// Hung counts $batch calls and direct requests held unanswered (Faults.BatchHangFraction,
@@ -71,6 +74,7 @@ type statsData struct {
 	throttledByReason       map[string]int64
 	earlyRetries            int64
 	earlyRetriesSameRequest int64
+	retriesInFlight         int64
 	serverErrors            int64
 	hung                    int64
 	tokensIssued            int64
@@ -112,6 +116,7 @@ func (s *Server) Stats() Stats {
 		ThrottledByReason:       maps.Clone(d.throttledByReason),
 		EarlyRetries:            d.earlyRetries,
 		EarlyRetriesSameRequest: d.earlyRetriesSameRequest,
+		RetriesInFlight:         d.retriesInFlight,
 		ServerErrors:            d.serverErrors,
 		Hung:                    d.hung,
 		TokensIssued:            d.tokensIssued,
@@ -139,6 +144,6 @@ func (s *Server) ResetThrottling() {
 		m.accepted = nil
 		m.retryUntil = time.Time{}
 	}
-	s.globalRetryUntil = time.Time{}
+	s.globalRetryUntil, s.globalToldAt = time.Time{}, time.Time{}
 	s.keyRetryUntil = map[string]time.Time{}
 }

@@ -135,6 +135,13 @@ type State struct {
 	// Handled lists the calendar items we made our one decision for (see marks.go), each kept until
 	// it ends, with what the user overrode.
 	Handled string
+	// Replies is the RepliesHash of the auto-responder message calstatus turned on (SetStatus is
+	// then OutOfOffice); RepliesDone: calstatus made its one decision for the automatic replies
+	// Outlook shows now (turned them on, or left the user's own status alone), not made again until
+	// they end. RepliesKept keeps the state from being purged while either lasts (replies.go).
+	Replies     string
+	RepliesDone bool
+	RepliesKept time.Time
 	// Until is when the last handled item ends (old state is purged a day later).
 	Until time.Time
 }
@@ -161,6 +168,9 @@ type Settings struct {
 	// CallsOff ("/calstatus settings calls off"): Teams calls and presentations are left alone for
 	// the user; what calstatus holds for one is given back.
 	CallsOff bool
+	// RepliesOff ("/calstatus settings replies off"): Outlook's automatic replies are not turned on
+	// in Mattermost for the user; ones calstatus turned on are given back.
+	RepliesOff bool
 }
 
 // Only is the part of calstatus a user keeps.
@@ -190,9 +200,9 @@ type Policy struct {
 	// Location is the time zone of dates shown to users (default UTC) who have none of their own
 	// (Settings.Location).
 	Location *time.Location
-	// Only and CallsOff are the user's Settings.Only and Settings.CallsOff (Settings.policy sets them).
-	Only     Only
-	CallsOff bool
+	// Only, CallsOff and RepliesOff are the user's Settings (Settings.policy sets them).
+	Only                 Only
+	CallsOff, RepliesOff bool
 	// Cadence is how often the sync runs (SYNC_SCHEDULE's period; zero means five minutes): how long
 	// a call seen in Teams presence is held without being seen again (see PresenceItem).
 	Cadence time.Duration
@@ -217,9 +227,15 @@ type StatusUpdate struct {
 
 // Decision is the outcome for one user.
 type Decision struct {
-	SetStatus   *StatusUpdate
-	SetCustom   *CustomStatus
-	ClearCustom bool
+	// Replies, when set, is made before SetStatus: turning the auto-responder on, or checking that
+	// the one to give back is still ours (SetStatus then turns it off).
+	Replies *RepliesUpdate
+	// RepliesTheirs is the state to store instead, with nothing else changed, when Mattermost
+	// shows an auto-responder Replies was to change as no longer ours (Theirs).
+	RepliesTheirs State
+	SetStatus     *StatusUpdate
+	SetCustom     *CustomStatus
+	ClearCustom   bool
 	// NewState is what to store once every change is made; SaveState false means the stored state
 	// is already right. Applied gives the state for a partly failed change.
 	NewState  State
@@ -230,16 +246,20 @@ type Decision struct {
 }
 
 // Changes reports whether the decision changes anything in Mattermost.
-func (d Decision) Changes() bool { return d.SetStatus != nil || d.SetCustom != nil || d.ClearCustom }
+func (d Decision) Changes() bool {
+	return d.Replies != nil || d.SetStatus != nil || d.SetCustom != nil || d.ClearCustom
+}
 
 // Input is everything Decide looks at.
 type Input struct {
 	Now          time.Time
 	Availability calendar.Availability
-	Current      Current
-	State        State
-	Settings     Settings
-	Policy       Policy
+	// Replies are Outlook's automatic replies (AUTOMATIC_REPLIES_SYNC; with it off, known and off).
+	Replies  Replies
+	Current  Current
+	State    State
+	Settings Settings
+	Policy   Policy
 }
 
 // Decide applies the rules for one user.
@@ -278,6 +298,7 @@ func Decide(in Input) Decision {
 	case holdLost:
 		// The user changed it: theirs from now on, for every item we handled.
 		st.PrevStatus, st.PrevManual, st.SetStatus, st.DNDEnd = "", false, "", time.Time{}
+		st.Replies = "" // changing the status turned the auto-responder off: theirs to turn on again
 		marks = marks.override(true, false)
 		why = append(why, "the user changed the status")
 	}
@@ -310,9 +331,26 @@ func Decide(in Input) Decision {
 	held := statusHold(st, cur, now, p.Server)
 	// An item covering now that asks for DND and whose status the user has not overridden.
 	wantDND := t.dnd && marks.mayImpose(covering, p, true)
+	var end time.Time
+	var last calendar.Event
+	if wantDND {
+		end, last = dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
+	}
+	rd := replies(in.Replies, st, cur, held, off, p, wantDND, end, now)
+	next = rd.next
+	if rd.why != "" {
+		why = append(why, rd.why)
+	}
+	if rd.turnedOn {
+		did = append(did, "automatic replies, from Outlook's")
+	}
 	switch {
+	case rd.decided:
+		d.Replies, d.SetStatus = rd.update, rd.status
+		if d.Replies != nil {
+			d.RepliesTheirs = Theirs(old, now)
+		}
 	case wantDND && (held == holdDND || held == holdPinned):
-		end, last := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		switch {
 		case held == holdPinned:
 			d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
@@ -333,7 +371,6 @@ func Decide(in Input) Decision {
 			why = append(why, "left alone: "+cur.Status+" already")
 			break
 		}
-		end, _ := dndEnd(in.Availability, dndPeriod(ev, covering, marks, p), p)
 		d.SetStatus = &StatusUpdate{Status: DND, DNDEndTime: end}
 		next.PrevStatus, next.PrevManual, next.SetStatus, next.DNDEnd = cur.Status, cur.Manual && cur.Status != Online, DND, end
 		did = append(did, "Do Not Disturb until "+When(end, now, p.loc()))
@@ -379,7 +416,10 @@ func Decide(in Input) Decision {
 	next.Until = next.latest()
 	d.NewState = next
 	d.SaveState = next != old
-	if p.Notify && len(did) > 0 {
+	switch {
+	case p.Notify && rd.turnedOn:
+		d.Notify = "calstatus turned on your automatic replies, with the text of Outlook's: direct messages are answered with it, and your status is Out of office until they end in Outlook. If you change your status or turn them off, calstatus leaves them off."
+	case p.Notify && len(did) > 0:
 		d.Notify = fmt.Sprintf("calstatus set your %s, from your calendar. It ends by itself; if you change it, calstatus leaves it alone for this event.",
 			strings.Join(did, " and "))
 	}
@@ -393,6 +433,7 @@ type hold int
 const (
 	holdNone    hold = iota
 	holdDND          // our DND
+	holdReplies      // ooo with our auto-responder
 	holdPinned       // PrevStatus, set by hand by us (a DND change half done)
 	holdEnded        // Mattermost's expiry ended our DND and gave PrevStatus back
 	holdBotched      // Mattermost's expiry ended our DND and gave back "dnd" (a stale cache)
@@ -403,6 +444,8 @@ func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 	switch {
 	case st.SetStatus == "":
 		return holdNone
+	case st.SetStatus == OutOfOffice && cur.Status == OutOfOffice:
+		return holdReplies
 	case st.SetStatus == DND && cur.Status == DND && !cur.DNDEndTime.IsZero() && SameDNDEnd(cur.DNDEndTime, st.DNDEnd):
 		return holdDND
 	case st.SetStatus == DND && cur.Status == DND && !cur.Manual && cur.DNDEndTime.IsZero() && !now.Before(st.DNDEnd):
@@ -464,14 +507,16 @@ func giveBack(next State, cur Current, now time.Time, held hold, srv Server) (*S
 
 // Result says which parts of a decision were applied in Mattermost.
 type Result struct {
-	Via, Status, Custom bool
+	Replies, Via, Status, Custom bool
 }
 
 // Applied is the state to store after applying d partly: what was not done is as before (old), so
 // the next run decides it again; a Via set without its DND leaves a pinned status to give back.
 func Applied(old State, d Decision, r Result) State {
 	s := d.NewState
-	statusFailed := d.SetStatus != nil && !r.Status
+	// Automatic replies turned on (or their text changed) by their patch; given back by the status.
+	repliesFailed := d.Replies != nil && d.Replies.On && !r.Replies
+	statusFailed := d.SetStatus != nil && !r.Status || repliesFailed
 	customFailed := (d.SetCustom != nil || d.ClearCustom) && !r.Custom
 	if !statusFailed && !customFailed {
 		return s
@@ -479,7 +524,9 @@ func Applied(old State, d Decision, r Result) State {
 	s.Handled = old.Handled // the items are decided again
 	if statusFailed {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = old.PrevStatus, old.PrevManual, old.SetStatus, old.DNDEnd
+		s.Replies, s.RepliesDone = old.Replies, old.RepliesDone
 		if r.Via && d.SetStatus.Via != "" {
+			s.Replies = "" // the first status write turned ours off
 			s.SetStatus, s.DNDEnd = d.SetStatus.Via, time.Time{}
 			if s.PrevStatus == "" {
 				s.PrevStatus = d.SetStatus.Via
@@ -496,7 +543,7 @@ func Applied(old State, d Decision, r Result) State {
 // latest is when the last thing held ends: a handled item, our DND, our custom status.
 func (s State) latest() time.Time {
 	u := parseMarks(s.Handled).until()
-	for _, t := range []time.Time{s.DNDEnd, s.CustomUntil} {
+	for _, t := range []time.Time{s.DNDEnd, s.CustomUntil, s.RepliesKept} {
 		if t.After(u) {
 			u = t
 		}
@@ -525,9 +572,15 @@ func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) St
 	customDone := ownsCustom(intended, cur) || intended.CustomText == "" && !ownsCustom(c.Prev, cur)
 	if statusDone {
 		s.PrevStatus, s.PrevManual, s.SetStatus, s.DNDEnd = intended.PrevStatus, intended.PrevManual, intended.SetStatus, intended.DNDEnd
+		// The automatic replies go with the status (ooo shown: ours turned on; a change of their
+		// text is taken as made, RepliesUpdate.Ours accepting either text next time).
+		s.Replies, s.RepliesDone = intended.Replies, intended.RepliesDone
 	}
 	if halfway {
-		s.SetStatus, s.DNDEnd = c.Prev.PrevStatus, time.Time{} // pinned, as Applied keeps a Via done alone
+		if c.Prev.SetStatus == OutOfOffice {
+			s.PrevStatus, s.Replies = givenBackFromReplies(s.PrevStatus), ""
+		}
+		s.SetStatus, s.DNDEnd = s.PrevStatus, time.Time{} // pinned, as Applied keeps a Via done alone""
 	}
 	if customDone {
 		s.CustomEmoji, s.CustomText, s.CustomUntil = intended.CustomEmoji, intended.CustomText, intended.CustomUntil
@@ -546,10 +599,10 @@ func Resolve(intended State, c Claim, cur Current, now time.Time, srv Server) St
 func statusApplied(intended, prev State, cur Current, now time.Time, srv Server) bool {
 	if intended.SetStatus == "" {
 		h := statusHold(prev, cur, now, srv)
-		return h != holdDND && h != holdPinned && !(h == holdEnded && prev.PrevManual)
+		return h != holdDND && h != holdPinned && h != holdReplies && !(h == holdEnded && prev.PrevManual)
 	}
 	switch statusHold(intended, cur, now, srv) {
-	case holdDND, holdPinned, holdEnded:
+	case holdDND, holdPinned, holdEnded, holdReplies:
 		return true
 	}
 	return false
@@ -561,6 +614,10 @@ func statusApplied(intended, prev State, cur Current, now time.Time, srv Server)
 // it directly: showing it is the claim done.
 func viaOnly(intended, prev State, cur Current) bool {
 	via := prev.PrevStatus
+	if prev.SetStatus == OutOfOffice { // automatic replies given back into a DND (replies)
+		via = givenBackFromReplies(via)
+		return intended.SetStatus == DND && cur.Status == via && (cur.Manual || via == Online)
+	}
 	if prev.SetStatus != DND || via == "" || via == DND || cur.Status != via || !cur.Manual && via != Online {
 		return false
 	}
@@ -669,7 +726,7 @@ func (s Settings) policy(p Policy) Policy {
 	if s.Notify != nil {
 		p.Notify = *s.Notify
 	}
-	p.Only, p.CallsOff = s.Only, s.CallsOff
+	p.Only, p.CallsOff, p.RepliesOff = s.Only, s.CallsOff, s.RepliesOff
 	return p
 }
 

@@ -368,8 +368,11 @@ func checkInvariants(t *testing.T, in Input, where string) {
 	}
 	if s := d.SetStatus; s != nil {
 		// Automatic replies are never turned off, and dnd is never set on top of dnd.
-		if cur.Status == OutOfOffice {
-			fail("changed the status of a user on automatic replies")
+		if cur.Status == OutOfOffice && !(st.SetStatus == OutOfOffice && d.Replies != nil && !d.Replies.On) {
+			fail("changed the status of a user on automatic replies not checked to be ours")
+		}
+		if cur.Status == OutOfOffice && s.Status == DND && s.Via == "" {
+			fail("set dnd on ooo (Mattermost would remember ooo as the status to return to)")
 		}
 		if cur.Status == DND && s.Status == DND && s.Via == "" {
 			fail("set dnd on top of dnd (Mattermost would remember dnd as the status to return to)")
@@ -423,7 +426,8 @@ func checkInvariants(t *testing.T, in Input, where string) {
 		if s := d.SetStatus; s != nil && s.Status == DND && s.DNDEndTime.After(in.Now) {
 			fail("set a DND for a user who turned calstatus off or paused it")
 		}
-		if d.NewState.SetStatus != "" && (d.NewState.SetStatus != DND || st.SetStatus != DND) {
+		if d.NewState.SetStatus != "" && (d.NewState.SetStatus != DND || st.SetStatus != DND) &&
+			!(st.SetStatus == OutOfOffice && d.NewState.SetStatus == DND && !d.NewState.DNDEnd.After(in.Now)) { // replies given back
 			fail("holds a status for a user who turned calstatus off or paused it")
 		}
 		if st.SetStatus == DND && d.NewState.SetStatus == DND && cur.Status == DND && !cur.DNDEndTime.IsZero() &&
@@ -469,11 +473,18 @@ func checkInvariants(t *testing.T, in Input, where string) {
 			fail("the time zone changed the decision: in UTC " + show(du))
 		}
 	}
+	checkReplies(t, in, d, fail)
 	// Applying the decision and deciding again at the same time changes nothing (quiet).
 	sim := &mmSim{status: cur.Status, manual: cur.Manual, end: cur.DNDEndTime, custom: curCustom, cut: in.Policy.Server.EndsKnown}
-	sim.apply(d, in.Now)
+	if cur.Status == OutOfOffice {
+		sim.responder, sim.message = true, "theirs"
+		if st.SetStatus == OutOfOffice {
+			sim.message = repliesText[st.Replies]
+		}
+	}
+	stored := sim.apply(d, in.Now)
 	again := in
-	again.Current, again.State = sim.current(), d.NewState
+	again.Current, again.State = sim.current(), stored
 	if d2 := Decide(again); d2.Changes() || d2.SaveState {
 		fail("not stable: deciding again gives " + show(d2))
 	}
@@ -492,25 +503,62 @@ type mmSim struct {
 	end          time.Time
 	custom       *CustomStatus
 	cut          bool
+	// responder and message are the user's auto-responder (notify props).
+	responder bool
+	message   string
 }
 
 func (m *mmSim) current() Current {
 	return Current{Status: m.status, Manual: m.manual, DNDEndTime: m.end, Custom: m.custom}
 }
 
-// set is PUT /users/{id}/status.
+// set is PUT /users/{id}/status: on ooo, it turns the auto-responder off first (the status stays
+// ooo until set, so a dnd set so remembers ooo).
 func (m *mmSim) set(status string) {
+	if m.status == OutOfOffice && status != OutOfOffice {
+		m.responder = false
+	}
+	if status == DND {
+		m.setDND(time.Time{})
+		return
+	}
 	m.status, m.manual = status, status != Online
 }
 
+// setResponder is a patch of the notify props: turned on, ooo by hand (the rest of the row as it
+// was); turned off, online.
+func (m *mmSim) setResponder(on bool, message string) {
+	was := m.responder
+	m.responder, m.message = on, message
+	switch {
+	case on && !was:
+		m.status, m.manual = OutOfOffice, true
+	case !on && was:
+		m.status, m.manual = Online, false
+	}
+}
+
 func (m *mmSim) setDND(end time.Time) {
+	if m.status == OutOfOffice {
+		m.responder = false
+	}
 	if m.cut {
 		end = end.Truncate(time.Minute)
 	}
 	m.prev, m.status, m.manual, m.end = m.status, DND, true, end
 }
 
-func (m *mmSim) apply(d Decision, now time.Time) {
+// apply makes d's changes and returns the state to store: d's, or, where the auto-responder to
+// change is no longer ours, the user's (Theirs) with nothing changed.
+func (m *mmSim) apply(d Decision, now time.Time) State {
+	if u := d.Replies; u != nil {
+		if !u.Ours(m.responder, m.message) {
+			return d.RepliesTheirs
+		}
+		if u.On {
+			m.setResponder(true, u.Message)
+		}
+	}
 	if s := d.SetStatus; s != nil {
 		if s.Via != "" {
 			m.set(s.Via)
@@ -528,6 +576,7 @@ func (m *mmSim) apply(d Decision, now time.Time) {
 	if d.ClearCustom {
 		m.custom = nil
 	}
+	return d.NewState
 }
 
 // expire is Mattermost's DND expiry job.

@@ -21,7 +21,7 @@ RACE := ./handler/... ./internal/syncer ./internal/graph ./internal/mattermost .
 # profile in MM_PROFILES_AGAIN (devtools/stack/README.md says which Mattermost versions behave like
 # which profile).
 MM_PROFILES_AGAIN ?= v10
-STATUS_SUITES := ^(TestScenarios|TestMattermostStatusRows|TestSimulatedDay|TestSoak|TestSyncEndToEnd|TestTransitionLag|TestTeamsCalls|TestTeamsCallsWithoutThePermission)$$
+STATUS_SUITES := ^(TestScenarios|TestMattermostStatusRows|TestSimulatedDay|TestSoak|TestSyncEndToEnd|TestTransitionLag|TestTeamsCalls|TestTeamsCallsWithoutThePermission|TestAutomaticReplies|TestAutomaticRepliesWithoutThePermission)$$
 
 all: build
 

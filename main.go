@@ -295,9 +295,10 @@ func (a *app) policy() engine.Policy {
 func (a *app) worker(now func() time.Time, budget time.Duration) *syncer.Worker {
 	w := &syncer.Worker{Mattermost: a.mm, Graph: a.graph, Store: a.store, Transitions: a.transitions, Now: now,
 		Policy: a.policy(), Lookahead: a.cfg.Lookahead, DryRun: a.cfg.DryRun, Paused: a.paused, Budget: budget}
-	if a.cfg.PresenceSync {
+	if a.cfg.ReadsPresence() {
 		w.Presence = a.graph
 	}
+	w.Calls, w.AutomaticReplies = a.cfg.PresenceSync, a.cfg.AutomaticRepliesSync
 	return w
 }
 

@@ -29,7 +29,7 @@ func (a *app) pages(now func() time.Time) handler.Pages {
 	}
 	slashCommand := &slash.Handler{Token: a.cfg.MattermostSlashToken, Store: a.store, Users: a.mm,
 		Schedules: slash.GraphSchedules(a.graph), Policy: a.policy(), Lookahead: a.cfg.Lookahead, Now: now,
-		MattermostURL: a.cfg.MattermostURL, Presence: a.cfg.PresenceSync}
+		MattermostURL: a.cfg.MattermostURL, Presence: a.cfg.PresenceSync, AutomaticReplies: a.cfg.AutomaticRepliesSync}
 	a.slash = slashCommand
 	return handler.Pages{AdminConsent: cons.Page, AdminConsentCallback: cons.Callback, Status: status.Serve,
 		SlashCommand: slashCommand.Serve}

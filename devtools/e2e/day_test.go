@@ -53,8 +53,12 @@ var (
 	dayDNDStatuses = []string{graphsim.StatusBusy, graphsim.StatusTentative, graphsim.StatusOOF, dayCall}
 )
 
-// dayCall is the status of a Teams call among a user's items (dayUser.items).
-const dayCall = "call"
+// dayCall and dayReplies are the statuses of a Teams call and of Outlook's automatic replies among
+// a user's items (dayUser.items).
+const (
+	dayCall    = "call"
+	dayReplies = "replies"
+)
 
 // dayUser is the test's model of one user: their calendar and their own choices.
 type dayUser struct {
@@ -62,6 +66,8 @@ type dayUser struct {
 	events []graphsim.Event
 	// calls are the user's Teams calls and presentations (PRESENCE_SYNC), on no calendar.
 	calls []graphsim.PresenceWindow
+	// replies are the user's Outlook automatic replies (AUTOMATIC_REPLIES_SYNC).
+	replies []graphsim.AutomaticReplies
 	// own is the status the user last chose (or started with); ownCustom the custom status they
 	// set themselves (nil for none). calstatus must give these back / never touch them.
 	own       string
@@ -87,12 +93,15 @@ type dayUser struct {
 // items are the user's calendar events and their Teams calls (as events of status dayCall): what
 // calstatus acts on.
 func (du *dayUser) items() []graphsim.Event {
-	if len(du.calls) == 0 {
+	if len(du.calls) == 0 && len(du.replies) == 0 {
 		return du.events
 	}
 	out := append([]graphsim.Event{}, du.events...)
 	for _, c := range du.calls {
 		out = append(out, graphsim.Event{Status: dayCall, Start: c.Start, End: c.End, Subject: c.Activity})
+	}
+	for _, r := range du.replies {
+		out = append(out, graphsim.Event{Status: dayReplies, Start: r.Start, End: r.End})
 	}
 	return out
 }
@@ -161,9 +170,11 @@ func (d *dayTally) add(n *int, ex *[]string, format string, args ...any) {
 // status, and no manual change may have been overridden; the counts are printed.
 func TestSimulatedDay(t *testing.T) {
 	started := time.Now()
-	w := presenceWorld(t, presenceRoles) // Teams calls synced too (PRESENCE_SYNC)
+	w := presenceWorld(t, presenceRoles) // Teams calls and Outlook's automatic replies synced too
+	w.worker.AutomaticReplies = true
 	rng := rand.New(rand.NewPCG(daySeed, daySeed*31+7))
-	callRng := rand.New(rand.NewPCG(daySeed+1, daySeed*37+11)) // its own: the calendars stay as they were
+	callRng := rand.New(rand.NewPCG(daySeed+1, daySeed*37+11))    // its own: the calendars stay as they were
+	repliesRng := rand.New(rand.NewPCG(daySeed+2, daySeed*41+13)) // and so do the calls
 	t.Logf("simulated day: seed %d", daySeed)
 
 	seeded := w.seeded(daySkip, dayUsers)
@@ -174,7 +185,7 @@ func TestSimulatedDay(t *testing.T) {
 	}
 
 	// Calendars: set once for everybody (w.calendar would rebuild the scenario per user).
-	oof, elsewhere, meetings, calls := 0, 0, 0, 0
+	oof, elsewhere, meetings, calls, outlookReplies := 0, 0, 0, 0, 0
 	for _, du := range users {
 		du.events = dayCalendar(rng, day)
 		for _, e := range du.events {
@@ -191,6 +202,9 @@ func TestSimulatedDay(t *testing.T) {
 		du.calls = dayCalls(callRng, day)
 		calls += len(du.calls)
 		w.teams[strings.ToLower(du.u.Email)] = du.calls
+		du.replies = dayOutlookReplies(repliesRng, day)
+		outlookReplies += len(du.replies)
+		w.replies[strings.ToLower(du.u.Email)] = du.replies
 	}
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		t.Fatal(err)
@@ -203,8 +217,8 @@ func TestSimulatedDay(t *testing.T) {
 	for i, du := range users {
 		ids[i] = du.u.Id
 	}
-	t.Logf("simulated day: %d users (%d automatically away or offline, %d on automatic replies), %d meetings, %d out-of-office days, %d working-elsewhere blocks, %d Teams calls; setup %s",
-		len(users), automatic, autoReplies, meetings, oof, elsewhere, calls, time.Since(started).Round(time.Millisecond))
+	t.Logf("simulated day: %d users (%d automatically away or offline, %d on Mattermost automatic replies of their own), %d meetings, %d out-of-office days, %d working-elsewhere blocks, %d Teams calls, %d Outlook automatic replies; setup %s",
+		len(users), automatic, autoReplies, meetings, oof, elsewhere, calls, outlookReplies, time.Since(started).Round(time.Millisecond))
 
 	var tally dayTally
 	var runTime, readTime time.Duration
@@ -345,8 +359,16 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 		}
 	}
 	if !final && s.status == model.StatusDnd && du.own != model.StatusDnd { // a DND calstatus set
-		if lag, ok := daySinceEnded(du.items(), dayDNDStatuses, now); ok && late(now.Add(-lag), now) {
+		// (or, just after Outlook's automatic replies, one that ends at once: an automatic status
+		// given back through it)
+		if lag, ok := daySinceEnded(du.items(), append(dayDNDStatuses, dayReplies), now); ok && late(now.Add(-lag), now) {
 			d.add(&d.left, &d.leftEx, "%s at %s: dnd (own status %s) %s after the last meeting ended%s",
+				who, at, du.own, lag, du.story())
+		}
+	}
+	if !final && s.status == model.StatusOutOfOffice && !du.isOwn(s.status) { // automatic replies calstatus turned on
+		if lag, ok := daySinceEnded(du.items(), []string{dayReplies}, now); ok && late(now.Add(-lag), now) {
+			d.add(&d.left, &d.leftEx, "%s at %s: ooo (own status %s) %s after Outlook's automatic replies ended%s",
 				who, at, du.own, lag, du.story())
 		}
 	}
@@ -374,7 +396,7 @@ func dayCheck(d *dayTally, du *dayUser, s dayShown, key string, now time.Time, f
 	// Free for more than the grace: the status is exactly the user's, manual flag included (a
 	// manual away or offline the user did not set is pinned: activity never moves it).
 	if key == "" && s.status == du.own && s.manual && !du.ownManual {
-		if lag, ok := daySinceEnded(du.items(), append(dayDNDStatuses, graphsim.StatusWorkingElsewhere), now); !ok || late(now.Add(-lag), now) {
+		if lag, ok := daySinceEnded(du.items(), append(dayDNDStatuses, graphsim.StatusWorkingElsewhere, dayReplies), now); !ok || late(now.Add(-lag), now) {
 			d.add(&d.pinned, &d.pinnedEx, "%s at %s: shows %s, own status %s automatic%s", who, at, s, du.own, du.story())
 		}
 	}
@@ -597,6 +619,17 @@ func dayCalls(rng *rand.Rand, day time.Time) []graphsim.PresenceWindow {
 	return out
 }
 
+// dayOutlookReplies draws a user's Outlook automatic replies on the step grid: one user in twelve
+// has them on for 1 to 6 hours starting between 07:00 and 16:00, with a message as Outlook keeps it
+// (HTML).
+func dayOutlookReplies(rng *rand.Rand, day time.Time) []graphsim.AutomaticReplies {
+	if rng.IntN(12) != 0 {
+		return nil
+	}
+	start := day.Add(7*time.Hour + time.Duration(rng.IntN(9*12))*dayStep)
+	return []graphsim.AutomaticReplies{replies(start, start.Add(time.Duration(1+rng.IntN(6))*time.Hour), outlookHTML)}
+}
+
 func dayCalendar(rng *rand.Rand, day time.Time) []graphsim.Event {
 	slot := func(n int) time.Time { return day.Add(time.Duration(n) * dayStep) }
 	const (
@@ -648,10 +681,13 @@ func dayKey(evs []graphsim.Event, now time.Time) string {
 	var keys []string
 	for _, e := range evs {
 		st := calendar.ParseStatus(e.Status)
-		if e.Status == dayCall {
+		switch e.Status {
+		case dayCall:
 			st = calendar.Call
+		case dayReplies:
+			st = dayReplies
 		}
-		if !now.Before(e.Start) && now.Before(e.End) && engine.DefaultPolicy.Handled(calendar.Event{Status: st}) {
+		if !now.Before(e.Start) && now.Before(e.End) && (st == dayReplies || engine.DefaultPolicy.Handled(calendar.Event{Status: st})) {
 			keys = append(keys, fmt.Sprintf("%s@%d-%d", st, e.Start.Unix(), e.End.Unix()))
 		}
 	}

@@ -27,7 +27,7 @@ func presenceWorld(t *testing.T, roles []string) *world {
 	if !ok {
 		t.Fatalf("the world's Graph is %T", w.worker.Graph)
 	}
-	w.worker.Presence = gc
+	w.worker.Presence, w.worker.Calls = gc, true
 	return w
 }
 
@@ -134,6 +134,35 @@ func TestTeamsCalls(t *testing.T) {
 		w.expect(u, autoRow(model.StatusOnline), "")
 		w.runAt(ten.Add(11*time.Minute), u) // a new call
 		w.expect(u, dndRow(model.StatusOnline, callEnd(ten.Add(11*time.Minute))), "In a call")
+	})
+
+	scenario("a call's DND where ends read unknown (caches purged): left to Mattermost's expiry, not set again", func(t *testing.T) {
+		// Mattermost's caches purged before every cycle (as the day's expiry does). A server from
+		// about v10.6 still reads the DND's end: it is renewed through the call, and a user who
+		// leaves it is left alone. v6.7.2 then reads no end: the DND is not renewed (it may be the
+		// user's), Mattermost's expiry ends it, and as that cannot be told from the user leaving it
+		// just before, it is not set again for this call.
+		u := users(1)[0]
+		w.inTeams(u, call("Presenting", nine.Add(10*time.Minute), nine.Add(55*time.Minute)))
+		cycle := func(m time.Duration) {
+			w.at(nine.Add(m * time.Minute))
+			w.expire(u)
+			if err := mmstate.InvalidateCaches(w.admin); err != nil {
+				t.Fatal(err)
+			}
+			w.run(u)
+		}
+		for m := time.Duration(10); m <= 35; m += 5 {
+			cycle(m)
+			if m >= 25 && !w.server.EndsKnown { // 09:23, the first DND's end, has passed
+				w.expect(u, autoRow(model.StatusOnline), "Presenting")
+				continue
+			}
+			w.expect(u, mmstate.Row{Status: model.StatusDnd, Manual: true, PrevStatus: model.StatusOnline, DNDEndTime: w.state(u).Row.DNDEndTime}, "Presenting")
+		}
+		w.setStatus(u, model.StatusOnline)
+		cycle(40)
+		w.expect(u, autoRow(model.StatusOnline), "Presenting")
 	})
 
 	scenario("a user who turned calls off in /calstatus settings", func(t *testing.T) {

@@ -44,6 +44,7 @@ type world struct {
 	calendars map[string][]graphsim.Event
 	hidden    map[string]bool // mailboxes that show only their availability view
 	teams     map[string][]graphsim.PresenceWindow
+	replies   map[string][]graphsim.AutomaticReplies // Outlook's automatic replies
 	cycle     int
 	logs      strings.Builder
 }
@@ -57,7 +58,8 @@ func newWorld(t *testing.T, policy engine.Policy) *world {
 func newWorldWith(t *testing.T, policy engine.Policy, sim graphsim.Config) *world {
 	t.Helper()
 	env := teststack.Require(t)
-	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}, hidden: map[string]bool{}, teams: map[string][]graphsim.PresenceWindow{}}
+	w := &world{t: t, env: env, calendars: map[string][]graphsim.Event{}, hidden: map[string]bool{}, teams: map[string][]graphsim.PresenceWindow{},
+		replies: map[string][]graphsim.AutomaticReplies{}}
 	var err error
 	sim.Scenario = w.scenario()
 	w.sim, err = graphsim.Start(sim)
@@ -118,6 +120,12 @@ func (w *world) scenario() *graphsim.Scenario {
 		}
 		sc.Mailboxes[email].Presence = append([]graphsim.PresenceWindow{}, p...)
 	}
+	for email, r := range w.replies {
+		if sc.Mailboxes[email] == nil {
+			sc.Mailboxes[email] = &graphsim.Mailbox{}
+		}
+		sc.Mailboxes[email].AutomaticReplies = append([]graphsim.AutomaticReplies{}, r...)
+	}
 	return sc
 }
 
@@ -125,6 +133,15 @@ func (w *world) scenario() *graphsim.Scenario {
 func (w *world) calendar(u *model.User, events ...graphsim.Event) {
 	w.t.Helper()
 	w.calendars[strings.ToLower(u.Email)] = events
+	if err := w.sim.SetScenario(w.scenario()); err != nil {
+		w.t.Fatal(err)
+	}
+}
+
+// outlookReplies gives a user Outlook automatic replies (replacing earlier ones).
+func (w *world) outlookReplies(u *model.User, replies ...graphsim.AutomaticReplies) {
+	w.t.Helper()
+	w.replies[strings.ToLower(u.Email)] = replies
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		w.t.Fatal(err)
 	}
@@ -164,6 +181,7 @@ func (w *world) seeded(skip, n int) []*model.User {
 		ids[i] = u.Id
 		w.calendars[strings.ToLower(u.Email)] = nil
 		delete(w.teams, strings.ToLower(u.Email))
+		delete(w.replies, strings.ToLower(u.Email))
 	}
 	if err := w.sim.SetScenario(w.scenario()); err != nil {
 		w.t.Fatal(err)

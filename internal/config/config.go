@@ -165,11 +165,6 @@ func Load(getenv func(string) string) (Config, error) {
 			*dst = b
 		}
 	}
-	if c.AutomaticRepliesSync {
-		// Asked for (the permissions, the consent page) ahead of the sync itself.
-		c.Warnings = append(c.Warnings, "AUTOMATIC_REPLIES_SYNC is true, but this version does not sync automatic replies yet: "+
-			"only its Graph permissions are asked for")
-	}
 	if v := get("MATTERMOST_WRITE_CONCURRENCY"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 256 {

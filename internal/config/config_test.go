@@ -205,9 +205,8 @@ func TestPresenceSettings(t *testing.T) {
 	if c, err = Load(env(m)); err != nil || c.PresenceSync || !c.AutomaticRepliesSync {
 		t.Fatalf("AUTOMATIC_REPLIES_SYNC=TRUE: %v %v %v", c.PresenceSync, c.AutomaticRepliesSync, err)
 	}
-	// Not synced by this version yet: said at start, not silently ignored.
-	if !strings.Contains(strings.Join(c.Warnings, "\n"), "does not sync automatic replies yet") {
-		t.Fatalf("AUTOMATIC_REPLIES_SYNC=true without a warning: %q", c.Warnings)
+	if len(c.Warnings) != 0 {
+		t.Fatalf("AUTOMATIC_REPLIES_SYNC=true warns: %q", c.Warnings)
 	}
 	for _, name := range []string{"PRESENCE_SYNC", "AUTOMATIC_REPLIES_SYNC"} {
 		m := full()

@@ -464,6 +464,14 @@ func statusHold(st State, cur Current, now time.Time, srv Server) hold {
 		// still theirs when Mattermost shows an automatic one it moved to since — offline (a restart,
 		// a disconnect) or online on activity after our DND's end — and is set by hand again. An
 		// online from before the end is the user leaving our DND themselves.
+		if !srv.EndsKnown && !st.PrevManual && st.HoldsCall() {
+			// A call's DND is short and renewed while the call lasts, but not where its end reads
+			// unknown (a server before about v10.6, past its status cache): Mattermost's expiry
+			// then ends it mid-call, and a user who left it just before cannot be told from that.
+			// Taken as the user's: the call gets no DND again, rather than a user's choice being
+			// overridden (what Mattermost shows is theirs either way).
+			return holdLost
+		}
 		return holdEnded
 	case st.SetStatus != DND && cur.Status == st.SetStatus && (cur.Manual || cur.Status == Online):
 		return holdPinned
@@ -508,11 +516,17 @@ func giveBack(next State, cur Current, now time.Time, held hold, srv Server) (*S
 // Result says which parts of a decision were applied in Mattermost.
 type Result struct {
 	Replies, Via, Status, Custom bool
+	// Theirs: Mattermost showed the auto-responder to change as the user's (RepliesUpdate.Ours);
+	// nothing was changed.
+	Theirs bool
 }
 
 // Applied is the state to store after applying d partly: what was not done is as before (old), so
 // the next run decides it again; a Via set without its DND leaves a pinned status to give back.
 func Applied(old State, d Decision, r Result) State {
+	if r.Theirs {
+		return d.RepliesTheirs
+	}
 	s := d.NewState
 	// Automatic replies turned on (or their text changed) by their patch; given back by the status.
 	repliesFailed := d.Replies != nil && d.Replies.On && !r.Replies

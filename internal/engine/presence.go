@@ -39,15 +39,23 @@ func PresenceItem(activity string, now time.Time, p Policy) (calendar.Event, boo
 	return e, true
 }
 
+// HoldsCall reports whether calstatus handles a Teams call for the user, the user not having
+// overridden its status.
+func (s State) HoldsCall() bool {
+	for _, m := range parseMarks(s.Handled) {
+		if m.status == calendar.Call && !m.noStatus {
+			return true
+		}
+	}
+	return false
+}
+
 // HeldCall is the call item to decide with when Teams presence could not be read for a user this
 // cycle (Graph throttled or failed): the call calstatus holds, if any, as it is — neither renewed
 // nor given back early. If presence stays unreadable, Mattermost's own expiry ends the DND at its
 // end and the next cycle gives the rest back; nothing flaps on one failed read.
 func HeldCall(st State, now time.Time) (calendar.Event, bool) {
-	held := false
-	for _, m := range parseMarks(st.Handled) {
-		held = held || m.status == calendar.Call && !m.noStatus
-	}
+	held := st.HoldsCall()
 	end := st.DNDEnd
 	if st.CustomText != "" && st.CustomUntil.After(end) {
 		end = st.CustomUntil

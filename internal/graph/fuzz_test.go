@@ -1,8 +1,10 @@
 package graph
 
 import (
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/calstatus/calstatus/internal/calendar"
 )
@@ -47,6 +49,31 @@ func FuzzParseBatch(f *testing.F) {
 					}
 				}
 			}
+		}
+	})
+}
+
+// Whatever a user puts in their automatic reply, its plain text comes without a panic, trimmed, and
+// valid UTF-8 when the reply was.
+func FuzzPlainText(f *testing.F) {
+	for _, s := range []string{
+		outlookReply, "Out until Monday.\r\n\r\nAsk Sam.", "",
+		"<ul><li>a<ul><li>b</li></ul></li></ul>", "<script>x<y</script><style>p{}</style>&nbsp;",
+		"<div><p>a <b>b <i>c</div></b> &amp", "<pre>\n a\n</pre>", "<!-- x", "a <b", "<table><td>x<tr>y",
+		"<p>\u00a0\u2028\x00</p>", "\xff<p>\xfe</p>", "<script/>x", strings.Repeat("<div>", 600) + "a",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, in string) {
+		out := plainText(in)
+		if strings.TrimSpace(out) != out {
+			t.Fatalf("plainText(%q) = %q, not trimmed", in, out)
+		}
+		if utf8.ValidString(in) && !utf8.ValidString(out) {
+			t.Fatalf("plainText(%q) = %q, not UTF-8", in, out)
+		}
+		if strings.Contains(out, "\n\n\n") {
+			t.Fatalf("plainText(%q) = %q, more than one blank line", in, out)
 		}
 	})
 }

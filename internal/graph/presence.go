@@ -25,6 +25,9 @@ type Presence struct {
 	Activity     string // InACall, InAConferenceCall, Presenting, …
 	OutOfOffice  bool   // outOfOfficeSettings.isOutOfOffice
 	OOFMessage   string // outOfOfficeSettings.message, as Graph gives it (HTML from Outlook)
+	// AutoReply is the automatic reply as plain text while automatic replies are on; "" when off,
+	// or when only an out-of-office event makes the user out of office (Graph gives no message).
+	AutoReply string
 }
 
 // PresenceResult is what GetPresences learned.
@@ -216,6 +219,9 @@ func readPresences(ids []string, ans httpAnswer, res *PresenceResult) {
 			pr.OutOfOffice = oof.IsOutOfOffice
 			if oof.Message != nil {
 				pr.OOFMessage = *oof.Message
+			}
+			if oof.IsOutOfOffice { // a message kept while replies are off is not a reply
+				pr.AutoReply = plainText(pr.OOFMessage)
 			}
 		}
 		res.Presence[id] = pr

@@ -1,8 +1,12 @@
 package graph_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -39,9 +43,55 @@ func teamsScenario(n int) *graphsim.Scenario {
 	}
 	sc.Mailboxes[list[0]].Presence = around("InACall")
 	sc.Mailboxes[list[1]].Presence = around("Presenting")
-	sc.Mailboxes[list[2]].AutomaticReplies = []graphsim.AutomaticReplies{{Start: now.Add(-time.Hour), End: now.Add(24 * time.Hour), Message: "<p>Back on <b>Monday</b></p>"}}
+	sc.Mailboxes[list[2]].AutomaticReplies = []graphsim.AutomaticReplies{{Start: now.Add(-time.Hour), End: now.Add(24 * time.Hour), Message: outlookReply}}
 	sc.Mailboxes[list[3]].NoTeams = true
 	return sc
+}
+
+// outlookReply is an automatic reply as Outlook stores it, and autoReply its plain text.
+const (
+	outlookReply = "<html>\r\n<head>\r\n<meta http-equiv=\"Content-Type\" content=\"text/html; charset=utf-8\">\r\n" +
+		"<style type=\"text/css\" style=\"display:none;\"> P {margin-top:0;margin-bottom:0;} </style>\r\n</head>\r\n" +
+		"<body dir=\"ltr\">\r\n<div style=\"font-family: Calibri, Arial, Helvetica, sans-serif; font-size: 12pt;\">\r\n" +
+		"Back on <b>Monday</b>.<br>\r\n</div>\r\n<div>For anything urgent, contact Sam &amp; Alex.</div>\r\n</body>\r\n</html>\r\n"
+	autoReply = "Back on Monday.\nFor anything urgent, contact Sam & Alex."
+)
+
+// oofSettings is a RoundTripper that replaces the outOfOfficeSettings of the users in set in
+// getPresencesByUserId answers: Graph answers what the simulator does not make, such as a message
+// kept while automatic replies are off.
+type oofSettings struct {
+	base http.RoundTripper
+	set  map[string]string // object id → outOfOfficeSettings JSON
+}
+
+func (o oofSettings) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := o.base.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/getPresencesByUserId") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var answer map[string]any
+	if err := json.Unmarshal(body, &answer); err != nil {
+		return nil, err
+	}
+	values, _ := answer["value"].([]any)
+	for _, v := range values {
+		p, _ := v.(map[string]any)
+		if id, _ := p["id"].(string); o.set[id] != "" {
+			p["outOfOfficeSettings"] = json.RawMessage(o.set[id])
+		}
+	}
+	if body, err = json.Marshal(answer); err != nil {
+		return nil, err
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
 }
 
 func objectIDs(list []string) []string {
@@ -53,9 +103,18 @@ func objectIDs(list []string) []string {
 }
 
 func TestPresenceAnswered(t *testing.T) {
-	sim := startSimWith(t, graphsim.Config{Scenario: teamsScenario(5), Roles: presenceRoles})
-	c := newClient(t, sim)
-	list := emails(5)
+	sc := teamsScenario(7)
+	list := emails(7)
+	now := time.Now().UTC()
+	// Out of office by the calendar only: isOutOfOffice true, message null.
+	sc.Mailboxes[list[5]].Events = []graphsim.Event{{Status: graphsim.StatusOOF, Start: now.Add(-time.Hour), End: now.Add(time.Hour)}}
+	sim := startSimWith(t, graphsim.Config{Scenario: sc, Roles: presenceRoles})
+	// Automatic replies written but off (scheduled for later): a message, isOutOfOffice false.
+	c := newClientWith(t, sim, func(cfg *graph.Config) {
+		cfg.Transport = oofSettings{base: cfg.Transport, set: map[string]string{
+			graphsim.ObjectID(list[6]): `{"isOutOfOffice": false, "message": "<p>Away next week</p>"}`,
+		}}
+	})
 	unknown := "7e0c4b1a-2d3f-4e5a-8b6c-9d0e1f2a3b4c"
 	ids := append(objectIDs(list), unknown, "user00000@contoso.example", strings.ToUpper(graphsim.ObjectID(list[0])))
 	res, err := c.GetPresences(context.Background(), ids)
@@ -65,9 +124,11 @@ func TestPresenceAnswered(t *testing.T) {
 	want := map[string]graph.Presence{
 		graphsim.ObjectID(list[0]): {Availability: "Busy", Activity: "InACall"},
 		graphsim.ObjectID(list[1]): {Availability: "DoNotDisturb", Activity: "Presenting"},
-		graphsim.ObjectID(list[2]): {Availability: "Available", Activity: "OutOfOffice", OutOfOffice: true, OOFMessage: "<p>Back on <b>Monday</b></p>"},
+		graphsim.ObjectID(list[2]): {Availability: "Available", Activity: "OutOfOffice", OutOfOffice: true, OOFMessage: outlookReply, AutoReply: autoReply},
 		graphsim.ObjectID(list[3]): {Availability: "PresenceUnknown", Activity: "PresenceUnknown"},
 		graphsim.ObjectID(list[4]): {Availability: "Available", Activity: "Available"},
+		graphsim.ObjectID(list[5]): {Availability: "Available", Activity: "OutOfOffice", OutOfOffice: true},
+		graphsim.ObjectID(list[6]): {Availability: "Available", Activity: "Available", OOFMessage: "<p>Away next week</p>"},
 	}
 	if len(res.Presence) != len(want) {
 		t.Fatalf("presence %+v", res.Presence)
@@ -84,7 +145,7 @@ func TestPresenceAnswered(t *testing.T) {
 	if len(res.Failures) != 2 || classes[unknown] != "not_found" || classes["user00000@contoso.example"] != "invalid" {
 		t.Fatalf("failures %+v", res.Failures)
 	}
-	if st := sim.Stats(); res.Calls != 1 || st.PresenceCalls != 1 || st.PresenceIDs != 6 {
+	if st := sim.Stats(); res.Calls != 1 || st.PresenceCalls != 1 || st.PresenceIDs != 8 {
 		t.Fatalf("%d calls; simulator saw %d calls for %d ids", res.Calls, st.PresenceCalls, st.PresenceIDs)
 	}
 

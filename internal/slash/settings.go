@@ -9,9 +9,21 @@ import (
 	"github.com/calstatus/calstatus/internal/store"
 )
 
-// settingsUsage is the grammar of "/calstatus settings …".
+// settingsUsage is the grammar of "/calstatus settings …" (see settingsGrammar).
 const settingsUsage = "`settings only dnd|custom|both`, `settings subject on|off|default`, `settings notify on|off|default`, " +
 	"`settings calls on|off`, `settings reset` (all of them back to the defaults)"
+
+// repliesUsage is offered before "`settings reset`" where AUTOMATIC_REPLIES_SYNC is on.
+const repliesUsage = "`settings replies on|off`, "
+
+// settingsGrammar is settingsUsage, with "settings replies" where the organisation turned
+// automatic replies on (without it, exactly settingsUsage).
+func settingsGrammar(replies bool) string {
+	if !replies {
+		return settingsUsage
+	}
+	return strings.Replace(settingsUsage, "`settings reset`", repliesUsage+"`settings reset`", 1)
+}
 
 // ChangeSettings applies what the user typed after "/calstatus settings" to u:
 //
@@ -19,7 +31,8 @@ const settingsUsage = "`settings only dnd|custom|both`, `settings subject on|off
 //	subject on | off | default           the meeting's subject in the custom status (never a private meeting's)
 //	notify on | off | default            a direct message when calstatus changes the status
 //	calls on | off                       Do Not Disturb during Teams calls and presentations (PRESENCE_SYNC)
-//	reset                                the four above back to the organisation's defaults
+//	replies on | off                     Outlook's automatic replies as Mattermost's (AUTOMATIC_REPLIES_SYNC)
+//	reset                                the five above back to the organisation's defaults
 //
 // "default" is the organisation's SHOW_SUBJECT or NOTIFY_USERS. Off, on and pause are left as they
 // are. It returns the new settings and, in words, what changes; an error (and u) for anything else.
@@ -47,7 +60,7 @@ func ChangeSettings(u store.UserSettings, args []string) (store.UserSettings, st
 	}
 	switch {
 	case len(words) == 1 && words[0] == "reset":
-		u.Only, u.ShowSubject, u.Notify, u.CallsOff = "", nil, nil, false
+		u.Only, u.ShowSubject, u.Notify, u.CallsOff, u.RepliesOff = "", nil, nil, false, false
 		return u, from + "calstatus sets Do Not Disturb and a custom status for your meetings, and shows meeting subjects and sends direct messages as your organisation chose.", nil
 	case len(words) > 0 && words[0] == "only":
 		if len(words) != 2 {
@@ -102,6 +115,17 @@ func ChangeSettings(u store.UserSettings, args []string) (store.UserSettings, st
 				"you get your previous status back then.", nil
 		}
 		return u, from + "calstatus sets Do Not Disturb during your Teams calls and presentations, as for a meeting (where your organisation has turned this on).", nil
+	case len(words) > 0 && words[0] == "replies":
+		if len(words) != 2 || words[1] != "on" && words[1] != "off" && words[1] != "default" {
+			return u, "", errors.New("say replies on or replies off")
+		}
+		u.RepliesOff = words[1] == "off"
+		if u.RepliesOff {
+			return u, from + "calstatus leaves Mattermost's automatic replies to you; if it has turned them on from Outlook's, " +
+				"it turns them off and you get your previous status back then.", nil
+		}
+		return u, from + "while your Outlook automatic replies are on, Mattermost answers your direct messages with them and shows you Out of office " +
+			"(where your organisation has turned this on).", nil
 	}
 	return u, "", errors.New("not a setting")
 }
@@ -175,13 +199,23 @@ func (c *call) describe(ctx context.Context, u store.UserSettings) string {
 	default:
 		b.WriteString("* Teams calls and presentations: **Do Not Disturb**, as for a meeting (the default).\n")
 	}
+	switch {
+	case !c.h.AutomaticReplies && e.RepliesOff:
+		b.WriteString("* Automatic replies: **off** — calstatus leaves Mattermost's automatic replies to you (your choice; your organisation has not turned them on).\n")
+	case !c.h.AutomaticReplies:
+	case e.RepliesOff:
+		b.WriteString("* Automatic replies: **off** — calstatus leaves Mattermost's automatic replies to you (your choice).\n")
+	default:
+		b.WriteString("* Automatic replies: **on** — while Outlook's automatic replies are on, Mattermost answers your direct messages with them " +
+			"and shows you Out of office (the default).\n")
+	}
 	b.WriteString("\nChange them with " + c.settingsUsage() + ".")
 	return b.String()
 }
 
-// settingsUsage is settingsUsage with the command as typed.
+// settingsUsage is settingsGrammar with the command as typed.
 func (c *call) settingsUsage() string {
-	return strings.ReplaceAll(settingsUsage, "`settings ", "`"+c.trigger+" settings ")
+	return strings.ReplaceAll(settingsGrammar(c.h.AutomaticReplies), "`settings ", "`"+c.trigger+" settings ")
 }
 
 // ownChoices says, for "status", the user's settings that differ from the defaults ("" when none).
@@ -210,6 +244,9 @@ func (c *call) ownChoices(s engine.Settings) string {
 	}
 	if s.CallsOff && c.h.Presence {
 		parts = append(parts, "Teams calls left alone")
+	}
+	if s.RepliesOff && c.h.AutomaticReplies {
+		parts = append(parts, "automatic replies left to you")
 	}
 	if len(parts) == 0 {
 		return ""

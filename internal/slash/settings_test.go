@@ -17,7 +17,8 @@ func sameBool(a, b *bool) bool { return a == nil && b == nil || a != nil && b !=
 
 func sameSettings(a, b store.UserSettings) bool {
 	return a.Disabled == b.Disabled && a.PausedUntil.Equal(b.PausedUntil) && a.Only == b.Only &&
-		sameBool(a.ShowSubject, b.ShowSubject) && sameBool(a.Notify, b.Notify) && a.CallsOff == b.CallsOff
+		sameBool(a.ShowSubject, b.ShowSubject) && sameBool(a.Notify, b.Notify) && a.CallsOff == b.CallsOff &&
+		a.RepliesOff == b.RepliesOff
 }
 
 // The grammar of "/calstatus settings …": each change touches its own setting and nothing else
@@ -44,6 +45,10 @@ func TestChangeSettings(t *testing.T) {
 		{store.UserSettings{CallsOff: true, Notify: yes()}, "Calls On", store.UserSettings{Notify: yes()}},
 		{store.UserSettings{CallsOff: true}, "calls default", store.UserSettings{}},
 		{store.UserSettings{CallsOff: true, Only: engine.OnlyDND}, "reset", store.UserSettings{}},
+		{store.UserSettings{}, "replies off", store.UserSettings{RepliesOff: true}},
+		{store.UserSettings{RepliesOff: true, CallsOff: true}, "Replies On", store.UserSettings{CallsOff: true}},
+		{store.UserSettings{RepliesOff: true}, "replies default", store.UserSettings{}},
+		{store.UserSettings{RepliesOff: true, CallsOff: true, Notify: no()}, "reset", store.UserSettings{}},
 		{store.UserSettings{Disabled: true}, "only custom", store.UserSettings{Disabled: true, Only: engine.OnlyCustom}},
 		{paused, "subject on", store.UserSettings{PausedUntil: paused.PausedUntil, Only: engine.OnlyDND, ShowSubject: yes(), Notify: yes()}},
 	} {
@@ -53,7 +58,8 @@ func TestChangeSettings(t *testing.T) {
 		}
 	}
 	for _, bad := range []string{"", "only", "only status", "only dnd custom", "subject", "subject maybe", "subject on now", "notify yes",
-		"reset now", "off", "colour red", "calls", "calls maybe", "calls off now"} {
+		"reset now", "off", "colour red", "calls", "calls maybe", "calls off now",
+		"replies", "replies maybe", "replies off now"} {
 		if got, _, err := ChangeSettings(paused, strings.Fields(bad)); err == nil || !sameSettings(got, paused) {
 			t.Errorf("%q: %+v %v, want an error and nothing changed", bad, got, err)
 		}
@@ -295,5 +301,53 @@ func TestCallsSetting(t *testing.T) {
 	e.h.Presence = false
 	if got := e.serve(t, "settings"); !strings.Contains(got, "**left alone** (your choice; your organisation has not turned them on)") {
 		t.Fatalf("calls off, organisation off:\n%s", got)
+	}
+}
+
+// "settings replies" is offered and shown where the organisation syncs Outlook's automatic replies
+// (AUTOMATIC_REPLIES_SYNC), and a user's choice is kept and said either way. With it off, the
+// listing, the usage and help say nothing of replies.
+func TestRepliesSetting(t *testing.T) {
+	e := newEnv()
+	for _, cmd := range []string{"settings", "help", "settings colour red"} {
+		if got := e.serve(t, cmd); strings.Contains(got, "Automatic replies:") || strings.Contains(got, "replies on|off") {
+			t.Fatalf("%s offers replies where the organisation does not sync them:\n%s", cmd, got)
+		}
+	}
+	e.h.AutomaticReplies = true
+	got := e.serve(t, "settings")
+	for _, w := range []string{"* Automatic replies: **on** — while Outlook's automatic replies are on, Mattermost answers your direct messages with them " +
+		"and shows you Out of office (the default).", "`/calstatus settings calls on|off`, `/calstatus settings replies on|off`, `/calstatus settings reset`"} {
+		if !strings.Contains(got, w) {
+			t.Fatalf("replies on by default: lacks %q:\n%s", w, got)
+		}
+	}
+	if got := e.serve(t, "help"); !strings.Contains(got, "`settings replies on|off`, `settings reset`") {
+		t.Fatalf("help lacks replies:\n%s", got)
+	}
+	got = e.serve(t, "settings replies off")
+	if !strings.Contains(got, "calstatus leaves Mattermost's automatic replies to you; if it has turned them on") ||
+		!strings.Contains(got, "* Automatic replies: **off** — calstatus leaves Mattermost's automatic replies to you (your choice).") ||
+		!e.store.settings[me].RepliesOff || !e.store.settings[me].Engine().RepliesOff {
+		t.Fatalf("replies off: %+v\n%s", e.store.settings[me], got)
+	}
+	e.h.AutomaticReplies = false
+	if got := e.serve(t, "settings"); !strings.Contains(got, "* Automatic replies: **off** — calstatus leaves Mattermost's automatic replies to you "+
+		"(your choice; your organisation has not turned them on).") || strings.Contains(got, "replies on|off") {
+		t.Fatalf("replies off, organisation off:\n%s", got)
+	}
+	got = e.serve(t, "settings replies on")
+	if !strings.Contains(got, "Mattermost answers your direct messages with them and shows you Out of office (where your organisation has turned this on).") ||
+		strings.Contains(got, "Automatic replies:") || e.store.settings[me].RepliesOff {
+		t.Fatalf("replies on, organisation off: %+v\n%s", e.store.settings[me], got)
+	}
+	// "status" names the choice among the user's own where the organisation syncs replies.
+	e.serve(t, "settings replies off")
+	if got := e.serve(t, "status"); strings.Contains(got, "automatic replies left to you") {
+		t.Fatalf("status, organisation off:\n%s", got)
+	}
+	e.h.AutomaticReplies = true
+	if got := e.serve(t, "status"); !strings.Contains(got, "Your settings: automatic replies left to you") {
+		t.Fatalf("status, replies off:\n%s", got)
 	}
 }

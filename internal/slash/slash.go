@@ -72,9 +72,11 @@ type Handler struct {
 	// Policy and Lookahead are the worker's, so that "status" explains the decision the worker makes.
 	Policy engine.Policy
 	// Presence is PRESENCE_SYNC: Teams calls and presentations are synced ("settings calls").
-	Presence  bool
-	Lookahead time.Duration
-	Now       func() time.Time
+	Presence bool
+	// AutomaticReplies: AUTOMATIC_REPLIES_SYNC is on: /calstatus settings replies is offered.
+	AutomaticReplies bool
+	Lookahead        time.Duration
+	Now              func() time.Time
 
 	// MattermostURL is MATTERMOST_URL: a late answer is posted to a response_url only on it.
 	MattermostURL string
@@ -433,7 +435,7 @@ func (c *call) help(ctx context.Context, first string) string {
 		{"off", "stop: calstatus puts your previous status back, clears the custom status it set, and changes nothing until you type " + c.cmd("on")},
 		{"on", "start again (also ends a pause)"},
 		{"pause 2h", "stop for a while: `30m`, `2h`, `1d`, `until 14:00`, `until tomorrow` (9:00), `until monday` (9:00; on a Monday, next week's)"},
-		{"settings", "your settings, and changing them: " + settingsUsage},
+		{"settings", "your settings, and changing them: " + settingsGrammar(c.h.AutomaticReplies)},
 		{"help", "this message"},
 	} {
 		b.WriteString("* " + c.cmd(l[0]) + " — " + l[1] + "\n")

@@ -165,6 +165,9 @@ or in <code>local.settings.json</code> when it runs locally.</p>
 <dt>Changes</dt><dd>{{num .Changed}}</dd>
 <dt>Failures</dt><dd>{{if .Failed}}<span class="bad">{{num .Failed}}</span>: {{failures .Failures}}{{else}}none{{end}}</dd>
 <dt>Graph calls</dt><dd>{{num .GraphCalls}} ({{num .Throttled}} throttled, {{num .Retries}} retried)</dd>
+{{- with .PresenceFailures}}
+<dt>Teams presence</dt><dd><span class="bad">not read for {{users (total .)}}</span>: {{failures .}}{{if index . "forbidden"}} — <code>Presence.Read.All</code> or <code>User.Read.All</code> is not granted: consent again on the consent page. Their calendars are synced; calls and automatic replies are not{{end}}</dd>
+{{- end}}
 <dt>Duration</dt><dd>{{seconds .DurationMs}}</dd>
 <dt>Complete</dt><dd>{{if .Complete}}yes{{else}}no{{end}}</dd>
 </dl>

@@ -190,6 +190,9 @@ type Cycle struct {
 	GraphCalls    int            `json:"graph_calls"`
 	Throttled     int            `json:"throttled"`
 	Retries       int            `json:"retries"`
+	// PresenceFailures counts by class the users whose Teams presence could not be read (only with
+	// PRESENCE_SYNC or AUTOMATIC_REPLIES_SYNC on).
+	PresenceFailures map[string]int `json:"presence_failures,omitempty"`
 	// DurationMs runs from planning to the last shard's end (0 before any shard ended).
 	DurationMs int64 `json:"duration_ms"`
 	Complete   bool  `json:"complete"`
@@ -480,9 +483,16 @@ func summarize(h store.CycleHistory) Cycle {
 	for k, v := range s.Failures {
 		failures[clean(k)] += v
 	}
+	var presence map[string]int
+	for k, v := range s.PresenceFailures {
+		if presence == nil {
+			presence = map[string]int{}
+		}
+		presence[clean(k)] += v
+	}
 	return Cycle{ID: clean(s.CycleID), Started: s.Started.UTC(), Users: s.Users, Shards: s.Shards, ShardsOK: s.ShardsOK,
 		ShardsFailed: s.ShardsFailed, ShardsMissing: s.ShardsMissing, Changed: s.Changed, Failed: s.Failed, Failures: failures,
-		GraphCalls: s.GraphCalls, Throttled: s.Throttled, Retries: s.Retries, DurationMs: s.Duration.Milliseconds(), Complete: s.Complete}
+		GraphCalls: s.GraphCalls, Throttled: s.Throttled, Retries: s.Retries, PresenceFailures: presence, DurationMs: s.Duration.Milliseconds(), Complete: s.Complete}
 }
 
 // measureInterval is the median gap between the recorded cycles (DefaultInterval with fewer than

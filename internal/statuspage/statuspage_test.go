@@ -506,3 +506,28 @@ func attr(e xml.StartElement, name string) string {
 	}
 	return ""
 }
+
+// Teams presence read for no one (the permission not granted): the last cycle says for how many
+// users, why, and what to do; the JSON carries the counts. Without failures the line is not shown.
+func TestPresenceFailuresAreShown(t *testing.T) {
+	cycles := history(3)
+	last := &cycles[len(cycles)-1]
+	for i := range last.Shards {
+		last.Shards[i].PresenceFailures = map[string]int{"forbidden": 100}
+	}
+	last.Shards[0].PresenceFailures["graph"] = 2
+	p := newPage(cycles, queue.Health{})
+	html := get(t, p, nil).Body
+	for _, want := range []string{"<dt>Teams presence</dt>", "not read for 402 users", "forbidden 400", "<code>Presence.Read.All</code>"} {
+		if !strings.Contains(html, want) {
+			t.Errorf("the page does not say %q", want)
+		}
+	}
+	r := decode(t, get(t, p, map[string]string{"format": "json"}).Body)
+	if got := r.LastCycle.PresenceFailures; got["forbidden"] != 400 || got["graph"] != 2 || len(got) != 2 {
+		t.Errorf("JSON presence_failures %v", got)
+	}
+	if html := get(t, newPage(history(3), queue.Health{}), nil).Body; strings.Contains(html, "Teams presence") {
+		t.Error("a Teams presence line without failures")
+	}
+}

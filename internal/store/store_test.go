@@ -44,7 +44,7 @@ func TestStatesRoundTripInTransactions(t *testing.T) {
 	for _, id := range users {
 		changes = append(changes, store.StateChange{UserID: id, New: engine.State{PrevStatus: "away", SetStatus: "dnd",
 			PrevManual: true, DNDEnd: until, CustomUntil: until, CustomEmoji: "calendar", CustomText: "In a meeting",
-			Handled: "busy@1-2!s", Until: until}})
+			Handled: "busy@1-2!s", Replies: "9f86d081884c7d65", RepliesDone: true, RepliesKept: until.Add(30 * time.Minute), Until: until}})
 	}
 	w0 := s.Writes.Load()
 	if saved, err := s.SaveStates(ctx, changes); err != nil || len(saved) != 250 {
@@ -124,7 +124,8 @@ func TestClaimsRoundTripAndComplete(t *testing.T) {
 	ctx := context.Background()
 	users := ids("t", 2)
 	until := time.Now().Add(time.Minute).Truncate(time.Second).UTC()
-	claim := &engine.Claim{Owner: "run-1", Until: until, Prev: engine.State{PrevStatus: "online", SetStatus: "dnd", Handled: "busy@1-2"}}
+	claim := &engine.Claim{Owner: "run-1", Until: until, Prev: engine.State{PrevStatus: "online", SetStatus: "ooo", Handled: "busy@1-2",
+		Replies: "9f86d081884c7d65", RepliesDone: true, RepliesKept: until.Add(time.Hour)}}
 	// A claim to give everything back (New empty) is stored too.
 	if _, err := s.SaveStates(ctx, []store.StateChange{{UserID: users[0], Claim: claim}, {UserID: users[1], New: engine.State{SetStatus: "dnd"}, Claim: claim}}); err != nil {
 		t.Fatal(err)

@@ -96,8 +96,10 @@ func (s *Store) LoadStates(ctx context.Context, userIDs []string) (map[string]Us
 func fromEntity(e aztables.EDMEntity) UserState {
 	str := func(k string) string { v, _ := e.Properties[k].(string); return v }
 	b, _ := e.Properties["PrevManual"].(bool)
+	done, _ := e.Properties["RepliesDone"].(bool) // absent (a row written before replies): false
 	st := engine.State{PrevStatus: str("Prev"), PrevManual: b, SetStatus: str("Set"), CustomEmoji: str("CsEmoji"), CustomText: str("CsText"),
-		Handled: str("Handled"), DNDEnd: unixProp(e.Properties["DndEnd"]), CustomUntil: unixProp(e.Properties["CsUntil"]), Until: unixProp(e.Properties["Until"])}
+		Handled: str("Handled"), DNDEnd: unixProp(e.Properties["DndEnd"]), CustomUntil: unixProp(e.Properties["CsUntil"]),
+		Replies: str("Replies"), RepliesDone: done, RepliesKept: unixProp(e.Properties["RepliesKept"]), Until: unixProp(e.Properties["Until"])}
 	us := UserState{State: st, etag: azcore.ETag(e.ETag)}
 	if owner := str("ClaimOwner"); owner != "" {
 		c := &engine.Claim{Owner: owner, Until: unixProp(e.Properties["ClaimUntil"])}
@@ -232,6 +234,7 @@ func stateAction(c StateChange, guarded bool) (aztables.TransactionAction, bool,
 	props := map[string]any{
 		"Prev": c.New.PrevStatus, "PrevManual": c.New.PrevManual, "Set": c.New.SetStatus, "CsEmoji": c.New.CustomEmoji, "CsText": c.New.CustomText,
 		"Handled": c.New.Handled, "DndEnd": aztables.EDMInt64(unix(c.New.DNDEnd)), "CsUntil": aztables.EDMInt64(unix(c.New.CustomUntil)),
+		"Replies": c.New.Replies, "RepliesDone": c.New.RepliesDone, "RepliesKept": aztables.EDMInt64(unix(c.New.RepliesKept)),
 		"Until": aztables.EDMInt64(unix(c.New.Until)),
 	}
 	if cl := c.Claim; cl != nil {

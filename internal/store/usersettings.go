@@ -32,17 +32,22 @@ type UserSettings struct {
 	ShowSubject, Notify *bool
 	// CallsOff: "/calstatus settings calls off" (Teams calls and presentations left alone).
 	CallsOff bool
+	// RepliesOff: "/calstatus settings replies off" (Outlook's automatic replies not turned on in
+	// Mattermost; ones calstatus turned on given back).
+	RepliesOff bool
 }
 
 // IsDefault reports whether u is the default (no settings row).
 func (u UserSettings) IsDefault() bool {
-	return !u.Disabled && u.PausedUntil.IsZero() && u.Only == "" && u.ShowSubject == nil && u.Notify == nil && !u.CallsOff
+	return !u.Disabled && u.PausedUntil.IsZero() && u.Only == "" && u.ShowSubject == nil && u.Notify == nil && !u.CallsOff &&
+		!u.RepliesOff
 }
 
 // Engine is the settings as the engine takes them, without a time zone (Mattermost has it).
 func (u UserSettings) Engine() engine.Settings {
 	return engine.Settings{Disabled: u.Disabled, PausedUntil: u.PausedUntil, Only: u.Only,
-		ShowSubject: copyBool(u.ShowSubject), Notify: copyBool(u.Notify), CallsOff: u.CallsOff}
+		ShowSubject: copyBool(u.ShowSubject), Notify: copyBool(u.Notify), CallsOff: u.CallsOff,
+		RepliesOff: u.RepliesOff}
 }
 
 func copyBool(b *bool) *bool {
@@ -83,6 +88,9 @@ func (s *Store) SaveSettings(ctx context.Context, userID string, u UserSettings)
 	}
 	if u.CallsOff {
 		props["CallsOff"] = true
+	}
+	if u.RepliesOff {
+		props["RepliesOff"] = true
 	}
 	entity, err := json.Marshal(aztables.EDMEntity{Entity: key, Properties: props})
 	if err != nil {
@@ -125,6 +133,7 @@ func settingsFromEntity(e aztables.EDMEntity) UserSettings {
 		u.Notify = &v
 	}
 	u.CallsOff, _ = e.Properties["CallsOff"].(bool)
+	u.RepliesOff, _ = e.Properties["RepliesOff"].(bool)
 	return u
 }
 

@@ -23,6 +23,7 @@ func TestSettingsChoicesRoundTrip(t *testing.T) {
 		"c0000000000000000000000000": {Disabled: true, ShowSubject: &off},
 		"d0000000000000000000000000": {PausedUntil: now.Add(time.Hour), Notify: &on},
 		"e0000000000000000000000000": {CallsOff: true},
+		"f0000000000000000000000000": {RepliesOff: true},
 	}
 	for id, u := range users {
 		if err := s.SaveSettings(ctx, id, u); err != nil {
@@ -40,12 +41,13 @@ func TestSettingsChoicesRoundTrip(t *testing.T) {
 	for id, want := range users {
 		got, err := s.LoadSettings(ctx, id)
 		if err != nil || got.Disabled != want.Disabled || !got.PausedUntil.Equal(want.PausedUntil) || got.Only != want.Only ||
-			!same(got.ShowSubject, want.ShowSubject) || !same(got.Notify, want.Notify) || got.CallsOff != want.CallsOff {
+			!same(got.ShowSubject, want.ShowSubject) || !same(got.Notify, want.Notify) || got.CallsOff != want.CallsOff ||
+			got.RepliesOff != want.RepliesOff {
 			t.Fatalf("%s: read %+v (%v), want %+v", id, got, err, want)
 		}
 		e := states[id].Settings
 		if e.Only != want.Only || !same(e.ShowSubject, want.ShowSubject) || !same(e.Notify, want.Notify) || e.Disabled != want.Disabled ||
-			e.CallsOff != want.CallsOff {
+			e.CallsOff != want.CallsOff || e.RepliesOff != want.RepliesOff {
 			t.Fatalf("%s: LoadStates gives the engine %+v, want %+v", id, e, want)
 		}
 	}

@@ -84,6 +84,9 @@ type CycleSummary struct {
 	// Application Insights (the host drops a failed invocation's logs), this line does.
 	ShardErrors                    map[string]int
 	GraphCalls, Throttled, Retries int
+	// PresenceFailures counts by class the users whose Teams presence (calls, automatic replies)
+	// could not be read; "forbidden": Presence.Read.All or User.Read.All is not granted.
+	PresenceFailures map[string]int
 	// Duration runs from planning to the last shard's end.
 	Duration time.Duration
 	// Complete: every shard ended ok.
@@ -92,7 +95,7 @@ type CycleSummary struct {
 
 // Summarize adds up a cycle's shard records.
 func Summarize(plan store.CycleReport, shards []store.ShardReport) CycleSummary {
-	s := CycleSummary{CycleReport: plan, Failures: map[string]int{}, ShardErrors: map[string]int{}}
+	s := CycleSummary{CycleReport: plan, Failures: map[string]int{}, ShardErrors: map[string]int{}, PresenceFailures: map[string]int{}}
 	var last time.Time
 	for _, r := range shards {
 		switch r.Outcome {
@@ -108,6 +111,9 @@ func Summarize(plan store.CycleReport, shards []store.ShardReport) CycleSummary 
 		s.Retries += r.Retries
 		for k, v := range r.Failures {
 			s.Failures[k] += v
+		}
+		for k, v := range r.PresenceFailures {
+			s.PresenceFailures[k] += v
 		}
 		if r.ErrorClass != "" {
 			s.ShardErrors[r.ErrorClass]++

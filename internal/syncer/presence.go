@@ -134,7 +134,7 @@ func (r *run) readPresence(ctx context.Context, users []mattermost.User, states 
 // withPresence adds to a user's availability the call Teams shows them in (or, presence unread, the
 // call calstatus holds for them).
 func (r *run) withPresence(av calendar.Availability, userID string, st engine.State, pr presences) calendar.Availability {
-	if r.w.Presence == nil {
+	if r.w.Presence == nil || !r.w.Calls {
 		return av
 	}
 	if p, ok := pr.byUser[userID]; ok {
@@ -149,4 +149,19 @@ func (r *run) withPresence(av calendar.Availability, userID string, st engine.St
 		}
 	}
 	return av
+}
+
+// repliesFor is what Teams presence shows of a user's Outlook automatic replies: unknown where it
+// could not be read (what calstatus holds stays), none for a user without an Entra user, and none
+// at all with AutomaticReplies off (any calstatus turned on are given back).
+func (r *run) repliesFor(userID string, pr presences) engine.Replies {
+	switch p, ok := pr.byUser[userID]; {
+	case !r.w.AutomaticReplies || r.w.Presence == nil:
+		return engine.Replies{Known: true}
+	case ok:
+		return engine.Replies{Known: true, Text: p.AutoReply}
+	case pr.unread[userID]:
+		return engine.Replies{}
+	}
+	return engine.Replies{Known: true}
 }

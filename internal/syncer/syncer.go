@@ -28,6 +28,8 @@ type Mattermost interface {
 	SetStatus(ctx context.Context, userID string, ch mattermost.StatusChange) (viaDone bool, err error)
 	SetCustomStatus(ctx context.Context, u mattermost.User, cs mattermost.CustomStatus) error
 	ClearCustomStatus(ctx context.Context, u mattermost.User) error
+	AutoResponder(ctx context.Context, userID string) (mattermost.AutoResponder, error)
+	SetAutoResponder(ctx context.Context, userID string, ar mattermost.AutoResponder, message string) error
 	Notify(ctx context.Context, userID, message string) error
 	Server(ctx context.Context) (mattermost.Server, error)
 	CustomStatusesOn(ctx context.Context) (bool, error)

@@ -52,6 +52,10 @@ type fakeMM struct {
 	onSet func(id string)
 	// uncachedReads counts UsersUncached calls; writeBound is what WriteBound reports.
 	uncachedReads, writeBound int
+	// responders holds the message of each user's auto-responder while it is on; responderCalls
+	// counts AutoResponder and SetAutoResponder calls.
+	responders     map[string]string
+	responderCalls int
 }
 
 // afterReads returns a change for a Graph call's meanwhile: it waits until f has answered reads
@@ -140,6 +144,9 @@ func (f *fakeMM) SetStatus(_ context.Context, id string, ch mattermost.StatusCha
 		f.onSet(id)
 	}
 	f.sets = append(f.sets, id+"="+ch.Status)
+	if f.statuses[id].Status == engine.OutOfOffice {
+		delete(f.responders, id) // any status set turns the auto-responder off
+	}
 	st := mattermost.Status{Status: ch.Status, Manual: ch.Status != engine.Online}
 	if ch.Status == engine.DND {
 		st.DNDEnd = ch.DNDEnd
@@ -170,6 +177,26 @@ func (f *fakeMM) ClearCustomStatus(_ context.Context, u mattermost.User) error {
 	return nil
 }
 func (f *fakeMM) Notify(context.Context, string, string) error { return nil }
+func (f *fakeMM) AutoResponder(_ context.Context, id string) (mattermost.AutoResponder, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.responderCalls++
+	m, on := f.responders[id]
+	return mattermost.AutoResponder{Active: on, Message: m}, nil
+}
+func (f *fakeMM) SetAutoResponder(_ context.Context, id string, _ mattermost.AutoResponder, message string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.responderCalls++
+	if f.responders == nil {
+		f.responders = map[string]string{}
+	}
+	if _, on := f.responders[id]; !on {
+		f.statuses[id] = mattermost.Status{Status: engine.OutOfOffice, Manual: true}
+	}
+	f.responders[id] = message
+	return nil
+}
 
 type fakeGraph struct {
 	av      map[string]calendar.Availability
@@ -1190,6 +1217,7 @@ func TestWorkerReportNamesFailingUsers(t *testing.T) {
 type fakePresence struct {
 	mu       sync.Mutex
 	activity map[string]string // by email
+	replies  map[string]string // automatic replies on, by email
 	missing  map[string]bool   // emails Entra has no user for
 	// forbidden: the permission is not granted; down: presence calls fail (5xx).
 	forbidden, down bool
@@ -1227,12 +1255,16 @@ func (f *fakePresence) GetPresences(_ context.Context, ids []string) (graph.Pres
 	if f.down {
 		return res, errors.New("graph: presence: 503 after 4 attempts")
 	}
-	byID := map[string]string{}
+	byID, replies := map[string]string{}, map[string]string{}
 	for e, a := range f.activity {
 		byID[objectID(e)] = a
 	}
+	for e, r := range f.replies {
+		replies[objectID(e)] = r
+	}
 	for _, id := range ids {
-		res.Presence[id] = graph.Presence{Availability: "Available", Activity: cmp.Or(byID[id], "Available")}
+		res.Presence[id] = graph.Presence{Availability: "Available", Activity: cmp.Or(byID[id], "Available"),
+			OutOfOffice: replies[id] != "", AutoReply: replies[id]}
 	}
 	return res, nil
 }
@@ -1245,7 +1277,7 @@ func TestWorkerTeamsCalls(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	w, mm, st, msg := setup(now)
 	pr := &fakePresence{activity: map[string]string{"u1@x.test": "InACall"}, missing: map[string]bool{"u2@x.test": true}}
-	w.Presence = pr
+	w.Presence, w.Calls = pr, true
 	log := slog.New(slog.DiscardHandler)
 	cycle := func(at time.Time) store.ShardReport {
 		t.Helper()
@@ -1294,7 +1326,7 @@ func TestWorkerWithoutThePresencePermission(t *testing.T) {
 	now := time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)
 	w, mm, st, msg := setup(now)
 	pr := &fakePresence{forbidden: true, activity: map[string]string{"u1@x.test": "InACall"}}
-	w.Presence = pr
+	w.Presence, w.Calls = pr, true
 	rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -1319,5 +1351,50 @@ func TestCadence(t *testing.T) {
 	}
 	if got := Cadence(nil, now); got != DefaultInterval {
 		t.Errorf("Cadence(nil) = %s", got)
+	}
+}
+
+// Automatic replies on (AUTOMATIC_REPLIES_SYNC without PRESENCE_SYNC): Outlook's turn on the
+// auto-responder and ooo, a call is not synced, the end gives the status back (one write, which
+// turns the responder off); a responder the user turned on themselves is never read or changed.
+func TestWorkerAutomaticReplies(t *testing.T) {
+	now := time.Date(2026, 11, 23, 7, 0, 0, 0, time.UTC) // before the shard's meetings
+	w, mm, _, msg := setup(now)
+	pr := &fakePresence{activity: map[string]string{"u1@x.test": "InACall"},
+		replies: map[string]string{"u1@x.test": "Away until Monday", "u3@x.test": "Off this week"}}
+	w.Presence, w.AutomaticReplies = pr, true
+	mm.statuses[id(1)] = mattermost.Status{Status: engine.Away, Manual: true}
+	mm.statuses[id(3)] = mattermost.Status{Status: engine.OutOfOffice, Manual: true}
+	mm.responders = map[string]string{id(3): "gone fishing"} // their own
+	cycle := func(at time.Time) store.ShardReport {
+		t.Helper()
+		w.Now = func() time.Time { return at }
+		rep, err := w.Process(context.Background(), slog.New(slog.DiscardHandler), cycleAt(at, msg.UserIDs), 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	cycle(now)
+	if s := mm.statuses[id(1)]; s.Status != engine.OutOfOffice || mm.responders[id(1)] != "Away until Monday" || mm.custom[id(1)] != nil {
+		t.Fatalf("replies on: u1 %+v, responder %q, custom %+v (no call synced)", s, mm.responders[id(1)], mm.custom[id(1)])
+	}
+	if mm.responders[id(3)] != "gone fishing" || mm.responderCalls != 2 {
+		t.Fatalf("u3's own responder %q; %d responder calls, want 2 (u1's read and patch)", mm.responders[id(3)], mm.responderCalls)
+	}
+	// Unchanged: nothing read or written.
+	mm.responderCalls, mm.sets = 0, nil
+	cycle(now.Add(5 * time.Minute))
+	if mm.responderCalls != 0 || len(mm.sets) != 0 {
+		t.Fatalf("second cycle: %d responder calls, sets %v", mm.responderCalls, mm.sets)
+	}
+	// Outlook's end: checked, then given back in one status write.
+	delete(pr.replies, "u1@x.test")
+	cycle(now.Add(10 * time.Minute))
+	if s := mm.statuses[id(1)]; s.Status != engine.Away || !s.Manual || mm.responders[id(1)] != "" || mm.responderCalls != 1 || len(mm.sets) != 1 {
+		t.Fatalf("replies over: u1 %+v, responder %q, %d responder calls, sets %v", s, mm.responders[id(1)], mm.responderCalls, mm.sets)
+	}
+	if mm.responders[id(3)] != "gone fishing" || mm.statuses[id(3)].Status != engine.OutOfOffice {
+		t.Fatalf("u3's own responder changed: %q %+v", mm.responders[id(3)], mm.statuses[id(3)])
 	}
 }

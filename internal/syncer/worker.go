@@ -25,10 +25,13 @@ import (
 type Worker struct {
 	Mattermost Mattermost
 	Graph      Graph
-	// Presence, when set (PRESENCE_SYNC), reads Teams presence beside the calendars: calls and
-	// presentations are items like meetings (engine.PresenceItem).
-	Presence Presence
-	Store    Store
+	// Presence, when set, reads Teams presence beside the calendars: with Calls (PRESENCE_SYNC),
+	// calls and presentations are items like meetings (engine.PresenceItem); with AutomaticReplies
+	// (AUTOMATIC_REPLIES_SYNC), Outlook's automatic replies become Mattermost's out of office.
+	// Without AutomaticReplies, any calstatus turned on are given back.
+	Presence                Presence
+	Calls, AutomaticReplies bool
+	Store                   Store
 	// Transitions receives the delayed messages that apply meeting starts and ends on time; nil
 	// leaves them to the next cycle.
 	Transitions Scheduler
@@ -239,14 +242,15 @@ type loaded struct {
 
 // decided is one user's decision.
 type decided struct {
-	user mattermost.User
-	from string
-	old  store.UserState
-	base engine.State // the state decided from (a dead run's claim resolved)
-	d    engine.Decision
-	av   calendar.Availability
-	cur  engine.Current // what Mattermost showed the decision
-	read time.Time      // when that was read (wall clock)
+	user    mattermost.User
+	from    string
+	old     store.UserState
+	base    engine.State // the state decided from (a dead run's claim resolved)
+	d       engine.Decision
+	av      calendar.Availability
+	replies engine.Replies
+	cur     engine.Current // what Mattermost showed the decision
+	read    time.Time      // when that was read (wall clock)
 	// stale is why the user is not to be written: read again (readAgain), they had changed
 	// meanwhile (errChangedMeanwhile) or could not be read.
 	stale error
@@ -396,7 +400,7 @@ func (r *run) refresh(ctx context.Context, server engine.Server, plan []decided)
 		case !read:
 			r.fail(p.user.ID, "no_status", false)
 		default:
-			d := r.decideFor(u, st, p.av, p.old, policy)
+			d := r.decideFor(u, st, p.av, p.replies, p.old, policy)
 			d.read = readAt
 			out = append(out, d)
 		}
@@ -513,13 +517,13 @@ func (r *run) decide(in loaded) ([]decided, map[time.Time][]string) {
 			r.done(u.ID)
 			continue
 		}
-		plan = append(plan, r.decideFor(u, st, av, old, policy))
+		plan = append(plan, r.decideFor(u, st, av, r.repliesFor(u.ID, in.presence), old, policy))
 	}
 	return plan, transitions
 }
 
 // decideFor is one user's decision (a dead run's claim resolved first); policy carries the server.
-func (r *run) decideFor(u mattermost.User, st mattermost.Status, av calendar.Availability, old store.UserState, policy engine.Policy) decided {
+func (r *run) decideFor(u mattermost.User, st mattermost.Status, av calendar.Availability, replies engine.Replies, old store.UserState, policy engine.Policy) decided {
 	settings := old.Settings
 	settings.Location = u.TimeZone
 	cur := current(st, u)
@@ -527,11 +531,11 @@ func (r *run) decideFor(u mattermost.User, st mattermost.Status, av calendar.Ava
 	if c := old.Claim; c != nil {
 		base = engine.Resolve(old.State, *c, cur, r.now, policy.Server)
 	}
-	d := engine.Decide(engine.Input{Now: r.now, Availability: av, Current: cur, State: base, Settings: settings, Policy: policy})
+	d := engine.Decide(engine.Input{Now: r.now, Availability: av, Replies: replies, Current: cur, State: base, Settings: settings, Policy: policy})
 	if old.Claim != nil {
 		d.SaveState = true // the claim is settled either way
 	}
-	return decided{user: u, from: st.Status, old: old, base: base, d: d, av: av, cur: cur}
+	return decided{user: u, from: st.Status, old: old, base: base, d: d, av: av, replies: replies, cur: cur}
 }
 
 // commit stores state first — a change to Mattermost is stored as a claim, so a second delivery
@@ -647,6 +651,9 @@ func changeAttrs(p decided) []any {
 	if d.ClearCustom {
 		attrs = append(attrs, "custom_status", "cleared")
 	}
+	if u := d.Replies; u != nil { // never the text: the user's own words
+		attrs = append(attrs, "automatic_replies", map[bool]string{true: "on", false: "off"}[u.On])
+	}
 	return attrs
 }
 
@@ -659,6 +666,23 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 		if err := r.unchangedSince(ctx, &p, true); err != nil {
 			checked = true
 			return err
+		}
+		if u := d.Replies; u != nil {
+			ar, err := mm.AutoResponder(ctx, id)
+			if err != nil {
+				checked = true // an empty patch: nothing of ours may have landed
+				return err
+			}
+			if !u.Ours(ar.Active, ar.Message) {
+				res.Theirs = true // the user's now: nothing of this decision is made
+				return nil
+			}
+			if u.On {
+				if err := mm.SetAutoResponder(ctx, id, ar, u.Message); err != nil {
+					return err
+				}
+				res.Replies = true
+			}
 		}
 		if s := d.SetStatus; s != nil {
 			via, err := mm.SetStatus(ctx, id, mattermost.StatusChange{Via: s.Via, Status: s.Status, DNDEnd: s.DNDEndTime})
@@ -709,6 +733,14 @@ func (r *run) apply(ctx context.Context, p decided) (res engine.Result, unsure b
 		r.userLog(slog.LevelError, "could not update user", err.Error(), "user", p.user.Username, "error", err.Error(),
 			"status_done", res.Status, "custom_done", res.Custom, "may_have_landed", unsure)
 		return res, unsure
+	}
+	if res.Theirs {
+		r.mu.Lock()
+		r.rep.Unchanged++
+		r.mu.Unlock()
+		r.done(id)
+		r.userLog(slog.LevelInfo, "the user's automatic replies are theirs now; left alone", "", "user", p.user.Username)
+		return res, false
 	}
 	r.mu.Lock()
 	r.rep.Changed++

@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,6 +209,47 @@ func TestAutomaticReplies(t *testing.T) {
 		w.runAtWritingNothing(nine.Add(time.Minute), "for a user who turned automatic replies off", u)
 		w.expect(u, autoRow(model.StatusOnline), "")
 		w.expectResponder(u, false, "")
+	})
+
+	scenario("a shard delivered twice at once turns them on once and gives them back once", func(t *testing.T) {
+		us := users(4)
+		for _, u := range us {
+			w.outlookReplies(u, replies(nine, ten, "Out today"))
+		}
+		// Two copies of one message at once (the second may find the users claimed, or conflict and
+		// be left to the queue's retry), then the retry.
+		twice := func(at time.Time) int64 {
+			w.at(at)
+			writes := w.mm.Writes.Load()
+			msg := w.message(us...)
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					_, _ = w.worker.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 1)
+				}()
+			}
+			wg.Wait()
+			if _, err := w.worker.Process(context.Background(), slog.New(slog.DiscardHandler), msg, 2); err != nil {
+				t.Fatalf("the retry: %v", err)
+			}
+			return w.mm.Writes.Load() - writes
+		}
+		if n := twice(nine.Add(time.Minute)); n != int64(2*len(us)) { // each: the read (an empty patch), the patch
+			t.Fatalf("%d Mattermost writes turning them on: want %d", n, 2*len(us))
+		}
+		for _, u := range us {
+			w.expect(u, manualRow(model.StatusOutOfOffice), "")
+			w.expectResponder(u, true, "Out today")
+		}
+		if n := twice(ten.Add(time.Minute)); n != int64(2*len(us)) { // each: the read, the status
+			t.Fatalf("%d Mattermost writes giving them back: want %d", n, 2*len(us))
+		}
+		for _, u := range us {
+			w.expect(u, autoRow(model.StatusOnline), "")
+			w.expectResponder(u, false, "")
+		}
 	})
 
 	scenario("a call is not synced with only automatic replies on", func(t *testing.T) {

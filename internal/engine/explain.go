@@ -60,6 +60,13 @@ func ExplainQuoted(in Input, quote func(string) string) string {
 		after, afterActs = "Mattermost then sets you back to "+e.name(s.Via)+" "+e.within(), true
 	case s != nil:
 		acts = append(acts, "sets you back to "+e.name(s.Status))
+	case d.Replies != nil && d.Replies.On && d.Replies.Expect == "":
+		acts = append(acts, "turns on your automatic replies here, with the text of Outlook's (status Out of Office)")
+		after = e.giveBack(next.PrevStatus, next.PrevManual) + " (when they end in Outlook)"
+		afterActs = true
+	case next.SetStatus == OutOfOffice:
+		holds = append(holds, "your automatic replies here from Outlook's (status Out of Office) until they end in Outlook")
+		after = e.giveBack(next.PrevStatus, next.PrevManual)
 	case next.SetStatus == DND && next.DNDEnd.After(now):
 		holds = append(holds, "Do Not Disturb until "+e.when(next.DNDEnd))
 		dndUntil = next.DNDEnd

@@ -41,28 +41,12 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 	}
 	var fatal error
 	for len(pending) > 0 && fatal == nil {
-		now := time.Now()
-		var ready, waiting []*subRequest
-		earliest := time.Time{}
-		for _, sr := range pending {
-			if held := c.throttle.until(sr.mailbox); held.After(sr.notBefore) {
-				sr.notBefore = held // another shard of this process was told to wait
-			}
-			if !sr.notBefore.After(now) && len(ready) < RequestsPerBatch {
-				ready = append(ready, sr)
-				continue
-			}
-			waiting = append(waiting, sr)
-			if earliest.IsZero() || sr.notBefore.Before(earliest) {
-				earliest = sr.notBefore
-			}
-		}
+		ready, waiting, earliest := due(pending, RequestsPerBatch, func(sr *subRequest) time.Time { return c.throttle.until(sr.mailbox) })
 		if len(ready) == 0 {
-			if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+			switch past, err := c.waitFor(ctx, earliest, coalesce); {
+			case past:
 				fatal = fmt.Errorf("retry due at %s is past the invocation's deadline", earliest.Format(time.RFC3339))
-				break
-			}
-			if err := c.cfg.Sleep(ctx, time.Until(earliest)+coalesce); err != nil {
+			case err != nil:
 				fatal = fmt.Errorf("waiting to retry: %w", err)
 			}
 			continue
@@ -70,12 +54,7 @@ func (c *Client) GetSchedules(ctx context.Context, emails []string, w Window) (R
 		retry, pause, err := c.sendBatch(ctx, ready, w, &res)
 		fatal = err
 		pending = append(waiting, retry...)
-		// A whole $batch throttled means the app is throttled: nothing goes out before Retry-After.
-		for _, sr := range pending {
-			if sr.notBefore.Before(pause) {
-				sr.notBefore = pause
-			}
-		}
+		holdAll(pending, pause)
 	}
 	if fatal != nil {
 		n := 0

@@ -80,35 +80,22 @@ func (c *Client) GetPresences(ctx context.Context, ids []string) (PresenceResult
 		pending = append(pending, &presenceCall{ids: chunk})
 	}
 	for len(pending) > 0 {
-		now := time.Now()
-		held := c.throttle.until(presenceHold)
-		next, earliest := -1, time.Time{}
-		for i, call := range pending {
-			if held.After(call.notBefore) {
-				call.notBefore = held // this or another shard was told to wait
-			}
-			if !call.notBefore.After(now) {
-				next = i
-				break
-			}
-			if earliest.IsZero() || call.notBefore.Before(earliest) {
-				earliest = call.notBefore
-			}
-		}
-		if next < 0 {
-			if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+		ready, waiting, earliest := due(pending, 1, func(*presenceCall) time.Time { return c.throttle.until(presenceHold) })
+		if len(ready) == 0 {
+			past, err := c.waitFor(ctx, earliest, 0)
+			if past {
 				for _, call := range pending {
 					failIDs(call.ids, gaveUp(call.last, earliest), &res)
 				}
 				return res, nil
 			}
-			if err := c.cfg.Sleep(ctx, time.Until(earliest)); err != nil {
+			if err != nil {
 				return res, fmt.Errorf("graph: presence of %d users not fetched: waiting to retry: %w", countIDs(pending), err)
 			}
 			continue
 		}
-		call := pending[next]
-		pending = slices.Delete(pending, next, next+1)
+		call := ready[0]
+		pending = waiting
 		retry, err := c.callPresences(ctx, call, &res)
 		if err != nil {
 			return res, fmt.Errorf("graph: presence of %d users not fetched: %w", len(call.ids)+countIDs(pending), err)

@@ -27,6 +27,54 @@ type tries struct {
 	notBefore time.Time
 }
 
+// turn is the request's place in the queue (due).
+func (t *tries) turn() *tries { return t }
+
+// queued is a request waiting its turn: a sub-request, a user query, a presence call.
+type queued interface{ turn() *tries }
+
+// due splits pending into the requests that may go now, at most max of them in their order, and
+// the rest, each first held back to when this process was told to wait for its kind (held: a 429
+// to another shard counts too); earliest is when the first of the rest may go.
+func due[T queued](pending []T, max int, held func(T) time.Time) (ready, waiting []T, earliest time.Time) {
+	now := time.Now()
+	for _, r := range pending {
+		t := r.turn()
+		if h := held(r); h.After(t.notBefore) {
+			t.notBefore = h
+		}
+		if !t.notBefore.After(now) && len(ready) < max {
+			ready = append(ready, r)
+			continue
+		}
+		waiting = append(waiting, r)
+		if earliest.IsZero() || t.notBefore.Before(earliest) {
+			earliest = t.notBefore
+		}
+	}
+	return ready, waiting, earliest
+}
+
+// holdAll keeps every pending request back until pause: a whole $batch throttled means the app is
+// throttled, and nothing goes out before its Retry-After.
+func holdAll[T queued](pending []T, pause time.Time) {
+	for _, r := range pending {
+		if t := r.turn(); t.notBefore.Before(pause) {
+			t.notBefore = pause
+		}
+	}
+}
+
+// waitFor sleeps until earliest and extra (to let requests falling due together go out at once);
+// pastDeadline, without sleeping, when earliest is past the context's deadline: the caller gives
+// those requests up rather than wait for nothing.
+func (c *Client) waitFor(ctx context.Context, earliest time.Time, extra time.Duration) (pastDeadline bool, err error) {
+	if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+		return true, nil
+	}
+	return false, c.cfg.Sleep(ctx, time.Until(earliest)+extra)
+}
+
 // send counts one more send, and reports whether it is a retry.
 func (t *tries) send() (retry bool) {
 	t.attempts++

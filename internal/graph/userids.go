@@ -85,30 +85,16 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 		pending = append(pending, &userQuery{prop: byUPN, emails: chunk}, &userQuery{prop: byMail, emails: chunk})
 	}
 	for len(pending) > 0 {
-		now := time.Now()
-		var ready, waiting []*userQuery
-		earliest := time.Time{}
-		for _, q := range pending {
-			if held := c.throttle.until(usersHold); held.After(q.notBefore) {
-				q.notBefore = held // this or another shard was told to wait
-			}
-			if !q.notBefore.After(now) && len(ready) < lookupBatchesAtOnce*RequestsPerBatch {
-				ready = append(ready, q)
-				continue
-			}
-			waiting = append(waiting, q)
-			if earliest.IsZero() || q.notBefore.Before(earliest) {
-				earliest = q.notBefore
-			}
-		}
+		ready, waiting, earliest := due(pending, lookupBatchesAtOnce*RequestsPerBatch, func(*userQuery) time.Time { return c.throttle.until(usersHold) })
 		if len(ready) == 0 {
-			if dl, ok := ctx.Deadline(); ok && earliest.After(dl) {
+			past, err := c.waitFor(ctx, earliest, coalesce)
+			if past {
 				for _, q := range pending {
 					st.fail(q, gaveUp(q.last, earliest))
 				}
 				break
 			}
-			if err := c.cfg.Sleep(ctx, time.Until(earliest)+coalesce); err != nil {
+			if err != nil {
 				st.collect(valid, &res, false)
 				return res, fmt.Errorf("graph: %d users not looked up: waiting to retry: %w", len(valid)-len(res.IDs), err)
 			}
@@ -120,12 +106,7 @@ func (c *Client) LookupUserIDs(ctx context.Context, emails []string) (UserIDsRes
 			return res, fmt.Errorf("graph: %d users not looked up: %w", len(valid)-len(res.IDs), err)
 		}
 		pending = append(waiting, retry...)
-		// A whole $batch throttled means the app is throttled: nothing goes out before Retry-After.
-		for _, q := range pending {
-			if q.notBefore.Before(pause) {
-				q.notBefore = pause
-			}
-		}
+		holdAll(pending, pause)
 	}
 	st.collect(valid, &res, true)
 	return res, nil

@@ -107,20 +107,7 @@ func TestAutomaticReplies(t *testing.T) {
 	day := simDay()
 	nine, ten, eleven := day.Add(9*time.Hour), day.Add(10*time.Hour), day.Add(11*time.Hour)
 	w := repliesWorld(t, presenceRoles)
-	parent := t
-	scenario := func(name string, f func(t *testing.T)) {
-		parent.Run(name, func(t *testing.T) {
-			w.t = t
-			defer func() { w.t = parent }()
-			f(t)
-		})
-	}
-	next := 200
-	users := func(n int) []*model.User {
-		u := w.seeded(next, n)
-		next += n
-		return u
-	}
+	scenario, users := w.scenarios(t, 200, 220) // 220 on: TestAutomaticRepliesWithoutThePermission
 
 	scenario("automatic replies on and off, with an HTML message: out of office, then exactly the status before", func(t *testing.T) {
 		u := users(1)[0]

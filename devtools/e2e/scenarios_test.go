@@ -91,23 +91,7 @@ func TestScenarios(t *testing.T) {
 	day := simDay()
 	nine, ten, eleven := day.Add(9*time.Hour), day.Add(10*time.Hour), day.Add(11*time.Hour)
 	w := newWorld(t, engine.DefaultPolicy)
-	parent := t
-	scenario := func(name string, f func(t *testing.T)) {
-		parent.Run(name, func(t *testing.T) {
-			w.t = t // the world's checks fail the scenario, not the suite
-			defer func() { w.t = parent }()
-			f(t)
-		})
-	}
-	next := 0
-	users := func(n int) []*model.User {
-		if next+n > 100 {
-			t.Fatalf("scenarios use users 0–99; %d more wanted at %d", n, next)
-		}
-		u := w.seeded(next, n)
-		next += n
-		return u
-	}
+	scenario, users := w.scenarios(t, 0, 100)
 
 	scenario("busy: DND and 'In a meeting' until the end, then online back on time", func(t *testing.T) {
 		u := users(1)[0]

@@ -46,20 +46,7 @@ func TestTeamsCalls(t *testing.T) {
 	day := simDay()
 	nine, ten := day.Add(9*time.Hour), day.Add(10*time.Hour)
 	w := presenceWorld(t, presenceRoles)
-	parent := t
-	scenario := func(name string, f func(t *testing.T)) {
-		parent.Run(name, func(t *testing.T) {
-			w.t = t
-			defer func() { w.t = parent }()
-			f(t)
-		})
-	}
-	next := 0
-	users := func(n int) []*model.User {
-		u := w.seeded(next, n)
-		next += n
-		return u
-	}
+	scenario, users := w.scenarios(t, 0, 100)
 
 	scenario("a call with nothing on the calendar: DND while it lasts, renewed every other cycle, given back at its end", func(t *testing.T) {
 		u := users(1)[0]

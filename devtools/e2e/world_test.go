@@ -200,6 +200,29 @@ func (w *world) seeded(skip, n int) []*model.User {
 	return out
 }
 
+// scenarios gives a suite of scenarios on w: scenario runs one as a subtest of t (the world's
+// checks fail the scenario, not the suite), users hands out seeded users from first on, failing
+// the suite past last (suites keep to their own ranges).
+func (w *world) scenarios(t *testing.T, first, last int) (scenario func(name string, f func(t *testing.T)), users func(n int) []*model.User) {
+	scenario = func(name string, f func(t *testing.T)) {
+		t.Run(name, func(st *testing.T) {
+			w.t = st
+			defer func() { w.t = t }()
+			f(st)
+		})
+	}
+	next := first
+	users = func(n int) []*model.User {
+		if next+n > last {
+			t.Fatalf("this suite uses users %d–%d; %d more wanted at %d", first, last-1, n, next)
+		}
+		u := w.seeded(next, n)
+		next += n
+		return u
+	}
+	return scenario, users
+}
+
 func (w *world) clearState(ids []string) {
 	w.t.Helper()
 	svc, err := aztables.NewServiceClientFromConnectionString(w.env.StorageConnectionString, nil)
